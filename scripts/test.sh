@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# All tests: set-up, then every notebook (nbdev_test) and the cross-module tests (pytest).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export PATH="$PWD/.venv/bin:$PATH" MPLBACKEND=Agg
+echo "== notebooks (nbdev_test)"
+nbdev_test --n_workers 2 --timing
+echo "== pytest"
+python -m pytest -q -p no:cacheprovider tests "$@"
