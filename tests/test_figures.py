@@ -71,3 +71,13 @@ def test_bad_figure_name_and_parameter(tmp_path):
                       (['--preset', 'cifar'], "Unknown preset 'cifar'")):
         r = subprocess.run([str(BIN / 'lottery-figures'), '--out', str(tmp_path), '--no-progress', *args], capture_output=True, text=True, cwd=ROOT)
         assert r.returncode == 2 and msg in r.stderr and 'Traceback' not in r.stderr, r.stderr
+
+
+@pytest.mark.skipif('fig1' not in FIGS, reason='no fig1 notebook')
+def test_fig1_values(smoke_figures):
+    d, _ = smoke_figures
+    s = scraps(d, 'fig1')
+    assert s['kept'] == [3, 2, 1] and s['nested'] and s['in_subspace']
+    nonzero = [sum(x != 0 for x in w) for w in s['solutions']]
+    assert nonzero == [3, 2, 1]
+    assert all(image_ok(p) for p in s['files'])
