@@ -81,3 +81,27 @@ def test_fig1_values(smoke_figures):
     nonzero = [sum(x != 0 for x in w) for w in s['solutions']]
     assert nonzero == [3, 2, 1]
     assert all(image_ok(p) for p in s['files'])
+
+
+@pytest.mark.skipif('fig2' not in FIGS, reason='no fig2 notebook')
+def test_fig2_values(smoke_figures):
+    d, _ = smoke_figures
+    s = scraps(d, 'fig2')
+    assert s['rewinds'] == [0, 5] and s['matrix_shape'] == [3, 3]          # smoke: levels 0..2
+    assert s['matrix_diag_barrier'] == [0.0, 0.0, 0.0]                    # a solution's barrier with itself
+    for r in ('0', '5'):
+        assert len(s['segment_barriers'][r]) == 2 and all(b >= 0 for b in s['segment_barriers'][r])
+    dense, eps, thr = s['threshold']
+    assert eps == 0.0 and thr == dense                                      # one seed: epsilon is 0
+    assert s['matrix_diag_error'][0] == s['level_error']['5'][0] == dense   # diagonal = the levels' own errors
+    assert all(image_ok(p) for p in s['files'])
+
+
+@pytest.mark.skipif('fig3' not in FIGS, reason='no fig3 notebook')
+def test_fig3_values(smoke_figures):
+    d, _ = smoke_figures
+    s = scraps(d, 'fig3')
+    assert s['levels'] == [0, 1] and s['grid_shape'] == [51, 51]
+    for l, (e_solution, e_projection, e_next) in s['point_errors'].items():
+        assert [e_solution, e_next] == s['stored_errors'][l]                # the plane reproduces the stored solutions
+    assert all(image_ok(p) for p in s['files']) and len(s['files']) == 4    # fig3 and the all-levels grid, PNG + PDF
