@@ -17,7 +17,7 @@ def smoke_figures(tmp_path_factory):
     "Run lottery-figures once on smoke for every figure notebook (sharing one store, as users do)."
     d = tmp_path_factory.mktemp('figs')
     r = subprocess.run([str(BIN / 'lottery-figures'), '--preset', 'smoke', '--out', str(d / 'out'), '--store', str(d / 'runs'),
-                        '--no-progress'], capture_output=True, text=True, timeout=1200, cwd=ROOT)
+                        '--no-progress', '--jobs', '2'], capture_output=True, text=True, timeout=1200, cwd=ROOT)
     return d, r
 
 
