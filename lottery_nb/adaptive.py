@@ -21,7 +21,7 @@ import torch
 from .config import PRESETS, ExperimentConfig, LotteryError, TrainPlan, get_preset, parse_override
 from .connectivity import DEFAULT_BETAS, Point, PointEvaluator, matching_threshold, project_point
 from .data import DataSet, TensorDataSet, get_data
-from .imp import (Experiment, FileCheckpoint, StoreCorrupt, _clean_tmp, _level_metrics, _progress, _store_level,
+from .imp import (Experiment, FileCheckpoint, StoreCorrupt, clean_tmp, level_metrics, progress_bar, run_units, store_level,
                             file_lock, load_json, load_torch, provenance, run_imp, save_json)
 from .models import get_model, prunable_names
 from .pruning import Mask, apply_mask, density, magnitude_prune, num_prunable, num_remaining
@@ -420,11 +420,11 @@ class _AdaptiveRunner:
             ck = FileCheckpoint(d / 'checkpoint.pt')
             out = train(model, self.data, cfg, plan, seed, apply_mask(w_tau, mask), rewind, plan.total, mask=mask,
                         checkpointer=ck, on_steps=self.on_steps, where=f'seed {seed}, rewind {rewind}, adaptive level {level}')
-            met = _level_metrics(model, self.data, cfg, seed, rewind, level, mask, out, self.prov)
+            met = level_metrics(model, self.data, cfg, seed, rewind, level, mask, out, self.prov)
             met.update(schedule='adaptive', adaptive=ax.hash, **{k: cnt[k] for k in ('p', 'ratio_chosen', 'ratio', 'pruned', 'clamped')},
                        sweep=_sweep_summary(sw))
             if match is not None and met['test_error'] > match: met['stop_reason'] = f'not matching: test error {met["test_error"]:.4f} > {match:.4f}'
-            _store_level(d, mask, out, met, ck)
+            store_level(d, mask, out, met, ck)
             if cnt['remaining'] <= ax.target or met.get('stop_reason'): return
             prev_w, prev_m, level = out['state'], mask, level + 1
 
@@ -447,26 +447,20 @@ def run_adaptive(cfg:ExperimentConfig, # the experiment (its seeds and rewind st
     total = sum(up * (T - r) for _, r in chains)
     finished = {u for u in chains if ax.is_finished(*u)}
     done = sum(up * (T - r) if (sd, r) in finished else max(len(ax.done_levels(sd, r)) - 1, 0) * (T - r) for sd, r in chains)
-    bar = _progress(total, done, progress and done < total, f'adaptive {cfg.name or cfg.key}')
+    bar = progress_bar(total, done, progress and done < total, f'adaptive {cfg.name or cfg.key}')
     on_unit = (lambda t: bar.set_postfix_str(t, refresh=True)) if bar else None
     runner = _AdaptiveRunner(ax, data, plan, dev, bar.update if bar else None, on_unit)
+    def work(u):
+        sd, r = u
+        with file_lock(ax.seed_dir(sd) / 'seed.lock'):   # what the chains of a seed share
+            for t in ax.seed_dir(sd).glob('.*.tmp'): t.unlink(missing_ok=True)
+            ax.link_dense(sd)
+        clean_tmp(ax.chain_dir(sd, r))
+        runner.chain(sd, r)
+        if bar and u not in finished: bar.update((up - len(ax.done_levels(sd, r)) + 1) * (T - r))   # levels never needed
     try:
-        while chains:
-            progressed = False
-            for u in list(chains):
-                sd, r = u
-                with file_lock(ax.seed_dir(sd) / f'rewind_{r}.lock', blocking=False) as got:
-                    if not got: continue
-                    with file_lock(ax.seed_dir(sd) / 'seed.lock'):   # what the chains of a seed share
-                        for t in ax.seed_dir(sd).glob('.*.tmp'): t.unlink(missing_ok=True)
-                        ax.link_dense(sd)
-                    _clean_tmp(ax.chain_dir(sd, r))
-                    runner.chain(sd, r)
-                    if bar and u not in finished: bar.update((up - len(ax.done_levels(sd, r)) + 1) * (T - r))   # levels never needed
-                chains.remove(u); progressed = True
-            if chains and not progressed:
-                if on_unit: on_unit('waiting for another process on this store')
-                time.sleep(poll)
+        run_units(chains, lambda u: ax.seed_dir(u[0]) / f'rewind_{u[1]}.lock', work, poll=poll,
+                  on_wait=(lambda: on_unit('waiting for another process on this store')) if on_unit else None)
     finally:
         if bar: bar.close()
     return ax

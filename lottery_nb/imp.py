@@ -32,7 +32,8 @@ from .training import evaluate, get_device, train
 
 # %% auto #0
 __all__ = ['StoreCorrupt', 'atomic_write', 'save_torch', 'save_json', 'load_torch', 'load_json', 'file_lock', 'provenance',
-           'FileCheckpoint', 'Experiment', 'run_imp']
+           'FileCheckpoint', 'Experiment', 'level_metrics', 'store_level', 'clean_tmp', 'progress_bar', 'run_units',
+           'run_imp']
 
 # %% ../nbs/05_imp.ipynb #dd854cf1
 class StoreCorrupt(LotteryError):
@@ -167,7 +168,7 @@ class Experiment:
         return sorted(rows, key=lambda m: (m['rewind_step'], m['level'], m['seed']))
 
 # %% ../nbs/05_imp.ipynb #ecccb7a7
-def _level_metrics(model, data, cfg, seed, rewind, level, mask, out, prov) -> dict:
+def level_metrics(model, data, cfg, seed, rewind, level, mask, out, prov) -> dict:
     tr, te = evaluate(model, data, 'train', cfg.eval_batch_size), evaluate(model, data, 'test', cfg.eval_batch_size)
     return {'seed': seed, 'rewind_step': rewind, 'level': level, 'density': density(mask),
             'remaining_weights': num_remaining(mask), 'prunable_weights': num_prunable(mask),
@@ -175,7 +176,8 @@ def _level_metrics(model, data, cfg, seed, rewind, level, mask, out, prov) -> di
             'start_step': out['start_step'], 'end_step': out['end_step'], 'steps': out['end_step'] - out['start_step'],
             'wall_time': out['wall_time'], 'finished_at': time.strftime('%Y-%m-%dT%H:%M:%S%z'), 'provenance': prov}
 
-def _store_level(d:Path, mask, out, metrics, ck:FileCheckpoint):
+def store_level(d:Path, mask, out, metrics, ck:FileCheckpoint):
+    "Write a finished level (mask, weights, losses, then metrics.json last) and drop its checkpoint."
     save_torch(mask, d / 'mask.pt'); save_torch(out['state'], d / 'weights.pt'); save_torch(out['losses'], d / 'losses.pt')
     save_json(metrics, d / 'metrics.json'); ck.clear()
 
@@ -208,7 +210,7 @@ class _Runner:
         ck = FileCheckpoint(d / 'checkpoint.pt')
         out = train(model, self.data, cfg, plan, seed, init, 0, plan.total, snapshot_steps=plan.rewind_steps,
                     on_snapshot=save_point, checkpointer=ck, on_steps=self.on_steps, where=where)
-        _store_level(d, mask, out, _level_metrics(model, self.data, cfg, seed, None, 0, mask, out, self.prov), ck)
+        store_level(d, mask, out, level_metrics(model, self.data, cfg, seed, None, 0, mask, out, self.prov), ck)
 
     def chain(self, seed:int, rewind:int):
         exp, cfg, plan = self.exp, self.cfg, self.plan
@@ -227,18 +229,40 @@ class _Runner:
             ck = FileCheckpoint(d / 'checkpoint.pt')
             out = train(model, self.data, cfg, plan, seed, apply_mask(w_tau, mask), rewind, plan.total, mask=mask,
                         checkpointer=ck, on_steps=self.on_steps, where=f'seed {seed}, rewind {rewind}, level {level}')
-            _store_level(d, mask, out, _level_metrics(model, self.data, cfg, seed, rewind, level, mask, out, self.prov), ck)
+            store_level(d, mask, out, level_metrics(model, self.data, cfg, seed, rewind, level, mask, out, self.prov), ck)
             prev_w, prev_m = out['state'], mask
 
 # %% ../nbs/05_imp.ipynb #451fd925
-def _clean_tmp(d:Path):
+def clean_tmp(d:Path):
     "Remove temporary files a killed process left in a unit's directory (only the unit's lock holder writes there)."
     for p in Path(d).rglob('.*.tmp'): p.unlink(missing_ok=True)
 
-def _progress(total:int, initial:int, enabled:bool, desc:str):
+def progress_bar(total:int, initial:int, enabled:bool, desc:str):
+    "A tqdm bar over training steps, or None when disabled."
     if not enabled: return None
     from tqdm.auto import tqdm
     return tqdm(total=total, initial=initial, desc=desc, unit='step', dynamic_ncols=True, smoothing=0.05)
+
+def run_units(units:list, # work items, in order
+              lock_of, # unit -> its lock file
+              work, # work(unit), called holding the unit's lock; it skips what is already done
+              ready=lambda u: True, # unit -> whether what it builds on is done
+              poll:float=1.0, # seconds between looks when every remaining unit is held elsewhere
+              on_wait=None, # called before each wait
+             ):
+    "Work through `units`, each under a non-blocking exclusive lock; units another process holds are retried after the others."
+    units = list(units)
+    while units:
+        progressed = False
+        for u in list(units):
+            if not ready(u): continue
+            with file_lock(lock_of(u), blocking=False) as got:
+                if not got: continue
+                work(u)
+            units.remove(u); progressed = True
+        if units and not progressed:
+            if on_wait: on_wait()
+            time.sleep(poll)
 
 def run_imp(cfg:ExperimentConfig, # the experiment (e.g. `get_preset('cpu')`)
             store:str|Path='runs', # run-store root directory
@@ -256,7 +280,7 @@ def run_imp(cfg:ExperimentConfig, # the experiment (e.g. `get_preset('cpu')`)
     total = len(cfg.seeds) * (T + sum(L * (T - r) for r in plan.rewind_steps))
     done = sum(T for s in cfg.seeds if exp.is_done(s, 0, 0)) + sum(
         T - r for s in cfg.seeds for r in plan.rewind_steps for l in range(1, L + 1) if exp.is_done(s, r, l))
-    bar = _progress(total, done, progress and done < total, cfg.name or cfg.key)
+    bar = progress_bar(total, done, progress and done < total, cfg.name or cfg.key)
     on_steps = bar.update if bar else None
     on_unit = (lambda s: bar.set_postfix_str(s, refresh=True)) if bar else None
     runner = _Runner(exp, data, plan, dev, on_steps, on_unit)
@@ -265,21 +289,14 @@ def run_imp(cfg:ExperimentConfig, # the experiment (e.g. `get_preset('cpu')`)
         kind, s, r = u
         if kind == 'dense': return exp.is_done(s, 0, 0) and all(exp.rewind_point(s, x).exists() for x in plan.rewind_steps)
         return exp.is_done(s, r, L)
+    def work(u):
+        kind, s, r = u
+        clean_tmp(exp.dense_dir(s) if kind == 'dense' else exp.seed_dir(s) / f'rewind_{r}')
+        if not finished(u): runner.dense(s) if kind == 'dense' else runner.chain(s, r)
     try:
-        while units:
-            progressed = False
-            for u in list(units):
-                kind, s, r = u
-                if kind == 'chain' and not finished(('dense', s, None)): continue
-                lock = exp.seed_dir(s) / ('dense.lock' if kind == 'dense' else f'rewind_{r}.lock')
-                with file_lock(lock, blocking=False) as got:
-                    if not got: continue
-                    _clean_tmp(exp.dense_dir(s) if kind == 'dense' else exp.seed_dir(s) / f'rewind_{r}')
-                    if not finished(u): runner.dense(s) if kind == 'dense' else runner.chain(s, r)
-                units.remove(u); progressed = True
-            if units and not progressed:
-                if on_unit: on_unit('waiting for another process on this store')
-                time.sleep(poll)
+        run_units(units, lambda u: exp.seed_dir(u[1]) / ('dense.lock' if u[0] == 'dense' else f'rewind_{u[2]}.lock'), work,
+                  ready=lambda u: u[0] == 'dense' or finished(('dense', u[1], None)), poll=poll,
+                  on_wait=(lambda: on_unit('waiting for another process on this store')) if on_unit else None)
     finally:
         if bar: bar.close()
     return exp
