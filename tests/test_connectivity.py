@@ -66,7 +66,7 @@ def test_killed_plane_resumes_bitwise(exp):
     time.sleep(0.3)  # kill somewhere inside a later chunk, possibly inside a write
     p.send_signal(signal.SIGKILL); p.wait()
     assert not list(analysis.glob('plane-*[0-9a-f].pt')), 'the plane finished before it could be killed; make it larger'
-    from lottery_nb.imp import load_torch
+    from lottery_nb.store import load_torch
     done = load_torch(next(analysis.glob('plane-*.partial.pt')))['rows_done']
     assert 0 < done < PLANE['grid'][0]
     chunks = []
