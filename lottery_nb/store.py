@@ -320,7 +320,8 @@ def store_level(d:Path, mask, out:dict, metrics:dict, ck:FileCheckpoint|None=Non
 
 # %% ../nbs/05_store.ipynb #d7be70c7
 @contextlib.contextmanager
-def discarding(exp:Experiment, seed:int, rewind:int|None=None):
+def discarding(exp, # an `Experiment`
+               seed:int, rewind:int|None=None):
     "Run a unit's work; when it raises, remove what the unit wrote but did not finish, and re-raise."
     try: yield
     except BaseException as e:
