@@ -192,3 +192,20 @@ def test_old_directory_is_adopted(tmp_path, capsys, monkeypatch):
     assert ExperimentConfig.from_dict(json.loads((exp.path / 'config.json').read_text())).hash == CFG.hash
     run_imp(CFG, store, progress=False)
     assert 'adopted' not in capsys.readouterr().err
+
+
+def test_store_written_before_checksums_is_read_and_resumed(tmp_path, capsys):
+    "Levels without a manifest (written before this change) are read, resumed, verified by loading, and repaired."
+    store = tmp_path / 'runs'
+    exp = run_imp(CFG.replace(levels=1), store, progress=False)
+    for m in store.rglob('metrics.json'):
+        d = json.loads(m.read_text()); d.pop('files'); m.write_text(json.dumps(d))
+    ref = exp.results()
+    more = run_imp(CFG, store, progress=False)
+    assert more.results(everything=True)[:2] == ref[:2] and more.is_done(0, 0, 2) and verify(store) == []
+    w = exp.level_dir(0, 0, 1) / 'weights.pt'; w.write_bytes(w.read_bytes()[:100])
+    assert [Path(p['path']) for p in verify(store)] == [w.parent]
+    with pytest.raises(LotteryError, match=f"{str(w)!r} is corrupt or truncated.*run `lottery store repair {store}`"):
+        Experiment(CFG, store).weights(0, 0, 1)
+    repair(store)
+    assert main(capsys, store, '--levels', '3')[0] == 0 and verify(store) == []
