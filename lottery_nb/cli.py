@@ -77,8 +77,11 @@ def run_overrides(args:argparse.Namespace) -> dict:
     return ov
 
 def store_arg(args:argparse.Namespace) -> Path:
-    "The run store of the command: `--store`, else `default_store()`."
-    return Path(args.store).expanduser() if args.store else default_store()
+    "The run store of the command: `--store`, else `default_store()`; a file in the way is refused at once."
+    p = Path(args.store).expanduser() if args.store else default_store()
+    for q in (p, *p.parents):
+        if q.exists() and not q.is_dir(): raise LotteryError(f"The store {str(p)!r} cannot be a folder: {str(q)!r} is a file; point --store at a folder.")
+    return p
 
 # %% ../nbs/11_cli.ipynb #093aeead
 def _os_sentence(e:OSError) -> str:
@@ -360,6 +363,6 @@ def main(argv:list|None=None) -> int:
     p.add_argument('--version', action='version', version=f'lottery-nb {__version__}')
     p.add_argument('subcommand', choices=list(SUBCOMMANDS), help='; '.join(f'{k}: {h}' for k, (_, h) in SUBCOMMANDS.items()))
     p.add_argument('args', nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-    if argv and argv[0] in SUBCOMMANDS: return SUBCOMMANDS[argv[0]][0](argv[1:], prog=f'lottery {argv[0]}')
+    if not argv: p.error(f"give a subcommand: {', '.join(SUBCOMMANDS)}")
+    if argv[0] in SUBCOMMANDS: return SUBCOMMANDS[argv[0]][0](argv[1:], prog=f'lottery {argv[0]}')
     p.parse_args(argv)  # --help, --version, or a usage error (one line, exit 2)
-    p.error('give a subcommand')
