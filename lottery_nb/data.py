@@ -45,7 +45,38 @@ def _int_in(name:str, # argument name shown in the message
     return int(value)
 
 # %% ../nbs/01_data.ipynb #7d0decf2
-class DataSet:
+class _Batches:
+    "What a data set hands out: endless seeded training batches, fixed evaluation batches and seeded subsets."
+    def _split_size(self, split:str) -> int:
+        if split not in ('train', 'test'): raise LotteryError(f"split={split!r} is not allowed; use 'train' or 'test'.")
+        return self.num_train if split == 'train' else self.num_test
+
+    def train_batches(self,
+                      seed:int, # the replicate's data seed
+                      start_step:int, # global step of the first batch
+                      batch_size:int, # examples per batch
+                     ) -> Iterator[tuple[Tensor, Tensor]]:
+        "Endless `(x, y)` training batches on `self.device`, the first being that of global step `start_step`."
+        raise NotImplementedError
+
+    def eval_batches(self,
+                     split:str, # 'train' or 'test'
+                     batch_size:int=1000, # examples per batch (the last one may be smaller)
+                     limit:int|None=None, # only the first `limit` examples
+                    ) -> Iterator[tuple[Tensor, Tensor]]:
+        "`(x, y)` batches of a split in its fixed order, without augmentation."
+        raise NotImplementedError
+
+    def subset(self,
+               split:str, # 'train' or 'test'
+               n:int, # number of examples
+               seed:int, # which examples
+              ) -> tuple[Tensor, Tensor]:
+        "`n` seeded random examples of a split, without augmentation; larger `n` extends the same draw."
+        raise NotImplementedError
+
+# %% ../nbs/01_data.ipynb #6acc68f4
+class DataSet(_Batches):
     "A classification data set whose training batches are a pure function of `(seed, step, batch_size)`."
     augment:bool = False
     def __init__(self,
@@ -90,34 +121,6 @@ class DataSet:
                 yield t, perm[i * batch_size:(i + 1) * batch_size]
                 t += 1
         return gen()
-
-    def _split_size(self, split:str) -> int:
-        if split not in ('train', 'test'): raise LotteryError(f"split={split!r} is not allowed; use 'train' or 'test'.")
-        return self.num_train if split == 'train' else self.num_test
-
-    def train_batches(self,
-                      seed:int, # the replicate's data seed
-                      start_step:int, # global step of the first batch
-                      batch_size:int, # examples per batch
-                     ) -> Iterator[tuple[Tensor, Tensor]]:
-        "Endless `(x, y)` training batches on `self.device`, the first being that of global step `start_step`."
-        raise NotImplementedError
-
-    def eval_batches(self,
-                     split:str, # 'train' or 'test'
-                     batch_size:int=1000, # examples per batch (the last one may be smaller)
-                     limit:int|None=None, # only the first `limit` examples
-                    ) -> Iterator[tuple[Tensor, Tensor]]:
-        "`(x, y)` batches of a split in its fixed order, without augmentation."
-        raise NotImplementedError
-
-    def subset(self,
-               split:str, # 'train' or 'test'
-               n:int, # number of examples
-               seed:int, # which examples
-              ) -> tuple[Tensor, Tensor]:
-        "`n` seeded random examples of a split, without augmentation; larger `n` extends the same draw."
-        raise NotImplementedError
 
 # %% ../nbs/01_data.ipynb #d9fc6099
 class TensorDataSet(DataSet):
@@ -472,6 +475,7 @@ class ImageFolderDataSet(DataSet):
         xs, ys = zip(*self._to_device(self._loader(samples, self.eval_transform, batch_size=256)))
         return torch.cat(xs), torch.cat(ys)
 
+# %% ../nbs/01_data.ipynb #ed8929b8
 @register_dataset('imagenet')
 def load_imagenet(device:torch.device, # where batches are delivered
                   root:Path, # folder holding `train/` and `val/`, or `imagenet/train` and `imagenet/val`
