@@ -114,3 +114,18 @@ def test_help_does_not_import_torch():
     code = "import sys; from lottery_nb.cli import main\ntry: main(['imp', '--help'])\nexcept SystemExit: pass\nprint('torch' in sys.modules)"
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120)
     assert r.stdout.strip().splitlines()[-1] == 'False', r.stdout
+
+
+def test_kernel_threads_go_to_the_kernel_only(tmp_path, monkeypatch):
+    "run_figures passes OMP_NUM_THREADS to the kernels' environment; the calling process's environment is untouched."
+    import nbformat
+    from lottery_nb.cli import run_notebook
+    monkeypatch.delenv('OMP_NUM_THREADS', raising=False)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import os\nprint(os.environ.get('OMP_NUM_THREADS'))")])
+    path = tmp_path / 'env.ipynb'; nbformat.write(nb, path)
+    (tmp_path / 'out').mkdir()
+    res = run_notebook('env', path, {}, tmp_path / 'out', env={'OMP_NUM_THREADS': '3'})
+    assert res['ok'], res
+    out = nbformat.read(tmp_path / 'out' / 'env.ipynb', as_version=4)
+    assert out.cells[0].outputs[0]['text'].strip() == '3'
+    assert 'OMP_NUM_THREADS' not in os.environ
