@@ -16,7 +16,7 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['RETIRED_FIELDS', 'STORE_VERSION', 'IO_ONLY_FIELDS', 'IO_ONLY_DATA_KWARGS', 'IDENTITY_BASELINE', 'PRESETS',
-           'LotteryError', 'parse_step', 'to_steps', 'load_config', 'ExperimentConfig', 'run_identity', 'legacy_key',
+           'LotteryError', 'parse_step', 'to_steps', 'ExperimentConfig', 'load_config', 'run_identity', 'legacy_key',
            'TrainPlan', 'register_preset', 'get_preset', 'project_root', 'default_store', 'parse_override']
 
 # %% ../nbs/00_config.ipynb #22f6d654
@@ -98,39 +98,6 @@ def _normalise(c):
             object.__setattr__(c, f.name, dict(v))
         elif f.type in ('float', float) and _is_int(v): object.__setattr__(c, f.name, float(v))  # lr=1 and lr=1.0: one run
 
-# %% ../nbs/00_config.ipynb #0e3646e0
-# Fields that were removed: name -> (the value that today's code still reproduces, why it went). An old config.json
-# holding that value loads without it; any other value is refused, since this version cannot reproduce that run.
-RETIRED_FIELDS:dict = {}
-
-def _from_dict(cls, d:dict, source:str|None):
-    "Build `cls` from `d`, dropping retired fields that hold their harmless value; errors name `source`."
-    if not isinstance(d, dict): raise LotteryError(f"The config {'at ' + source if source else ''} is {type(d).__name__}, not a JSON object of config fields.")
-    d, names = dict(d), [f.name for f in fields(cls)]
-    for k in [k for k in d if k in RETIRED_FIELDS and k not in names]:
-        ok, why = RETIRED_FIELDS[k]
-        if _canon(d[k]) != _canon(ok):
-            raise LotteryError(f"The config {'at ' + source + ' ' if source else ''}sets {k}={d[k]!r}, a field removed from lottery-nb ({why}); this version cannot reproduce that run, so use an older lottery-nb for it or move it away.")
-        del d[k]
-    unknown = sorted(set(d) - set(names))
-    if unknown and source:
-        raise LotteryError(f"The config at {source} has field(s) {', '.join(unknown)} that this lottery-nb does not know (a newer version wrote it); upgrade lottery-nb or move that run directory away.")
-    if unknown: raise LotteryError(f"Unknown config field(s) {', '.join(unknown)}; allowed: {', '.join(names)}.")
-    missing = [f.name for f in fields(cls) if f.name not in d and f.default is MISSING and f.default_factory is MISSING]
-    if missing: raise LotteryError(f"The config {'at ' + source + ' ' if source else ''}lacks the field(s) {', '.join(missing)}; give them (e.g. {missing[0]}=...).")
-    if not source: return cls(**d)
-    try: return cls(**d)
-    except LotteryError as e:
-        raise LotteryError(f"The config at {source} is not valid for this lottery-nb ({str(e).rstrip('.')}); fix that file or move its run directory away.") from None
-
-def load_config(path:str|Path, cls=None) -> ExperimentConfig:
-    "Read a stored `config.json` (of this or an earlier version) into an `ExperimentConfig`; problems are one sentence."
-    try: d = json.loads(Path(path).read_text())
-    except FileNotFoundError: raise LotteryError(f"No config file at {str(path)!r}; the run directory is incomplete, so move it away and re-run.") from None
-    except (OSError, UnicodeDecodeError) as e: raise LotteryError(f"The config file {str(path)!r} cannot be read ({e.__class__.__name__}: {getattr(e, 'strerror', None) or e}); check its permissions.") from None
-    except json.JSONDecodeError: raise LotteryError(f"The config file {str(path)!r} is not valid JSON (damaged); move its run directory away and re-run.") from None
-    return (cls or ExperimentConfig).from_dict(d, source=str(path))
-
 # %% ../nbs/00_config.ipynb #663aab10
 class _ConfigRecord:
     "What every config record does with its fields: JSON round trips, validated copies and the run identity."
@@ -206,6 +173,39 @@ class ExperimentConfig(_ConfigRecord):
     def resolve(self, steps_per_epoch:int) -> TrainPlan:
         "Turn step strings into integers with the data set's steps per epoch, checking what depends on it."
         return TrainPlan.from_config(self, steps_per_epoch)
+
+# %% ../nbs/00_config.ipynb #0e3646e0
+# Fields that were removed: name -> (the value that today's code still reproduces, why it went). An old config.json
+# holding that value loads without it; any other value is refused, since this version cannot reproduce that run.
+RETIRED_FIELDS:dict = {}
+
+def _from_dict(cls, d:dict, source:str|None):
+    "Build `cls` from `d`, dropping retired fields that hold their harmless value; errors name `source`."
+    if not isinstance(d, dict): raise LotteryError(f"The config {'at ' + source if source else ''} is {type(d).__name__}, not a JSON object of config fields.")
+    d, names = dict(d), [f.name for f in fields(cls)]
+    for k in [k for k in d if k in RETIRED_FIELDS and k not in names]:
+        ok, why = RETIRED_FIELDS[k]
+        if _canon(d[k]) != _canon(ok):
+            raise LotteryError(f"The config {'at ' + source + ' ' if source else ''}sets {k}={d[k]!r}, a field removed from lottery-nb ({why}); this version cannot reproduce that run, so use an older lottery-nb for it or move it away.")
+        del d[k]
+    unknown = sorted(set(d) - set(names))
+    if unknown and source:
+        raise LotteryError(f"The config at {source} has field(s) {', '.join(unknown)} that this lottery-nb does not know (a newer version wrote it); upgrade lottery-nb or move that run directory away.")
+    if unknown: raise LotteryError(f"Unknown config field(s) {', '.join(unknown)}; allowed: {', '.join(names)}.")
+    missing = [f.name for f in fields(cls) if f.name not in d and f.default is MISSING and f.default_factory is MISSING]
+    if missing: raise LotteryError(f"The config {'at ' + source + ' ' if source else ''}lacks the field(s) {', '.join(missing)}; give them (e.g. {missing[0]}=...).")
+    if not source: return cls(**d)
+    try: return cls(**d)
+    except LotteryError as e:
+        raise LotteryError(f"The config at {source} is not valid for this lottery-nb ({str(e).rstrip('.')}); fix that file or move its run directory away.") from None
+
+def load_config(path:str|Path, cls=None) -> ExperimentConfig:
+    "Read a stored `config.json` (of this or an earlier version) into an `ExperimentConfig`; problems are one sentence."
+    try: d = json.loads(Path(path).read_text())
+    except FileNotFoundError: raise LotteryError(f"No config file at {str(path)!r}; the run directory is incomplete, so move it away and re-run.") from None
+    except (OSError, UnicodeDecodeError) as e: raise LotteryError(f"The config file {str(path)!r} cannot be read ({e.__class__.__name__}: {getattr(e, 'strerror', None) or e}); check its permissions.") from None
+    except json.JSONDecodeError: raise LotteryError(f"The config file {str(path)!r} is not valid JSON (damaged); move its run directory away and re-run.") from None
+    return (cls or ExperimentConfig).from_dict(d, source=str(path))
 
 # %% ../nbs/00_config.ipynb #653c0244
 STORE_VERSION = 2 # version of the run identity (and the store layout named by it); part of every hash
