@@ -5,6 +5,7 @@
 # %% ../nbs/01_data.ipynb #9a2358dd
 from __future__ import annotations
 import hashlib, inspect, os, pickle, random, types
+from collections import OrderedDict
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -16,10 +17,11 @@ from torch import Tensor
 from .config import LotteryError
 
 # %% auto #0
-__all__ = ['DATASETS', 'CIFAR10_MEAN', 'CIFAR10_STD', 'CIFAR100_MEAN', 'CIFAR100_STD', 'IMAGENET_MEAN', 'IMAGENET_STD',
-           'derive_seed', 'DataSet', 'TensorDataSet', 'register_dataset', 'default_data_root', 'clear_data_cache',
-           'get_data', 'load_synthetic', 'load_mnist1d', 'crop_flip_params', 'crop_flip', 'random_crop_flip',
-           'CIFARDataSet', 'read_cifar_pickle', 'load_cifar10', 'load_cifar100', 'ImageFolderDataSet', 'load_imagenet']
+__all__ = ['DATASETS', 'DATA_CACHE_SIZE', 'CIFAR10_MEAN', 'CIFAR10_STD', 'CIFAR100_MEAN', 'CIFAR100_STD', 'IMAGENET_MEAN',
+           'IMAGENET_STD', 'derive_seed', 'DataSet', 'TensorDataSet', 'register_dataset', 'default_data_root',
+           'clear_data_cache', 'get_data', 'load_synthetic', 'load_mnist1d', 'crop_flip_params', 'crop_flip',
+           'random_crop_flip', 'CIFARDataSet', 'read_cifar_pickle', 'load_cifar10', 'load_cifar100',
+           'ImageFolderDataSet', 'load_imagenet']
 
 # %% ../nbs/01_data.ipynb #649915dc
 def derive_seed(*parts:int|str, # e.g. `seed, 'order', epoch`
@@ -43,7 +45,38 @@ def _int_in(name:str, # argument name shown in the message
     return int(value)
 
 # %% ../nbs/01_data.ipynb #7d0decf2
-class DataSet:
+class _Batches:
+    "What a data set hands out: endless seeded training batches, fixed evaluation batches and seeded subsets."
+    def _split_size(self, split:str) -> int:
+        if split not in ('train', 'test'): raise LotteryError(f"split={split!r} is not allowed; use 'train' or 'test'.")
+        return self.num_train if split == 'train' else self.num_test
+
+    def train_batches(self,
+                      seed:int, # the replicate's data seed
+                      start_step:int, # global step of the first batch
+                      batch_size:int, # examples per batch
+                     ) -> Iterator[tuple[Tensor, Tensor]]:
+        "Endless `(x, y)` training batches on `self.device`, the first being that of global step `start_step`."
+        raise NotImplementedError
+
+    def eval_batches(self,
+                     split:str, # 'train' or 'test'
+                     batch_size:int=1000, # examples per batch (the last one may be smaller)
+                     limit:int|None=None, # only the first `limit` examples
+                    ) -> Iterator[tuple[Tensor, Tensor]]:
+        "`(x, y)` batches of a split in its fixed order, without augmentation."
+        raise NotImplementedError
+
+    def subset(self,
+               split:str, # 'train' or 'test'
+               n:int, # number of examples
+               seed:int, # which examples
+              ) -> tuple[Tensor, Tensor]:
+        "`n` seeded random examples of a split, without augmentation; larger `n` extends the same draw."
+        raise NotImplementedError
+
+# %% ../nbs/01_data.ipynb #6acc68f4
+class DataSet(_Batches):
     "A classification data set whose training batches are a pure function of `(seed, step, batch_size)`."
     augment:bool = False
     def __init__(self,
@@ -89,34 +122,6 @@ class DataSet:
                 t += 1
         return gen()
 
-    def _split_size(self, split:str) -> int:
-        if split not in ('train', 'test'): raise LotteryError(f"split={split!r} is not allowed; use 'train' or 'test'.")
-        return self.num_train if split == 'train' else self.num_test
-
-    def train_batches(self,
-                      seed:int, # the replicate's data seed
-                      start_step:int, # global step of the first batch
-                      batch_size:int, # examples per batch
-                     ) -> Iterator[tuple[Tensor, Tensor]]:
-        "Endless `(x, y)` training batches on `self.device`, the first being that of global step `start_step`."
-        raise NotImplementedError
-
-    def eval_batches(self,
-                     split:str, # 'train' or 'test'
-                     batch_size:int=1000, # examples per batch (the last one may be smaller)
-                     limit:int|None=None, # only the first `limit` examples
-                    ) -> Iterator[tuple[Tensor, Tensor]]:
-        "`(x, y)` batches of a split in its fixed order, without augmentation."
-        raise NotImplementedError
-
-    def subset(self,
-               split:str, # 'train' or 'test'
-               n:int, # number of examples
-               seed:int, # which examples
-              ) -> tuple[Tensor, Tensor]:
-        "`n` seeded random examples of a split, without augmentation; larger `n` extends the same draw."
-        raise NotImplementedError
-
 # %% ../nbs/01_data.ipynb #d9fc6099
 class TensorDataSet(DataSet):
     "A data set held as tensors on `device`; batches are made by indexing, on the device."
@@ -133,6 +138,8 @@ class TensorDataSet(DataSet):
         for x, y, split in ((x_train, y_train, 'train'), (x_test, y_test, 'test')):
             if len(x) != len(y) or len(x) == 0:
                 raise LotteryError(f'The {split} split of {name!r} has {len(x)} inputs and {len(y)} labels; both must be equal and positive.')
+            if y.dtype == torch.bool or (y.dtype.is_floating_point and not torch.equal(y, y.round())) or int(y.min()) < 0 or int(y.max()) >= num_classes:
+                raise LotteryError(f"The {split} labels of {name!r} ({y.dtype}) run from {y.min().item()} to {y.max().item()}; they must be integers in [0, {num_classes}) for {num_classes} classes.")
         if tuple(x_train.shape[1:]) != tuple(x_test.shape[1:]):
             raise LotteryError(f'The train and test inputs of {name!r} have shapes {tuple(x_train.shape[1:])} and {tuple(x_test.shape[1:])}; they must match.')
         super().__init__(name, num_classes, tuple(x_train.shape[1:]), len(x_train), len(x_test), device)
@@ -176,7 +183,8 @@ class TensorDataSet(DataSet):
 
 # %% ../nbs/01_data.ipynb #a32f4ef6
 DATASETS: dict[str, Callable[..., DataSet]] = {}
-_CACHE: dict[tuple, DataSet] = {}
+DATA_CACHE_SIZE = 4 # data sets `get_data` keeps (most recently used first); 0 keeps none
+_CACHE: OrderedDict[tuple, DataSet] = OrderedDict()
 
 def register_dataset(name:str, # the name `get_data` will know it by
                     ) -> Callable:
@@ -205,11 +213,12 @@ def _device(device) -> torch.device:
 def get_data(name:str, # a key of `DATASETS`, e.g. 'mnist1d', 'cifar10'
              device:str|torch.device='cpu', # where the batches are delivered
              root:str|Path|None=None, # folder holding the data set files (default: `default_data_root()`)
+             cache:bool=True, # keep it (bounded by `DATA_CACHE_SIZE`) and reuse a kept copy
              **kwargs, # passed to the loader, e.g. `augment=False`, `num_samples=3000`
             ) -> DataSet:
-    "The data set `name`, loaded once per process for each `(name, device, root, kwargs)`."
+    "The data set `name`, loaded once for each `(name, device, root, kwargs)` while it stays in the bounded cache."
     if name not in DATASETS:
-        raise LotteryError(f"Data set {name!r} is unknown; use one of: {', '.join(sorted(DATASETS))}.")
+        raise LotteryError(f"Data set {name!r} is unknown; use one of: {', '.join(sorted(DATASETS))}, or register your own loader with `lottery_nb.data.register_dataset({name!r})`.")
     dev, loader = _device(device), DATASETS[name]
     root = default_data_root() if root is None else Path(root).expanduser()
     params = inspect.signature(loader).parameters
@@ -219,8 +228,12 @@ def get_data(name:str, # a key of `DATASETS`, e.g. 'mnist1d', 'cifar10'
             if k not in allowed:
                 raise LotteryError(f"Keyword {k!r} is not accepted by data set {name!r}; use {'one of: ' + ', '.join(allowed) if allowed else 'none'}.")
     key = (name, str(dev), str(root), repr(sorted(kwargs.items())))
-    if key not in _CACHE: _CACHE[key] = loader(device=dev, root=root, **kwargs)
-    return _CACHE[key]
+    if key in _CACHE and cache: _CACHE.move_to_end(key); return _CACHE[key]
+    ds = loader(device=dev, root=root, **kwargs)
+    if cache and DATA_CACHE_SIZE > 0:
+        _CACHE[key] = ds
+        while len(_CACHE) > DATA_CACHE_SIZE: _CACHE.popitem(last=False)
+    return ds
 
 # %% ../nbs/01_data.ipynb #ac8f5c8c
 @register_dataset('synthetic')
@@ -332,10 +345,19 @@ _CIFAR = {
 def read_cifar_pickle(path:str|Path, # one file of the python version, e.g. .../data_batch_1
                       label_key:bytes=b'labels', # b'labels' (CIFAR-10) or b'fine_labels' (CIFAR-100)
                      ) -> tuple[Tensor, Tensor]:
-    "Images `(N, 3, 32, 32)` uint8 and labels `(N,)` int64 from a CIFAR python-version pickle."
-    with open(path, 'rb') as f: d = pickle.load(f, encoding='bytes')
-    x = np.asarray(d[b'data'], dtype=np.uint8).reshape(-1, 3, 32, 32)
-    return torch.from_numpy(x.copy()), torch.tensor(np.asarray(d[label_key], dtype=np.int64))
+    "Images `(N, 3, 32, 32)` uint8 and labels `(N,)` int64 from a CIFAR python-version pickle; a damaged file is named."
+    want = f"a CIFAR python-version pickle (a dict with b'data', N x 3072 uint8 pixels, and {label_key!r}, N labels)"
+    fix = "replace it with the file from the python-version archive (or pass download=True after deleting it)"
+    try:
+        with open(path, 'rb') as f: d = pickle.load(f, encoding='bytes')
+    except OSError: raise
+    except Exception as e: raise LotteryError(f"{str(path)!r} is not {want}: unpickling failed ({type(e).__name__}); {fix}.") from None
+    if not isinstance(d, dict) or b'data' not in d or label_key not in d:
+        raise LotteryError(f"{str(path)!r} is not {want}: it holds {sorted(d)[:4] if isinstance(d, dict) else type(d).__name__}; {fix}.")
+    x, y = np.asarray(d[b'data']), np.asarray(d[label_key])
+    if x.ndim != 2 or x.shape[1] != 3072 or not np.issubdtype(x.dtype, np.integer) or y.shape != (len(x),) or not np.issubdtype(y.dtype, np.integer):
+        raise LotteryError(f"{str(path)!r} is not {want}: its pixels have shape {x.shape} ({x.dtype}) and its labels {y.shape} ({y.dtype}); {fix}.")
+    return torch.from_numpy(x.astype(np.uint8).reshape(-1, 3, 32, 32).copy()), torch.tensor(y.astype(np.int64))
 
 def _load_cifar(which:str, device:torch.device, root:Path, download:bool, augment:bool) -> CIFARDataSet:
     spec = _CIFAR[which]
@@ -453,6 +475,7 @@ class ImageFolderDataSet(DataSet):
         xs, ys = zip(*self._to_device(self._loader(samples, self.eval_transform, batch_size=256)))
         return torch.cat(xs), torch.cat(ys)
 
+# %% ../nbs/01_data.ipynb #ed8929b8
 @register_dataset('imagenet')
 def load_imagenet(device:torch.device, # where batches are delivered
                   root:Path, # folder holding `train/` and `val/`, or `imagenet/train` and `imagenet/val`

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import PRESETS, ExperimentConfig, LotteryError, get_preset
+from .config import PRESETS, ExperimentConfig, LotteryError, default_store, get_preset
+from .stats import mean_std
 
 # %% auto #0
-__all__ = ['ROLE_COLORS', 'DENSE_COLOR', 'COMMON_PARAMS', 'rewind_roles', 'rewind_label', 'mean_std', 'Curve', 'by_rewind',
-           'dense_stats', 'plot_error_vs_density', 'save_figure', 'claims_table', 'FigureSetup', 'figure_setup']
+__all__ = ['ROLE_COLORS', 'DENSE_COLOR', 'COMMON_PARAMS', 'rewind_roles', 'rewind_label', 'Curve', 'by_rewind', 'dense_stats',
+           'plot_error_vs_density', 'save_figure', 'claims_table', 'FigureSetup', 'figure_setup']
 
 # %% ../nbs/10_plots.ipynb #2086542c
 ROLE_COLORS = {'rewind 0': '#6a3d9a', 'early': '#ff7f00', 'matching': '#33a02c'}
@@ -35,11 +36,6 @@ def rewind_label(step:int, role:str) -> str:
     return f'rewind {step}' + ('' if role == 'rewind 0' else f' ({role})')
 
 # %% ../nbs/10_plots.ipynb #393ad709
-def mean_std(xs) -> tuple:
-    "Mean and sample standard deviation (ddof=1; 0 for a single value)."
-    a = np.asarray(xs, dtype=float)
-    return float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else 0.0
-
 @dataclass
 class Curve:
     "One rewind step's values per level, aggregated over seeds."
@@ -135,7 +131,8 @@ def _type_name(spec) -> str:
     kinds = spec if isinstance(spec, tuple) else (spec,)
     return ' or '.join('None' if k is None else k.__name__ for k in kinds)
 
-COMMON_PARAMS = dict(preset=str, store=str, out_dir=str, seeds=(list, None), rewind_steps=(list, None),
+# %% ../nbs/10_plots.ipynb #8fef63e7
+COMMON_PARAMS = dict(preset=str, store=(str, None), out_dir=str, seeds=(list, None), rewind_steps=(list, None),
                      levels=(int, None), device=(str, None), overrides=(dict, None))
 
 @dataclass
@@ -143,7 +140,7 @@ class FigureSetup:
     "What a figure notebook works with after its parameters are checked."
     name:str
     cfg:ExperimentConfig
-    store:Path
+    store:Path # `store`, or `default_store()` when the notebook's parameter is None
     out:Path
     params:dict = field(default_factory=dict)
 
@@ -168,4 +165,5 @@ def figure_setup(name:str, # the figure's name, e.g. 'fig5'
     cfg = get_preset(p['preset'], **ov)
     out = Path(p['out_dir']) / p['preset']
     out.mkdir(parents=True, exist_ok=True)
-    return FigureSetup(name, cfg, Path(p['store']), out, p)
+    store = Path(p['store']).expanduser() if p['store'] is not None else default_store()
+    return FigureSetup(name, cfg, store, out, p)

@@ -26,6 +26,7 @@ def dense_mask(state_dict:dict, # a model's state_dict (or any name -> tensor ma
     return {n: torch.ones_like(state_dict[n], dtype=torch.bool, device='cpu') for n in names}
 
 def check_names(state_dict:dict, names:list):
+    "Raise a `LotteryError` unless every name in `names` is a tensor of `state_dict`."
     missing = [n for n in names if n not in state_dict]
     if missing: raise LotteryError(f"Prunable name(s) {', '.join(map(repr, missing[:3]))} are not in the model; allowed are its parameter names such as {', '.join(map(repr, list(state_dict)[:3]))}.")
 

@@ -1,4 +1,4 @@
-"The lottery-imp command: a run, its table, and every kind of bad input (one sentence, exit 2, nothing written)."
+"The lottery imp command (and its alias lottery-imp): a run, its table, and every kind of bad input (one sentence, exit 2, nothing written)."
 import pytest
 
 from conftest import cli
@@ -21,7 +21,7 @@ def test_smoke_run_prints_table(store):
 @pytest.mark.parametrize('args, message', [
     (['--preset', 'cifar11'], "Unknown preset 'cifar11'; choose one of"),
     (['--preset', 'smoke', '--set', 'prune_fraction=1.5'], 'prune_fraction=1.5 is outside (0, 1)'),
-    (['--preset', 'smoke', '--set', 'prune_fraction=0'], 'prune_fraction=0 is outside (0, 1)'),
+    (['--preset', 'smoke', '--set', 'prune_fraction=0'], 'prune_fraction=0.0 is outside (0, 1)'),
     (['--preset', 'smoke', '--rewind-steps', '0it,500it'], "Rewind step '500it' (500 steps) is past the end of training"),
     (['--preset', 'smoke', '--rewind-steps', '5steps'], "Step '5steps' is malformed"),
     (['--preset', 'smoke', '--set', 'training_steps=1.5ep'], "Step '1.5ep' is malformed"),
