@@ -130,6 +130,10 @@ def leftovers(store: Path) -> list:
     return [p for p in Path(store).rglob('*') if p.name.endswith('.tmp') or p.name == 'checkpoint.pt']
 
 
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'slow: takes over a minute on 2 cores (deselect with -m "not slow")')
+
+
 @pytest.fixture
 def store(tmp_path):
     return tmp_path / 'runs'
