@@ -46,3 +46,46 @@ def test_quarto_render_or_skip():
         pytest.skip('Quarto is not installed here (its installers download from the internet): the site render itself is not checked')
     r = subprocess.run([str(BIN / 'nbdev_docs')], capture_output=True, text=True, cwd=ROOT, timeout=1800)
     assert r.returncode == 0, r.stderr[-2000:]
+
+
+def sidebar_entries(path) -> list:
+    "Every page of a Quarto sidebar file, in order (sections flattened)."
+    import yaml
+    def walk(items):
+        for it in items:
+            if isinstance(it, dict): yield from walk(it.get('contents', []))
+            else: yield it
+    return list(walk(yaml.safe_load(path.read_text())['website']['sidebar']['contents']))
+
+
+def test_sidebar_lists_every_notebook_and_nothing_else():
+    "The hand-kept sidebar (custom_sidebar) names each notebook of nbs/ once; no nbdev.yml, styles.css or missing page."
+    import configparser
+    s = configparser.ConfigParser(); s.read(ROOT / 'settings.ini')
+    assert s['DEFAULT']['custom_sidebar'] == 'True'
+    entries = sidebar_entries(ROOT / 'nbs' / 'sidebar.yml')
+    nbs = {str(p.relative_to(ROOT / 'nbs')) for p in (ROOT / 'nbs').rglob('*.ipynb')
+           if '.ipynb_checkpoints' not in str(p) and not p.name.startswith('_')}
+    assert len(entries) == len(set(entries)), entries
+    assert set(entries) == nbs, f'missing from the sidebar: {sorted(nbs - set(entries))}; not notebooks: {sorted(set(entries) - nbs)}'
+
+
+def test_processed_sidebar_has_only_pages(proc):
+    entries = sidebar_entries(proc / 'sidebar.yml')
+    assert entries and all(e.endswith(('.ipynb', '.qmd', '.md')) for e in entries), entries
+
+
+def test_front_matter_is_front_matter(proc):
+    """A notebook's YAML front matter (e.g. `skip_exec`) is a raw cell, as nbdev 2 expects: nbdev_proc_nbs merges it
+    into the page's front matter, and an HTML export (nbconvert, JupyterLab) does not print it as text."""
+    fm = [p for p in (ROOT / 'nbs').rglob('*.ipynb') if '.ipynb_checkpoints' not in str(p)
+          and any(c['cell_type'] == 'raw' and ''.join(c['source']).startswith('---') for c in json.loads(p.read_text())['cells'])]
+    assert fm, 'no notebook has YAML front matter'
+    for p in fm:
+        raw = [c for c in json.loads(p.read_text())['cells'] if c['cell_type'] == 'raw']
+        assert all(c['metadata'].get('raw_mimetype') == 'text/x-yaml' for c in raw), p
+        first = json.loads((proc / p.relative_to(ROOT / 'nbs')).read_text())['cells'][0]
+        assert first['cell_type'] == 'raw' and 'skip_exec: true' in ''.join(first['source']), p
+    r = subprocess.run([str(BIN / 'jupyter'), 'nbconvert', '--to', 'html', '--stdout', str(fm[0])], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and '<html' in r.stdout, r.stderr[-2000:]
+    assert 'skip_exec' not in r.stdout

@@ -29,3 +29,28 @@ def test_readme_commands_exist():
     for cmd in ('bash scripts/main.sh', 'bash scripts/test.sh'):
         assert cmd in text and (ROOT / cmd.split()[1]).exists()
     assert 'scripts/test.sh' in (ROOT / '.ci' / 'run').read_text()
+
+
+def test_ci_workflows_as_nbdev_projects_have_them():
+    "GitHub Actions: tests on CPU through the README's test command, and a Quarto build and deploy of the site."
+    import yaml
+    s = configparser.ConfigParser(); s.read(ROOT / 'settings.ini')
+    wf = ROOT / '.github' / 'workflows'
+    test, deploy = yaml.safe_load((wf / 'test.yaml').read_text()), yaml.safe_load((wf / 'deploy.yaml').read_text())
+    runs = lambda w: ' '.join(st.get('run', '') for job in w['jobs'].values() for st in job['steps'])
+    uses = lambda w: [st.get('uses', '') for job in w['jobs'].values() for st in job['steps']]
+    assert 'bash .ci/run' in runs(test) and 'download.pytorch.org/whl/cpu' in (wf / 'test.yaml').read_text()
+    assert 'nbdev_docs' in runs(deploy) and any(u.startswith('quarto-dev/quarto-actions/setup') for u in uses(deploy))
+    publish = next(st for job in deploy['jobs'].values() for st in job['steps'] if st.get('uses', '').startswith('peaceiris/actions-gh-pages'))
+    assert publish['with']['publish_dir'].strip('./') == s['DEFAULT']['doc_path']
+
+
+def test_license_and_citation():
+    import yaml
+    assert 'Apache License' in (ROOT / 'LICENSE').read_text() and 'Version 2.0, January 2004' in (ROOT / 'LICENSE').read_text()
+    c = yaml.safe_load((ROOT / 'CITATION.cff').read_text())
+    s = configparser.ConfigParser(); s.read(ROOT / 'settings.ini')
+    assert c['cff-version'] == '1.2.0' and c['license'] == 'Apache-2.0' and c['version'] == s['DEFAULT']['version']
+    p = c['preferred-citation']
+    assert p['title'].startswith('Unmasking the Lottery Ticket Hypothesis') and p['year'] == 2022
+    assert [a['family-names'] for a in p['authors']] == ['Paul', 'Chen', 'Larsen', 'Frankle', 'Ganguli', 'Dziugaite']

@@ -1,84 +1,60 @@
 """The run store under stress: a run killed at any moment resumes to the same bits; two processes share a store;
-damaged files are named."""
-import os
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
-
+damaged files are named. Kills are triggered by file events (a checkpoint written, a level finished), never by
+timers, and each test checks that the run was unfinished when it was killed."""
 import torch
 
-from conftest import BIN, ROOT, cli
+from conftest import cli, differences, imp_cmd, kill_on, appears, leftovers, popen, snapshot, TIMEOUT
 
 # Long enough that kills land inside levels, short enough for CI: 3 levels x 2 rewind steps of 240 steps.
 ARGS = ['--preset', 'smoke', '--set', 'training_steps=240it', '--set', 'milestones=120it,180it',
         '--set', 'checkpoint_every=30it', '--rewind-steps', '0it,40it', '--levels', '3', '--no-progress']
+# The moments of the kills, in order: inside the dense training, right after a level, inside a pruned level, after a level.
+EVENTS = ('**/checkpoint.pt', '**/metrics.json', '**/level_*/checkpoint.pt', '**/metrics.json')
 
 
-def snapshot(store: Path) -> dict:
-    "Every stored tensor file and metrics file (minus timings and provenance) of a store, by relative path."
-    import json
-    out = {}
-    for p in sorted(store.rglob('*')):
-        rel = str(p.relative_to(store))
-        if p.suffix == '.pt':
-            out[rel] = torch.load(p, map_location='cpu', weights_only=True)
-        elif p.name == 'metrics.json':
-            m = json.loads(p.read_text())
-            out[rel] = {k: v for k, v in m.items() if k not in ('wall_time', 'finished_at', 'provenance')}
-    return out
-
-
-def same(a, b):
-    if isinstance(a, dict): return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
-    if isinstance(a, torch.Tensor): return a.dtype == b.dtype and torch.equal(a, b)
-    return a == b
+def finished(store):
+    return len(list(store.rglob('metrics.json')))
 
 
 def test_kill_anywhere_then_resume_is_bitwise_identical(tmp_path):
     ref, killed = tmp_path / 'ref', tmp_path / 'killed'
     r = cli(*ARGS, store=ref)
     assert r.returncode == 0, r.stderr
-    # kill -9 the same command at several moments (early, mid-level, between levels), resuming each time
-    for delay in (1.5, 2.5, 3.5, 5.0):
-        p = subprocess.Popen([str(BIN / 'lottery-imp'), *ARGS, '--store', str(killed)], cwd=ROOT,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
-        p.send_signal(signal.SIGKILL); p.wait()
+    total = finished(ref)
+    assert total == 7       # dense + 3 levels x 2 rewind steps
+    # kill -9 the same command at several moments (mid-level, between levels), resuming each time
+    for pattern in EVENTS:
+        k = kill_on(imp_cmd(*ARGS, store=killed), appears(killed, pattern))
+        assert k.seen and k.running, (pattern, k)
+        assert finished(killed) < total, pattern       # the run was unfinished when it was killed
     r2 = cli(*ARGS, store=killed)
     assert r2.returncode == 0, r2.stderr
-    a, b = snapshot(ref), snapshot(killed)
-    assert a.keys() == b.keys()
-    assert all(same(a[k], b[k]) for k in a), [k for k in a if not same(a[k], b[k])]
-    left = [p for p in killed.rglob('*') if p.name.endswith('.tmp') or p.name == 'checkpoint.pt']
-    assert not left, left
+    assert not differences(snapshot(ref), snapshot(killed))
+    assert not leftovers(killed), leftovers(killed)
 
 
 def test_interrupted_level_resumes_from_checkpoint(tmp_path):
     "A kill after a checkpoint leaves checkpoint.pt; the re-run continues from it instead of starting over."
     store = tmp_path / 'runs'
-    p = subprocess.Popen([str(BIN / 'lottery-imp'), *ARGS, '--set', 'training_steps=2400it', '--set', 'milestones=1200it',
-                          '--store', str(store)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    t0 = time.time()
-    while not list(store.rglob('checkpoint.pt')) and time.time() - t0 < 120: time.sleep(0.05)
-    p.send_signal(signal.SIGKILL); p.wait()
+    args = [*ARGS, '--set', 'training_steps=2400it', '--set', 'milestones=1200it']
+    k = kill_on(imp_cmd(*args, store=store), appears(store, '**/checkpoint.pt'))
+    assert k.seen and k.running, k
     ck = list(store.rglob('checkpoint.pt'))
     assert ck, 'no checkpoint was written'
+    assert not list(store.rglob('metrics.json'))    # killed inside the dense training
     step = torch.load(ck[0], weights_only=True)['step']
     assert step > 0 and step % 30 == 0
 
 
 def test_two_processes_share_a_store(tmp_path):
+    import subprocess
     ref, shared = tmp_path / 'ref', tmp_path / 'shared'
     args = [*ARGS, '--seeds', '0,1']
     assert cli(*args, store=ref).returncode == 0
-    procs = [subprocess.Popen([str(BIN / 'lottery-imp'), *args, '--store', str(shared)], cwd=ROOT,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    outs = [p.communicate(timeout=600) for p in procs]
+    procs = [popen(imp_cmd(*args, store=shared), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=TIMEOUT) for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
-    a, b = snapshot(ref), snapshot(shared)
-    assert a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    assert not differences(snapshot(ref), snapshot(shared))
     # both printed the same complete table
     tail = lambda s: s[s.index('level'):]
     assert tail(outs[0][0]) == tail(outs[1][0])
