@@ -17,8 +17,8 @@ STEPS = 80
 
 
 def small_cfg(**kw):
-    return get_preset('cpu', training_steps=f'{STEPS}it', milestones=('40it', '60it'), checkpoint_every='20it',
-                      rewind_steps=('0it', '10it'), **kw)
+    base = dict(training_steps=f'{STEPS}it', milestones=('40it', '60it'), checkpoint_every='20it', rewind_steps=('0it', '10it'))
+    return get_preset('cpu', **{**base, **kw})
 
 
 def make_runs(cfg, data, plan):
@@ -76,7 +76,7 @@ def test_group_snapshots_sgdw_and_divergence():
     assert sorted(snaps_g) == [0, 10] and all(torch.equal(snaps_g[s][k], snaps_1[s][k]) for s in snaps_1 for k in init)
     for a, b in ((g[0], one), (g[1], two)):
         assert all(torch.equal(a['state'][k], b['state'][k]) for k in init) and torch.equal(a['losses'], b['losses'])
-    bad = cfg.replace(lr=1e12)
+    bad = cfg.replace(optimizer='sgd', lr=1e12)
     with pytest.raises(LotteryError, match=r'Training diverged: the loss was .* \(bad run\)'):
         train_group(model, data, [runs[0], GroupRun(bad, bad.resolve(plan.steps_per_epoch), 0, init, where='bad run')])
 
