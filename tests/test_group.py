@@ -144,3 +144,24 @@ def test_killed_group_resumes_bitwise(tmp_path):
     for x, y in zip(ra, rb):
         assert torch.equal(x['losses'], y['losses'])
         assert all(torch.equal(x['state'][k], y['state'][k]) for k in y['state'])
+
+
+def test_execution_options_on_cpu():
+    from lottery_nb.training import TrainOptions
+    cfg = small_cfg(); data = get_data(cfg.dataset)
+    plan = cfg.resolve(data.steps_per_epoch(cfg.batch_size))
+    runs, model = make_runs(cfg, data, plan)
+    r = runs[0]
+    ref = train(model, data, cfg, plan, r.seed, r.start_state, 0, 10, mask=r.mask)
+    # channels_last is a documented no-op for 1-D models: the same bits
+    cl = train(model, data, cfg, plan, r.seed, r.start_state, 0, 10, mask=r.mask, options=TrainOptions(channels_last=True))
+    assert torch.equal(cl['losses'], ref['losses'])
+    # bf16 autocast really changes the arithmetic (it is an option, never the default), and stays close
+    bf = train(model, data, cfg, plan, r.seed, r.start_state, 0, 10, mask=r.mask, options=TrainOptions(precision='bf16'))
+    assert not torch.equal(bf['losses'], ref['losses']) and torch.allclose(bf['losses'], ref['losses'], rtol=0.05)
+    gb = train_group(model, data, [GroupRun(cfg, plan, r.seed, r.start_state, 0, 10, mask=r.mask)], options=TrainOptions(precision='bf16'))
+    assert torch.isfinite(gb[0]['losses']).all() and torch.allclose(gb[0]['losses'], ref['losses'], rtol=0.05)
+    for bad, msg in ((TrainOptions(tf32=True), 'tf32=True needs a CUDA device'),
+                     (TrainOptions(capture='reduce-overhead'), "capture='reduce-overhead' \\(CUDA graphs\\) needs a CUDA device")):
+        with pytest.raises(LotteryError, match=msg): train(model, data, cfg, plan, 0, r.start_state, 0, 2, options=bad)
+        with pytest.raises(LotteryError, match=msg): train_group(model, data, [GroupRun(cfg, plan, 0, r.start_state, 0, 2)], options=bad)
