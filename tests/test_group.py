@@ -165,3 +165,17 @@ def test_execution_options_on_cpu():
                      (TrainOptions(capture='reduce-overhead'), "capture='reduce-overhead' \\(CUDA graphs\\) needs a CUDA device")):
         with pytest.raises(LotteryError, match=msg): train(model, data, cfg, plan, 0, r.start_state, 0, 2, options=bad)
         with pytest.raises(LotteryError, match=msg): train_group(model, data, [GroupRun(cfg, plan, 0, r.start_state, 0, 2)], options=bad)
+
+
+def test_group_resnet20_bitwise_on_cpu():
+    "ResNet-20 (3-channel stem and strided 1x1 shortcuts, which the CPU computes run by run) as a group of 3."
+    from lottery_nb.data import TensorDataSet
+    g = torch.Generator().manual_seed(0)
+    data = TensorDataSet('syn', torch.randn(64, 3, 32, 32, generator=g), torch.randint(0, 10, (64,), generator=g),
+                         torch.randn(16, 3, 32, 32, generator=g), torch.randint(0, 10, (16,), generator=g), 10)
+    cfg = get_preset('cifar10_resnet20', batch_size=8, device='cpu'); plan = cfg.resolve(data.steps_per_epoch(8))
+    model = get_model('resnet20', 10, (3, 32, 32), seed=0)
+    runs = [GroupRun(cfg, plan, s, get_model('resnet20', 10, (3, 32, 32), seed=s).state_dict(), s, s + 3) for s in range(3)]
+    for r, gr in zip(runs, train_group(model, data, runs)):
+        one = train(model, data, cfg, plan, r.seed, r.start_state, r.start_step, r.end_step)
+        assert all(torch.equal(one['state'][k], gr['state'][k]) for k in one['state']) and torch.equal(one['losses'], gr['losses'])
