@@ -179,3 +179,17 @@ def test_group_resnet20_bitwise_on_cpu():
     for r, gr in zip(runs, train_group(model, data, runs)):
         one = train(model, data, cfg, plan, r.seed, r.start_state, r.start_step, r.end_step)
         assert all(torch.equal(one['state'][k], gr['state'][k]) for k in one['state']) and torch.equal(one['losses'], gr['losses'])
+
+
+@pytest.mark.parametrize('name,shape', [('mnist1d_cnn', (1, 40)), ('mlp', (1, 16)), ('linear', (1, 16)),
+                                        ('resnet20', (3, 32, 32)), ('resnet18', (3, 32, 32)), ('resnet50', (3, 32, 32))])
+def test_every_registered_model_can_be_grouped(name, shape):
+    from lottery_nb.group import GroupedModel, stack_states
+    kw = dict(bn=True) if name == 'mlp' else {}
+    ms = [get_model(name, 10, shape, seed=s, **kw) for s in range(2)]
+    gm = GroupedModel(ms[0], 2); gm.load_state_dict(stack_states([m.state_dict() for m in ms]))
+    x = torch.randn(2, 4, *shape)
+    for train_mode in (True, False):
+        gm.train(train_mode); [m.train(train_mode) for m in ms]
+        out = gm(x)
+        for r, m in enumerate(ms): assert torch.equal(out[r], m(x[r])), (name, train_mode, r)
