@@ -39,6 +39,7 @@ def main():
     ap.add_argument('--device', default='cpu'); ap.add_argument('--batch', type=int, default=32)
     ap.add_argument('--steps', type=int, default=10); ap.add_argument('--capture', action='store_true')
     ap.add_argument('--groups', default='4,12')
+    ap.add_argument('--rows', default='naive,ours,capture,vmap,group', help='which rows to measure (naive is always measured)')
     a = ap.parse_args()
     dev = get_device(a.device)
     g = torch.Generator().manual_seed(0); n = max(2560, a.batch * 4)
@@ -61,8 +62,10 @@ def main():
             x, y = next(it); x, y = x.to(dev), y.to(dev)
             loss = F.cross_entropy(m(x), y); opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
     rows.append(('naive (DataLoader, eager fp32)', 1, timed(naive, dev)))
-    rows.append(('ours (train)', 1, timed(lambda: train(model, data, cfg, plan, 0, init, 0, S), dev)))
-    if a.capture:
+    want = set(a.rows.split(','))
+    if 'ours' in want: rows.append(('ours (train)', 1, timed(lambda: train(model, data, cfg, plan, 0, init, 0, S), dev)))
+    if 'capture' not in want: pass
+    elif a.capture:
         opts = TrainOptions(capture='reduce-overhead' if dev.type == 'cuda' else 'compile')
         rows.append((f'capture ({opts.capture})', 1, timed(lambda: train(model, data, cfg, plan, 0, init, 0, S, options=opts), dev)))
     else: rows.append(('capture', 1, None))
@@ -79,8 +82,8 @@ def main():
             xs, ys = zip(*(next(i) for i in its))
             loss = f(params, bufs, torch.stack(xs), torch.stack(ys)).sum()
             opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
-    rows.append(('vmap R=4 (torch.func, not bitwise)', R, timed(vm, dev)))
-    for R in map(int, a.groups.split(',')):
+    if 'vmap' in want: rows.append(('vmap R=4 (torch.func, not bitwise)', R, timed(vm, dev)))
+    for R in map(int, a.groups.split(',')) if 'group' in want else ():
         runs = [GroupRun(cfg, plan, s, init, 0, S) for s in range(R)]
         rows.append((f'group R={R} (train_group)', R, timed(lambda: train_group(model, data, runs), dev)))
 
