@@ -7,12 +7,13 @@ Rows (all measured in the same process, same device, same batch size):
   vmap R=4   torch.func stack_module_state + vmap + functional_call (the route not taken: not bitwise)
   group R=4  lottery_nb.group.train_group, 4 runs as one channel-grouped computation
   group R=12 the same with 12 runs
-Each row: images/s (all runs together) and the ratio to the naive row. A warm-up call precedes each timing.
+Each row: images/s (all runs together) and the ratio to the naive row. Every row is warmed up first, then the rows
+are timed in alternation for --reps rounds and the median is kept, so a change in machine load hits all rows alike.
 
     OMP_NUM_THREADS=1 python bench/bench_scale.py --batch 32 --steps 10        # CPU, a few minutes
     python bench/bench_scale.py --device cuda --batch 128 --steps 200 --capture
 """
-import argparse, copy, time
+import argparse, copy, statistics, time
 
 import torch
 import torch.nn.functional as F
@@ -28,10 +29,23 @@ def sync(dev):
     if dev.type == 'cuda': torch.cuda.synchronize(dev)
 
 
-def timed(fn, dev):
-    fn()  # warm-up (and compilation)
+def once(fn, dev):
     sync(dev); t = time.perf_counter(); fn(); sync(dev)
     return time.perf_counter() - t
+
+
+def timed(fn, dev):
+    "A row to time: warmed up (and compiled) now, timed later in `measure`."
+    fn()
+    return fn
+
+
+def measure(rows, dev, reps):
+    "Median time of each row over `reps` rounds; the rows alternate within a round, so a load change hits all rows."
+    times = {i: [] for i, r in enumerate(rows) if r[2] is not None}
+    for _ in range(reps):
+        for i in times: times[i].append(once(rows[i][2], dev))
+    return [(label, R, statistics.median(times[i]) if i in times else None) for i, (label, R, _) in enumerate(rows)]
 
 
 def main():
@@ -39,6 +53,7 @@ def main():
     ap.add_argument('--device', default='cpu'); ap.add_argument('--batch', type=int, default=32)
     ap.add_argument('--steps', type=int, default=10); ap.add_argument('--capture', action='store_true')
     ap.add_argument('--groups', default='4,12')
+    ap.add_argument('--reps', type=int, default=3, help='timed rounds per row (median)')
     ap.add_argument('--rows', default='naive,ours,capture,vmap,group', help='which rows to measure (naive is always measured)')
     a = ap.parse_args()
     dev = get_device(a.device)
@@ -85,10 +100,11 @@ def main():
     if 'vmap' in want: rows.append(('vmap R=4 (torch.func, not bitwise)', R, timed(vm, dev)))
     for R in map(int, a.groups.split(',')) if 'group' in want else ():
         runs = [GroupRun(cfg, plan, s, init, 0, S) for s in range(R)]
-        rows.append((f'group R={R} (train_group)', R, timed(lambda: train_group(model, data, runs), dev)))
+        rows.append((f'group R={R} (train_group)', R, timed(lambda runs=runs: train_group(model, data, runs), dev)))
 
+    rows = measure(rows, dev, a.reps)
     name = torch.cuda.get_device_name(dev) if dev.type == 'cuda' else 'CPU'
-    print(f"ResNet-20, batch {B}, {S} steps per row, device {dev} ({name}), torch {torch.__version__}, threads {torch.get_num_threads()}")
+    print(f"ResNet-20, batch {B}, {S} steps per row, median of {a.reps}, device {dev} ({name}), torch {torch.__version__}, threads {torch.get_num_threads()}")
     print(f"| row | runs | images/s | vs naive |\n|---|---|---|---|")
     base = rows[0][1] * S * B / rows[0][2]
     for label, r, t in rows:
