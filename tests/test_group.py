@@ -193,3 +193,31 @@ def test_every_registered_model_can_be_grouped(name, shape):
         gm.train(train_mode); [m.train(train_mode) for m in ms]
         out = gm(x)
         for r, m in enumerate(ms): assert torch.equal(out[r], m(x[r])), (name, train_mode, r)
+
+
+def test_checkpoints_move_between_group_and_train():
+    "A run's checkpoint is in train's format: a group checkpoint resumes in train, and a train checkpoint in a group."
+    from lottery_nb.training import MemoryCheckpoint
+    class Killed(Exception): pass
+    class KillAfterSave(MemoryCheckpoint):
+        def save(self, state):
+            super().save(state)
+            if state['step'] == 40: raise Killed()
+    cfg = small_cfg(); data = get_data(cfg.dataset)
+    plan = cfg.resolve(data.steps_per_epoch(cfg.batch_size))
+    runs, model = make_runs(cfg, data, plan)
+    r = runs[0]
+    straight = train(model, data, cfg, plan, r.seed, r.start_state, r.start_step, mask=r.mask)
+    ck = KillAfterSave()
+    with pytest.raises(Killed): train_group(model, data, [GroupRun(cfg, plan, r.seed, r.start_state, r.start_step, mask=r.mask, checkpointer=ck)])
+    assert ck.state['step'] == 40
+    resumed = train(model, data, cfg, plan, r.seed, r.start_state, r.start_step, mask=r.mask, checkpointer=ck)
+    assert all(torch.equal(resumed['state'][k], straight['state'][k]) for k in straight['state'])
+    assert torch.equal(resumed['losses'], straight['losses'])
+    ck = KillAfterSave()
+    with pytest.raises(Killed): train(model, data, cfg, plan, r.seed, r.start_state, r.start_step, mask=r.mask, checkpointer=ck)
+    steps = []
+    resumed = train_group(model, data, [GroupRun(cfg, plan, r.seed, r.start_state, r.start_step, mask=r.mask, checkpointer=ck)], on_steps=steps.append)[0]
+    assert steps[0] == 40 and sum(steps) == STEPS
+    assert all(torch.equal(resumed['state'][k], straight['state'][k]) for k in straight['state'])
+    assert torch.equal(resumed['losses'], straight['losses'])
