@@ -91,13 +91,13 @@ def main():
     def vm():
         params, bufs = stack_module_state(copy.deepcopy(ms)); base = copy.deepcopy(ms[0]).to('meta')
         opt = torch.optim.SGD(params.values(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-        its = [data.train_batches(s, 0, B) for s in range(R)]
+        its = [data.train_batches(s, 0, B) for s in range(len(ms))]
         f = vmap(lambda p, b, x, y: F.cross_entropy(functional_call(base, (p, b), (x,)), y))
         for _ in range(S):
             xs, ys = zip(*(next(i) for i in its))
             loss = f(params, bufs, torch.stack(xs), torch.stack(ys)).sum()
             opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
-    if 'vmap' in want: rows.append(('vmap R=4 (torch.func, not bitwise)', R, timed(vm, dev)))
+    if 'vmap' in want: rows.append((f'vmap R={len(ms)} (torch.func, not bitwise)', len(ms), timed(vm, dev)))
     for R in map(int, a.groups.split(',')) if 'group' in want else ():
         runs = [GroupRun(cfg, plan, s, init, 0, S) for s in range(R)]
         rows.append((f'group R={R} (train_group)', R, timed(lambda runs=runs: train_group(model, data, runs), dev)))
