@@ -5,8 +5,11 @@
 # %% ../nbs/04_training.ipynb #2f25f9a4
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import math
 import time
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -16,7 +19,8 @@ from .config import ExperimentConfig, LotteryError, TrainPlan
 from .pruning import Mask, check_mask
 
 # %% auto #0
-__all__ = ['get_device', 'evaluate', 'MemoryCheckpoint', 'TrainingDiverged', 'train']
+__all__ = ['get_device', 'evaluate', 'MemoryCheckpoint', 'TrainingDiverged', 'TrainOptions', 'step_context', 'prepare_model',
+           'prepare_input', 'check_losses', 'train']
 
 # %% ../nbs/04_training.ipynb #4e39faf5
 def get_device(name:str='auto') -> torch.device:
@@ -61,10 +65,96 @@ class MemoryCheckpoint:
 class TrainingDiverged(LotteryError):
     "The loss became NaN or infinite."
 
-# %% ../nbs/04_training.ipynb #532d3aeb
+# %% ../nbs/04_training.ipynb #9b9f7e6e
+_CAPTURES = ('none', 'compile', 'reduce-overhead')
+
+@dataclass(frozen=True)
+class TrainOptions:
+    "Execution options of a training step; the defaults are the paper's fp32 numerics."
+    precision:str = 'fp32' # 'fp32', or 'bf16' (autocast of forward and loss; weights and optimiser stay fp32)
+    tf32:bool = False # allow TF32 matmuls and convolutions (CUDA only)
+    channels_last:bool = False # NHWC layout for 4-D activations and weights
+    capture:str = 'none' # 'none', 'compile' (torch.compile) or 'reduce-overhead' (torch.compile with CUDA graphs, CUDA only)
+
+    @classmethod
+    def from_config(cls, cfg) -> TrainOptions:
+        "The options a config records (fields of the same names; absent fields take the defaults)."
+        return cls(**{f.name: getattr(cfg, f.name, f.default) for f in dataclasses.fields(cls)})
+
+    def check(self, device:torch.device) -> TrainOptions:
+        "Raise a `LotteryError` for a value that is not allowed or needs CUDA on another device; returns `self`."
+        if self.precision not in ('fp32', 'bf16'):
+            raise LotteryError(f"precision={self.precision!r} is not allowed; choose 'fp32' (the paper's numerics) or 'bf16'.")
+        if self.capture not in _CAPTURES:
+            raise LotteryError(f"capture={self.capture!r} is not allowed; choose one of {', '.join(map(repr, _CAPTURES))}.")
+        for k in ('tf32', 'channels_last'):
+            if not isinstance(getattr(self, k), bool): raise LotteryError(f"{k}={getattr(self, k)!r} is not allowed; use True or False.")
+        dev = torch.device(device)
+        if dev.type != 'cuda' and self.tf32:
+            raise LotteryError(f"tf32=True needs a CUDA device, but training runs on {dev}; set tf32=False.")
+        if dev.type != 'cuda' and self.capture == 'reduce-overhead':
+            raise LotteryError(f"capture='reduce-overhead' (CUDA graphs) needs a CUDA device, but training runs on {dev}; use 'none' or 'compile'.")
+        return self
+
+# %% ../nbs/04_training.ipynb #e756ebfb
+@contextlib.contextmanager
+def step_context(opts:TrainOptions, device:torch.device):
+    "The context a step's forward pass runs in: bf16 autocast and TF32 as `opts` asks, nothing otherwise."
+    with contextlib.ExitStack() as stack:
+        if opts.precision == 'bf16': stack.enter_context(torch.autocast(torch.device(device).type, dtype=torch.bfloat16))
+        if opts.tf32:
+            old = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+            stack.callback(lambda: (setattr(torch.backends.cuda.matmul, 'allow_tf32', old[0]), setattr(torch.backends.cudnn, 'allow_tf32', old[1])))
+        yield
+
+def prepare_model(model:torch.nn.Module, opts:TrainOptions) -> Callable:
+    "The callable a step's forward pass uses: `model` itself, in NHWC layout and/or compiled as `opts` asks."
+    if opts.channels_last and not getattr(model, 'grouped', False): model.to(memory_format=torch.channels_last)
+    if opts.capture == 'none': return model
+    return torch.compile(model, mode=None if opts.capture == 'compile' else 'reduce-overhead')
+
+def prepare_input(x:torch.Tensor, opts:TrainOptions) -> torch.Tensor:
+    "A batch in the layout `opts` asks for."
+    return x.contiguous(memory_format=torch.channels_last) if opts.channels_last and x.dim() == 4 else x
+
+# %% ../nbs/04_training.ipynb #a1b2c3d4
 def _cpu_state(model) -> dict:
     return {k: v.detach().to('cpu', copy=True) for k, v in model.state_dict().items()}
 
+def check_losses(losses:torch.Tensor, # the recorded losses of steps `start_step`, `start_step + 1`, ...
+                 start_step:int, # the schedule step of `losses[0]`
+                 upto:int, # check the steps before this one
+                 where:str='', # words naming the run
+                 lr:float|None=None, # the configured learning rate, for the message
+                ):
+    "Raise `TrainingDiverged` naming the first step before `upto` whose loss is NaN or infinite."
+    seg = losses[:upto - start_step]
+    if not bool(torch.isfinite(seg).all()):
+        bad = int((~torch.isfinite(seg)).nonzero()[0]) + start_step
+        raise TrainingDiverged(f"Training diverged: the loss was {seg[bad - start_step].item()} at step {bad}"
+                               f"{' (' + where + ')' if where else ''}; lower the learning rate (lr={lr}) or check the data.")
+
+def _resume(checkpointer, model, opt, losses, start_step:int, end_step:int, on_steps) -> tuple[int, float]:
+    "Load the checkpointer's checkpoint if it is for this span: (step, wall time before); else (start_step, 0.0)."
+    ck = checkpointer.load() if checkpointer is not None else None
+    if ck is None or (ck['start_step'], ck['end_step']) != (start_step, end_step): return start_step, 0.0
+    model.load_state_dict(ck['model']); opt.load_state_dict(ck['optimizer'])
+    losses[:ck['step'] - start_step] = ck['losses'].to(losses.device)
+    if on_steps: on_steps(ck['step'] - start_step)
+    return ck['step'], ck.get('wall_time', 0.0)
+
+def _update(opt, loss, params:dict, m_params:list, m_masks:list, cfg, plan, lr:float):
+    "Backward pass and one SGD step at `lr`: pruned gradients zeroed, decoupled weight decay (sgdw) before the step."
+    for g in opt.param_groups: g['lr'] = lr
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if m_params: torch._foreach_mul_([p.grad for p in m_params], m_masks)
+    if cfg.optimizer == 'sgdw' and cfg.weight_decay:
+        with torch.no_grad(): torch._foreach_mul_(list(params.values()), 1 - lr / plan.lr * cfg.weight_decay)
+    opt.step()
+
+# %% ../nbs/04_training.ipynb #532d3aeb
 def train(model:torch.nn.Module, # the network (its parameters are overwritten with `start_state`)
           data, # a `lottery_nb.data.DataSet`
           cfg:ExperimentConfig, # optimiser settings and batch size
@@ -79,50 +169,37 @@ def train(model:torch.nn.Module, # the network (its parameters are overwritten w
           checkpointer=None, # object with load()/save(state)/clear(); resumes from its checkpoint
           on_steps:Callable|None=None, # progress callback, called with the number of steps just done
           where:str='', # words naming this run in error messages (e.g. 'seed 0, rewind 250, level 3')
+          options:TrainOptions|None=None, # execution options (default: the paper's fp32 numerics)
+          loss_reduce:Callable|None=None, # applied to each step's loss before it is recorded (e.g. the mean over DDP ranks)
          ) -> dict: # {'state', 'losses', 'start_step', 'end_step', 'wall_time'}
     "Train `model` with SGD on `data` from `start_step` to `end_step` of `plan` (one level of Algorithm 1)."
     end_step = plan.total if end_step is None else end_step
     if not 0 <= start_step <= end_step <= plan.total:
         raise LotteryError(f"Training span {start_step}..{end_step} is not inside the schedule 0..{plan.total}.")
     dev = next(model.parameters()).device
+    opts = (options or TrainOptions()).check(dev)
+    fwd = prepare_model(model, opts)
     model.load_state_dict(start_state)
     params = dict(model.named_parameters())
-    if mask is not None:
-        check_mask(mask, params)
-        mask = {n: m.to(dev) for n, m in mask.items() if not bool(m.all())}  # fully kept tensors need no work
-    decoupled = cfg.optimizer == 'sgdw'
+    if mask is not None: check_mask(mask, params)
+    mask = {n: m.to(dev) for n, m in (mask or {}).items() if not bool(m.all())}  # fully kept tensors need no work
     opt = torch.optim.SGD(model.parameters(), lr=plan.lr, momentum=cfg.momentum,
-                          weight_decay=0.0 if decoupled else cfg.weight_decay)
+                          weight_decay=0.0 if cfg.optimizer == 'sgdw' else cfg.weight_decay)
     losses = torch.zeros(end_step - start_step, device=dev)
-    step, t0, done_before = start_step, time.perf_counter(), 0.0
-    ck = checkpointer.load() if checkpointer is not None else None
-    if ck is not None and (ck['start_step'], ck['end_step']) == (start_step, end_step):
-        model.load_state_dict(ck['model']); opt.load_state_dict(ck['optimizer'])
-        step = ck['step']; losses[:step - start_step] = ck['losses'].to(dev); done_before = ck.get('wall_time', 0.0)
-        if on_steps: on_steps(step - start_step)
-    elif mask is not None:
+    t0 = time.perf_counter()
+    step, done_before = _resume(checkpointer, model, opt, losses, start_step, end_step, on_steps)
+    if step == start_step:
         with torch.no_grad():
             for n, m in mask.items(): params[n].mul_(m)
-    m_params = [params[n] for n in mask] if mask else []
-    m_masks = [mask[n].to(params[n].dtype) for n in mask] if mask else []
-    snaps = set(snapshot_steps)
-    check_every = max(1, min(plan.checkpoint_every, 50))
-
-    def check(upto):
-        seg = losses[:upto - start_step]
-        if not bool(torch.isfinite(seg).all()):
-            bad = int((~torch.isfinite(seg)).nonzero()[0]) + start_step
-            raise TrainingDiverged(f"Training diverged: the loss was {seg[bad - start_step].item()} at step {bad}"
-                                   f"{' (' + where + ')' if where else ''}; lower the learning rate (lr={cfg.lr}) or check the data.")
-
-    model.train()
-    resumed_at = step if step > start_step else None
+    m_params, m_masks = [params[n] for n in mask], [m.to(params[n].dtype) for n, m in mask.items()]
+    snaps, check_every = set(snapshot_steps), max(1, min(plan.checkpoint_every, 50))
+    model.train(); resumed_at = step if step > start_step else None
     batches = data.train_batches(seed, step, cfg.batch_size)
     last_report = step
     while True:
         if step in snaps and on_snapshot is not None: on_snapshot(step, _cpu_state(model))
         if step > start_step and ((step - start_step) % check_every == 0 or step == end_step):
-            check(step)
+            check_losses(losses, start_step, step, where, cfg.lr)
             if on_steps: on_steps(step - last_report); last_report = step
             if checkpointer is not None and (step - start_step) % plan.checkpoint_every == 0 and step < end_step and step != resumed_at:
                 checkpointer.save({'start_step': start_step, 'end_step': end_step, 'step': step, 'model': _cpu_state(model),
@@ -131,15 +208,9 @@ def train(model:torch.nn.Module, # the network (its parameters are overwritten w
         if step == end_step: break
         x, y = next(batches)
         lr = plan.lr_at(step)
-        for g in opt.param_groups: g['lr'] = lr
-        loss = F.cross_entropy(model(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if m_params: torch._foreach_mul_([p.grad for p in m_params], m_masks)
-        if decoupled and cfg.weight_decay:
-            with torch.no_grad(): torch._foreach_mul_(list(params.values()), 1 - lr / plan.lr * cfg.weight_decay)
-        opt.step()
-        losses[step - start_step] = loss.detach()
+        with step_context(opts, dev): loss = F.cross_entropy(fwd(prepare_input(x, opts)), y)
+        _update(opt, loss, params, m_params, m_masks, cfg, plan, lr)
+        losses[step - start_step] = loss.detach() if loss_reduce is None else loss_reduce(loss.detach())
         step += 1
     return {'state': _cpu_state(model), 'losses': losses.cpu(), 'start_step': start_step, 'end_step': end_step,
             'wall_time': done_before + time.perf_counter() - t0}

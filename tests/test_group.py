@@ -1,0 +1,223 @@
+"Group training (lottery_nb.group) equals runs trained one at a time, and a killed group resumes bitwise."
+import os, signal, subprocess, sys, textwrap, time
+from pathlib import Path
+
+import pytest
+import torch
+
+from lottery_nb.config import LotteryError, get_preset
+from lottery_nb.data import get_data
+from lottery_nb.group import GroupRun, check_group, train_group
+from lottery_nb.models import get_model, prunable_names
+from lottery_nb.pruning import dense_mask, magnitude_prune, apply_mask
+from lottery_nb.training import evaluate, train
+
+torch.set_num_threads(1)
+STEPS = 80
+
+
+def small_cfg(**kw):
+    base = dict(training_steps=f'{STEPS}it', milestones=('40it', '60it'), checkpoint_every='20it', rewind_steps=('0it', '10it'))
+    return get_preset('cpu', **{**base, **kw})
+
+
+def make_runs(cfg, data, plan):
+    "4 runs: seeds 0 and 1, rewind steps 0 and 10, each with its own 20%-pruned mask."
+    runs = []
+    for seed in (0, 1):
+        m = get_model(cfg.model, data.num_classes, data.input_shape, seed=seed, **cfg.model_kwargs)
+        init = {k: v.clone() for k, v in m.state_dict().items()}
+        mask = magnitude_prune(init, dense_mask(init, prunable_names(m)), 0.2)
+        for rw in plan.rewind_steps:
+            runs.append(GroupRun(cfg, plan, seed, apply_mask(init, mask), rw, mask=mask, where=f'seed {seed}, rewind {rw}'))
+    return runs, m
+
+
+def test_group_equals_one_by_one():
+    cfg = small_cfg()
+    data = get_data(cfg.dataset, **cfg.data_kwargs)
+    plan = cfg.resolve(data.steps_per_epoch(cfg.batch_size))
+    runs, model = make_runs(cfg, data, plan)
+    steps = []
+    group = train_group(model, data, runs, on_steps=steps.append)
+    assert sum(steps) == sum(STEPS - r.start_step for r in runs)
+    for r, g in zip(runs, group):
+        one = train(model, data, cfg, plan, r.seed, r.start_state, r.start_step, mask=r.mask)
+        test_err_one = evaluate(model, data, 'test')['error']
+        assert g['end_step'] == STEPS and len(g['losses']) == STEPS - r.start_step
+        for k, v in one['state'].items():
+            if v.is_floating_point():
+                rel = ((g['state'][k] - v).norm() / v.norm().clamp_min(1e-12)).item()
+                assert rel < 1e-5, (r.where, k, rel)
+            else: assert torch.equal(g['state'][k], v)
+        assert torch.allclose(g['losses'], one['losses'], rtol=1e-5, atol=1e-6)
+        names = prunable_names(model)
+        m1 = magnitude_prune(one['state'], r.mask, 0.2); m2 = magnitude_prune(g['state'], r.mask, 0.2)
+        assert all(torch.equal(m1[n], m2[n]) for n in names)
+        model.load_state_dict(g['state'])
+        assert abs(evaluate(model, data, 'test')['error'] - test_err_one) <= 0.001
+        # on the CPU the grouped arithmetic is the single run's, bit for bit
+        assert all(torch.equal(g['state'][k], v) for k, v in one['state'].items()), r.where
+        assert torch.equal(g['losses'], one['losses'])
+
+
+def test_group_snapshots_sgdw_and_divergence():
+    cfg = small_cfg(optimizer='sgdw', weight_decay=0.01)
+    data = get_data(cfg.dataset, **cfg.data_kwargs)
+    plan = cfg.resolve(data.steps_per_epoch(cfg.batch_size))
+    model = get_model(cfg.model, data.num_classes, data.input_shape, seed=0, **cfg.model_kwargs)
+    init = {k: v.clone() for k, v in model.state_dict().items()}
+    snaps_g, snaps_1 = {}, {}
+    runs = [GroupRun(cfg, plan, 0, init, 0, 30, snapshot_steps=(0, 10), on_snapshot=snaps_g.__setitem__),
+            GroupRun(cfg.replace(momentum=0.0, lr=0.05), cfg.replace(lr=0.05).resolve(plan.steps_per_epoch), 3, init, 5, 20)]
+    g = train_group(model, data, runs)
+    one = train(model, data, cfg, plan, 0, init, 0, 30, snapshot_steps=(0, 10), on_snapshot=snaps_1.__setitem__)
+    two = train(model, data, runs[1].cfg, runs[1].plan, 3, init, 5, 20)
+    assert sorted(snaps_g) == [0, 10] and all(torch.equal(snaps_g[s][k], snaps_1[s][k]) for s in snaps_1 for k in init)
+    for a, b in ((g[0], one), (g[1], two)):
+        assert all(torch.equal(a['state'][k], b['state'][k]) for k in init) and torch.equal(a['losses'], b['losses'])
+    bad = cfg.replace(optimizer='sgd', lr=1e12)
+    with pytest.raises(LotteryError, match=r'Training diverged: the loss was .* \(bad run\)'):
+        train_group(model, data, [runs[0], GroupRun(bad, bad.resolve(plan.steps_per_epoch), 0, init, where='bad run')])
+
+
+def test_group_refuses_runs_that_cannot_share():
+    cfg = small_cfg(); data = get_data(cfg.dataset)
+    plan = cfg.resolve(data.steps_per_epoch(cfg.batch_size))
+    model = get_model(cfg.model, data.num_classes, data.input_shape, seed=0, **cfg.model_kwargs)
+    st = model.state_dict()
+    other = cfg.replace(batch_size=64)
+    with pytest.raises(LotteryError, match=r"Run 1 \(b\) cannot join the group: its batch_size=64 differs from run 0's 128"):
+        check_group([GroupRun(cfg, plan, 0, st), GroupRun(other, other.resolve(plan.steps_per_epoch * 2), 0, st, where='b')])
+    with pytest.raises(LotteryError, match="its model_kwargs="):
+        check_group([GroupRun(cfg, plan, 0, st), GroupRun(cfg.replace(model_kwargs=dict(width=8)), plan, 0, st)])
+
+
+CHILD = textwrap.dedent('''
+    import io, os, sys, torch
+    from pathlib import Path
+    torch.set_num_threads(1)
+    sys.path.insert(0, {tests!r})
+    from test_group import small_cfg, make_runs
+    from lottery_nb.data import get_data
+    from lottery_nb.group import train_group
+    out = Path(sys.argv[1]); STEPS = int(sys.argv[2])
+    class FileCk:
+        def __init__(self, p): self.p = p
+        def load(self): return torch.load(self.p, weights_only=True) if self.p.exists() else None
+        def save(self, st):
+            buf = io.BytesIO(); torch.save(st, buf); tmp = self.p.with_suffix('.tmp'); tmp.write_bytes(buf.getvalue()); os.replace(tmp, self.p)
+        def clear(self): self.p.unlink(missing_ok=True)
+    cfg = small_cfg(training_steps=f'{{STEPS}}it', milestones=('200it', '300it'))
+    data = get_data(cfg.dataset)
+    plan = cfg.resolve(data.steps_per_epoch(cfg.batch_size))
+    runs, model = make_runs(cfg, data, plan)
+    for i, r in enumerate(runs): r.checkpointer = FileCk(out / f'ck{{i}}.pt')
+    res = train_group(model, data, runs)
+    torch.save(res, out / 'result.tmp'); os.replace(out / 'result.tmp', out / 'result.pt')
+''')
+
+
+def child(out, steps):
+    code = CHILD.format(tests=str(Path(__file__).parent))
+    return subprocess.Popen([sys.executable, '-c', code, str(out), str(steps)],
+                            env={**os.environ, 'OMP_NUM_THREADS': '1'}, stderr=subprocess.PIPE, text=True)
+
+
+def test_killed_group_resumes_bitwise(tmp_path):
+    steps = 400
+    a, b = tmp_path / 'killed', tmp_path / 'straight'; a.mkdir(); b.mkdir()
+    p = child(a, steps)
+    deadline = time.monotonic() + 300
+    while not (a / 'ck0.pt').exists():  # kill as soon as the group has written a checkpoint
+        assert p.poll() is None, p.stderr.read()
+        assert time.monotonic() < deadline, 'no checkpoint appeared'
+        time.sleep(0.005)
+    p.send_signal(signal.SIGKILL); p.wait(timeout=60)
+    assert not (a / 'result.pt').exists()  # the group was unfinished when killed
+    ck = torch.load(a / 'ck0.pt', weights_only=True)
+    assert 0 < ck['step'] < steps
+    for out in (a, b):
+        q = child(out, steps); _, err = q.communicate(timeout=900)
+        assert q.returncode == 0, err
+    ra, rb = torch.load(a / 'result.pt', weights_only=True), torch.load(b / 'result.pt', weights_only=True)
+    for x, y in zip(ra, rb):
+        assert torch.equal(x['losses'], y['losses'])
+        assert all(torch.equal(x['state'][k], y['state'][k]) for k in y['state'])
+
+
+def test_execution_options_on_cpu():
+    from lottery_nb.training import TrainOptions
+    cfg = small_cfg(); data = get_data(cfg.dataset)
+    plan = cfg.resolve(data.steps_per_epoch(cfg.batch_size))
+    runs, model = make_runs(cfg, data, plan)
+    r = runs[0]
+    ref = train(model, data, cfg, plan, r.seed, r.start_state, 0, 10, mask=r.mask)
+    # channels_last is a documented no-op for 1-D models: the same bits
+    cl = train(model, data, cfg, plan, r.seed, r.start_state, 0, 10, mask=r.mask, options=TrainOptions(channels_last=True))
+    assert torch.equal(cl['losses'], ref['losses'])
+    # bf16 autocast really changes the arithmetic (it is an option, never the default), and stays close
+    bf = train(model, data, cfg, plan, r.seed, r.start_state, 0, 10, mask=r.mask, options=TrainOptions(precision='bf16'))
+    assert not torch.equal(bf['losses'], ref['losses']) and torch.allclose(bf['losses'], ref['losses'], rtol=0.05)
+    gb = train_group(model, data, [GroupRun(cfg, plan, r.seed, r.start_state, 0, 10, mask=r.mask)], options=TrainOptions(precision='bf16'))
+    assert torch.isfinite(gb[0]['losses']).all() and torch.allclose(gb[0]['losses'], ref['losses'], rtol=0.05)
+    for bad, msg in ((TrainOptions(tf32=True), 'tf32=True needs a CUDA device'),
+                     (TrainOptions(capture='reduce-overhead'), "capture='reduce-overhead' \\(CUDA graphs\\) needs a CUDA device")):
+        with pytest.raises(LotteryError, match=msg): train(model, data, cfg, plan, 0, r.start_state, 0, 2, options=bad)
+        with pytest.raises(LotteryError, match=msg): train_group(model, data, [GroupRun(cfg, plan, 0, r.start_state, 0, 2)], options=bad)
+
+
+def test_group_resnet20_bitwise_on_cpu():
+    "ResNet-20 (3-channel stem and strided 1x1 shortcuts, which the CPU computes run by run) as a group of 3."
+    from lottery_nb.data import TensorDataSet
+    g = torch.Generator().manual_seed(0)
+    data = TensorDataSet('syn', torch.randn(64, 3, 32, 32, generator=g), torch.randint(0, 10, (64,), generator=g),
+                         torch.randn(16, 3, 32, 32, generator=g), torch.randint(0, 10, (16,), generator=g), 10)
+    cfg = get_preset('cifar10_resnet20', batch_size=8, device='cpu'); plan = cfg.resolve(data.steps_per_epoch(8))
+    model = get_model('resnet20', 10, (3, 32, 32), seed=0)
+    runs = [GroupRun(cfg, plan, s, get_model('resnet20', 10, (3, 32, 32), seed=s).state_dict(), s, s + 3) for s in range(3)]
+    for r, gr in zip(runs, train_group(model, data, runs)):
+        one = train(model, data, cfg, plan, r.seed, r.start_state, r.start_step, r.end_step)
+        assert all(torch.equal(one['state'][k], gr['state'][k]) for k in one['state']) and torch.equal(one['losses'], gr['losses'])
+
+
+@pytest.mark.parametrize('name,shape', [('mnist1d_cnn', (1, 40)), ('mlp', (1, 16)), ('linear', (1, 16)),
+                                        ('resnet20', (3, 32, 32)), ('resnet18', (3, 32, 32)), ('resnet50', (3, 32, 32))])
+def test_every_registered_model_can_be_grouped(name, shape):
+    from lottery_nb.group import GroupedModel, stack_states
+    kw = dict(bn=True) if name == 'mlp' else {}
+    ms = [get_model(name, 10, shape, seed=s, **kw) for s in range(2)]
+    gm = GroupedModel(ms[0], 2); gm.load_state_dict(stack_states([m.state_dict() for m in ms]))
+    x = torch.randn(2, 4, *shape)
+    for train_mode in (True, False):
+        gm.train(train_mode); [m.train(train_mode) for m in ms]
+        out = gm(x)
+        for r, m in enumerate(ms): assert torch.equal(out[r], m(x[r])), (name, train_mode, r)
+
+
+def test_checkpoints_move_between_group_and_train():
+    "A run's checkpoint is in train's format: a group checkpoint resumes in train, and a train checkpoint in a group."
+    from lottery_nb.training import MemoryCheckpoint
+    class Killed(Exception): pass
+    class KillAfterSave(MemoryCheckpoint):
+        def save(self, state):
+            super().save(state)
+            if state['step'] == 40: raise Killed()
+    cfg = small_cfg(); data = get_data(cfg.dataset)
+    plan = cfg.resolve(data.steps_per_epoch(cfg.batch_size))
+    runs, model = make_runs(cfg, data, plan)
+    r = runs[0]
+    straight = train(model, data, cfg, plan, r.seed, r.start_state, r.start_step, mask=r.mask)
+    ck = KillAfterSave()
+    with pytest.raises(Killed): train_group(model, data, [GroupRun(cfg, plan, r.seed, r.start_state, r.start_step, mask=r.mask, checkpointer=ck)])
+    assert ck.state['step'] == 40
+    resumed = train(model, data, cfg, plan, r.seed, r.start_state, r.start_step, mask=r.mask, checkpointer=ck)
+    assert all(torch.equal(resumed['state'][k], straight['state'][k]) for k in straight['state'])
+    assert torch.equal(resumed['losses'], straight['losses'])
+    ck = KillAfterSave()
+    with pytest.raises(Killed): train(model, data, cfg, plan, r.seed, r.start_state, r.start_step, mask=r.mask, checkpointer=ck)
+    steps = []
+    resumed = train_group(model, data, [GroupRun(cfg, plan, r.seed, r.start_state, r.start_step, mask=r.mask, checkpointer=ck)], on_steps=steps.append)[0]
+    assert steps[0] == 40 and sum(steps) == STEPS
+    assert all(torch.equal(resumed['state'][k], straight['state'][k]) for k in straight['state'])
+    assert torch.equal(resumed['losses'], straight['losses'])
