@@ -6,7 +6,8 @@ import pytest
 from lottery_nb.config import LotteryError
 from lottery_nb.claims import (Verdict, decide, dense_epsilon, dense_threshold, error_resolution, bootstrap_margin, matching,
                                path_barriers, linearly_connected, lcs_membership, iff_segments, iff_agreement, adaptive_saving,
-                               no_worse_than, share_at_most, rewind_better, matching_levels, matching_run, deeper_matching,
+                               no_worse_than, share_at_most, rewind_better, matching_levels, matching_run, sparsest_matching,
+                               deeper_matching,
                                all_hold, negate, share_hold, claims_markdown, n_test_for_resolution, error_sampling_std)
 
 DENSE = [0.060, 0.062, 0.058, 0.064]        # mean 6.1%, ε = 0.258 points (ddof=1), threshold 6.358%
@@ -118,6 +119,10 @@ def test_deeper_matching():
     assert deeper_matching(late, late, DENSE, 1000).verdict == 'no'
     unsure = late.copy(); unsure[:, 3] = 0.0636
     assert deeper_matching(unsure, early, DENSE, 1000).verdict == 'undecided'
+    assert matching_run(matching_levels(unsure, DENSE, 1000)) == (2, 4) and sparsest_matching(matching_levels(unsure, DENSE, 1000)) == 4
+    noisy_start = late.copy(); noisy_start[:, 1] = 0.0636                     # level 1 undecided, 2-4 clear yes
+    assert sparsest_matching(matching_levels(noisy_start, DENSE, 1000)) == 4
+    assert sparsest_matching(matching_levels(early[:, [0, 3, 1]], DENSE, 1000)) == 0   # a clear no first: nothing after counts
 
 
 def test_combinations_and_table():
