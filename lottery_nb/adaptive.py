@@ -5,9 +5,7 @@
 # %% ../nbs/09_adaptive.ipynb #41134405
 from __future__ import annotations
 
-import argparse
 import math
-import sys
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -15,11 +13,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import PRESETS, ExperimentConfig, LotteryError, TrainPlan, get_preset, parse_override
+from .config import ExperimentConfig, LotteryError, TrainPlan, get_preset
 from .connectivity import DEFAULT_BETAS, Point, PointEvaluator, matching_threshold, project_point
 from .data import DataSet, TensorDataSet, get_data
 from .evaluator import subset_size
 from .imp import level_metrics, progress_bar, run_imp, run_units, setup
+from .stats import text_table
 from .store import (AdaptiveStore, Experiment, cached, clean_tmp, discarding, file_lock, has_tmp, load_json,
                               provenance, save_json, store_level)
 from .models import get_model, prunable_names
@@ -30,7 +29,7 @@ from .training import get_device, train
 __all__ = ['DEFAULT_RATIOS', 'check_ratios', 'check_betas', 'AdaptiveSettings', 'fixed_schedule', 'target_remaining',
            'last_epoch_epsilon', 'sweep_data', 'lcs_threshold', 'choose_ratio', 'ratio_sweep', 'prune_count',
            'prune_exactly', 'AdaptiveExperiment', 'run_adaptive', 'schedule_cost', 'levels_to_reach', 'matching_rewind',
-           'compare_schedules', 'adaptive_table', 'adaptive_parser', 'adaptive_main']
+           'compare_schedules', 'adaptive_table']
 
 # %% ../nbs/09_adaptive.ipynb #be0e085a
 _THRESHOLDS = ('final', 'last_epoch_mean')
@@ -483,53 +482,4 @@ def adaptive_table(ax:AdaptiveExperiment) -> str:
         out.append([str(r['seed']), str(r['rewind_step']), str(r['level']), str(r['remaining_weights']), f"{100 * r['density']:.1f}%",
                     '-' if 'p' not in r else f"{r['p']:.2f}", '-' if 'ratio' not in r else f"{100 * r['ratio']:.1f}%" + (' (clamped)' if r.get('clamped') else ''),
                     f"{100 * r['test_error']:.2f}", str(sw.get('points', '-')), f"{r['wall_time']:.1f}", f"{sw.get('wall_time', 0.0):.1f}"])
-    w = [max(len(x) for x in col) for col in zip(head, *out)]
-    fmt = lambda cs: '  '.join(c.rjust(n) for c, n in zip(cs, w))
-    return '\n'.join([fmt(head), fmt(['-' * n for n in w])] + [fmt(c) for c in out])
-
-def _floats(name:str, text:str) -> tuple:
-    try: return tuple(float(x) for x in text.split(',') if x.strip())
-    except ValueError: raise LotteryError(f"{name}={text!r} is not a comma-separated list of numbers; give e.g. 0.1,0.2,0.3.") from None
-
-def adaptive_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog='lottery-adaptive', description='Adaptive IMP (Section 2.2 of the paper) from a preset; re-running resumes.')
-    p.add_argument('--preset', default='cpu', help=f"one of: {', '.join(PRESETS)} (default: cpu)")
-    p.add_argument('--set', dest='overrides', action='append', default=[], metavar='KEY=VALUE', help='override a config field (repeatable)')
-    p.add_argument('--seeds'); p.add_argument('--rewind-steps'); p.add_argument('--levels', type=int, help='levels of fixed IMP whose density is the default target')
-    p.add_argument('--device'); p.add_argument('--store', default='runs'); p.add_argument('--no-progress', action='store_true')
-    p.add_argument('--ratios', help='comma-separated sweep ratios (default 0.1,...,0.9)')
-    p.add_argument('--floor', type=float, help='smallest ratio pruned (default 0.2)')
-    p.add_argument('--target-density', type=float, help='density to stop at (default: fixed IMP after --levels levels)')
-    p.add_argument('--subsample', type=int, help='training examples of the sweep (default min(2048, training set))')
-    p.add_argument('--threshold', help="'final' (default) or 'last_epoch_mean'")
-    p.add_argument('--ddof', type=int, help='1 (default) or 0')
-    p.add_argument('--rule', help="'first_failure' (default) or 'largest_pass'")
-    p.add_argument('--full-paths', action='store_true', help='evaluate every point of every path')
-    p.add_argument('--stop-when-unmatched', action='store_true', help='also stop at the first level that is not matching')
-    return p
-
-def adaptive_main(argv:list|None=None) -> int:
-    "Command-line entry point: run adaptive IMP and print its levels."
-    args = adaptive_parser().parse_args(argv)
-    try:
-        ov = dict(parse_override(o) for o in args.overrides)
-        if args.seeds: ov['seeds'] = parse_override(f'seeds={args.seeds}')[1]
-        if args.rewind_steps: ov['rewind_steps'] = parse_override(f'rewind_steps={args.rewind_steps}')[1]
-        if args.levels is not None: ov['levels'] = args.levels
-        if args.device: ov['device'] = args.device
-        cfg = get_preset(args.preset, **ov)
-        kw = {k: getattr(args, k) for k in ('floor', 'target_density', 'subsample', 'threshold', 'ddof', 'rule') if getattr(args, k) is not None}
-        if args.ratios is not None: kw['ratios'] = _floats('ratios', args.ratios)
-        if args.full_paths: kw['full_paths'] = True
-        if args.stop_when_unmatched: kw['stop_when_unmatched'] = True
-        st = AdaptiveSettings(**kw)
-        ax = AdaptiveExperiment(cfg, args.store, st)
-        print(f"lottery-adaptive: preset {cfg.name}, store {args.store}/{ax.path.name}, seeds {list(cfg.seeds)}, rewind steps "
-              f"{list(cfg.rewind_steps)}, target {ax.target} of {ax.resolved['prunable_weights']} weights ({100 * ax.resolved['target_density']:.1f}%)", flush=True)
-        ax = run_adaptive(cfg, args.store, st, progress=not args.no_progress)
-        print(adaptive_table(ax))
-        return 0
-    except LotteryError as e:
-        print(f"lottery-adaptive: error: {e}", file=sys.stderr); return 2
-    except KeyboardInterrupt:
-        print("lottery-adaptive: interrupted; finished levels are stored, re-run the same command to resume.", file=sys.stderr); return 130
+    return text_table(head, out)

@@ -19,7 +19,7 @@ from .stats import mean_std, text_table
 __all__ = ['FIGURES', 'SUBCOMMANDS', 'summary_table', 'Parser', 'add_run_args', 'run_overrides', 'store_arg', 'guarded',
            'imp_parser', 'imp_config', 'imp_main', 'figures_dir', 'notebook_parameters', 'available_figures',
            'figure_jobs', 'run_notebook', 'run_figures', 'figures_parser', 'figures_params', 'figures_main',
-           'adaptive_parser', 'adaptive_main', 'main']
+           'adaptive_parser', 'adaptive_main', 'store_parser', 'store_main', 'main']
 
 # %% ../nbs/11_cli.ipynb #25ffc187
 def summary_table(rows:list[dict], # `Experiment.results()`
@@ -141,11 +141,13 @@ FIGURES = {'fig1': 'fig1_schematic.ipynb', 'fig2': 'fig2_connectivity.ipynb', 'f
            'fig4': 'fig4_adaptive.ipynb', 'fig5': 'fig5_rewind.ipynb'}
 
 def figures_dir() -> Path:
-    "The folder of the figure notebooks (`nbs/figures` of the source checkout the package is installed from)."
-    import lottery_nb
+    "The folder of the figure notebooks: `nbs/figures` of a source checkout, else the copy an installed wheel ships."
+    import importlib.resources, lottery_nb
     d = Path(lottery_nb.__file__).resolve().parent.parent / 'nbs' / 'figures'
-    if not d.is_dir(): raise LotteryError(f"The figure notebooks were not found at {str(d)!r}; install lottery-nb from a source checkout (pip install -e .).")
-    return d
+    if d.is_dir(): return d
+    w = Path(str(importlib.resources.files('lottery_nb') / 'figure_notebooks'))
+    if w.is_dir(): return w
+    raise LotteryError(f"The figure notebooks were found neither at {str(d)!r} nor at {str(w)!r}; reinstall lottery-nb (pip install lottery-nb, or pip install -e . in a checkout).")
 
 def notebook_parameters(path:str|Path) -> dict:
     "Name -> default (as source text) of the assignments in a notebook's cell tagged `parameters`."
@@ -349,10 +351,39 @@ def adaptive_main(argv:list|None=None, prog:str='lottery-adaptive') -> int:
     args = adaptive_parser(prog).parse_args(argv)
     return guarded(prog, _adaptive, args, prog)
 
+# %% ../nbs/11_cli.ipynb #4c4e78fa
+def store_parser(prog:str='lottery store') -> argparse.ArgumentParser:
+    "Arguments of `lottery store`: list the runs of a store, verify their files, repair what is damaged."
+    p = Parser(prog=prog, description='List, verify and repair a run store.')
+    p.add_argument('action', choices=('list', 'verify', 'repair'), help='list the experiments; verify every stored file; remove what is damaged so that a re-run recomputes it')
+    p.add_argument('store', nargs='?', help='run-store folder (default: $LOTTERY_STORE, else runs/ in the project root)')
+    p.add_argument('--key', help='only this experiment (a folder name that `lottery store list` shows)')
+    return p
+
+def _store(args:argparse.Namespace, prog:str) -> int:
+    from lottery_nb.store import list_runs, repair, verify
+    root = store_arg(args)
+    if not root.is_dir(): raise LotteryError(f"The store {str(root)!r} does not exist; give the folder that `lottery imp` or `lottery figures` wrote.")
+    if args.action == 'list':
+        rows = [[r['key'], r['kind'], r['name'] or '-', ','.join(map(str, r['seeds'])) or '-', r['levels'], r['in_progress']] for r in list_runs(root)]
+        print(text_table(['key', 'kind', 'preset', 'seeds', 'levels done', 'in progress'], rows, empty=f'(no runs in {root})'))
+        return 0
+    probs = (verify if args.action == 'verify' else repair)(root, args.key)
+    if not probs: print(f"{prog}: no problems found in {root}."); return 0
+    for pr in probs: print(f"{pr['path']}: {pr['problem']}" + (' (removed)' if pr.get('repaired') else ''))
+    if args.action == 'verify':
+        print(f"{prog}: {len(probs)} problem(s); run `lottery store repair {root}`, then re-run the command that made them."); return 1
+    return 0 if all(pr.get('repaired') for pr in probs) else 1
+
+def store_main(argv:list|None=None, prog:str='lottery store') -> int:
+    "Entry point of `lottery store`."
+    return guarded(prog, _store, store_parser(prog).parse_args(argv), prog)
+
 # %% ../nbs/11_cli.ipynb #752bd483
 SUBCOMMANDS = {'imp': (imp_main, 'run IMP with weight rewinding (Algorithm 1) from a preset'),
                'adaptive': (adaptive_main, 'adaptive IMP (Section 2.2) from a preset'),
-               'figures': (figures_main, 'regenerate the paper figures through papermill')}
+               'figures': (figures_main, 'regenerate the paper figures through papermill'),
+               'store': (store_main, 'list, verify and repair a run store')}
 
 def main(argv:list|None=None) -> int:
     "Entry point of `lottery`: `lottery <subcommand> [options]`, e.g. `lottery imp --preset cpu`."

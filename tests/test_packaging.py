@@ -70,7 +70,6 @@ def test_installed_wheel_runs_outside_a_checkout(venv, tmp_path):
     assert not list(empty.iterdir())       # --help writes nothing
 
 
-@pytest.mark.xfail(strict=True, reason='needs cli.figures_dir() to fall back to lottery_nb/figure_notebooks (merge-time change)')
 def test_lottery_figures_from_an_installed_wheel(venv, tmp_path):
     "`pip install` + `lottery-figures --preset smoke --only fig5` works from an empty folder."
     empty = tmp_path / 'empty'; empty.mkdir()
