@@ -102,7 +102,7 @@ def test_bad_input_from_the_command_line(tmp_path):
 @pytest.mark.parametrize('args, msg', BAD)
 def test_bad_input_is_one_sentence_and_writes_nothing(tmp_path, args, msg):
     import contextlib, io
-    from lottery_nb.adaptive import adaptive_main
+    from lottery_nb.cli import adaptive_main
     store, err = tmp_path / 'runs', io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
         rc = adaptive_main(['--preset', 'smoke', '--no-progress', *args, '--store', str(store)])
