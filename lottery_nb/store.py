@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 import lottery_nb
-from .config import ExperimentConfig, LotteryError, TrainPlan
+from .config import ExperimentConfig, LotteryError, TrainPlan, legacy_key
 
 # %% auto #0
 __all__ = ['ANALYSIS_VERSION', 'StoreCorrupt', 'StoreError', 'store_root', 'damaged', 'check_store', 'store_os_error', 'writing',
@@ -198,21 +198,10 @@ def has_tmp(d:Path) -> bool:
     return Path(d).is_dir() and next(Path(d).rglob('.*.tmp'), None) is not None
 
 # %% ../nbs/05_store.ipynb #66960928
-_LEGACY_FIELDS = ('dataset', 'model', 'training_steps', 'batch_size', 'lr', 'momentum', 'weight_decay', 'optimizer',
-                  'schedule', 'milestones', 'gamma', 'warmup', 'prune_fraction', 'prune_scope', 'prune_method',
-                  'data_kwargs', 'model_kwargs')   # hashed by the first run identity
-_LEGACY_OTHER = ('rewind_steps', 'levels', 'seeds', 'device', 'eval_batch_size', 'checkpoint_every', 'name', 'description')
-
 def legacy_hash(cfg:ExperimentConfig) -> str|None:
-    "The first formula of the run identity, or None when `cfg` sets a field that did not exist then."
-    d = cfg.to_dict()
-    default = {f.name: f.default for f in ExperimentConfig.__dataclass_fields__.values()}
-    for k, v in d.items():
-        if k not in _LEGACY_FIELDS + _LEGACY_OTHER and v != default.get(k, v) and not (isinstance(v, (list, dict)) and not v):
-            return None
-    if any(k not in d for k in _LEGACY_FIELDS): return None
-    blob = json.dumps({k: d[k] for k in _LEGACY_FIELDS}, sort_keys=True, separators=(',', ':'))
-    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+    "The hash in the directory name of `cfg` before `STORE_VERSION` 2 (`lottery_nb.config.legacy_key`), or None if it had none."
+    k = legacy_key(cfg)
+    return k.rsplit('-', 1)[1] if k else None
 
 def _say(msg:str):
     print(f"lottery-nb: {msg}", file=sys.stderr, flush=True)
