@@ -294,21 +294,23 @@ def register_preset(name:str):
     def deco(fn): PRESETS[name] = fn; return fn
     return deco
 
+def _cifar(name, dataset, model, steps, weight_decay, milestones, gamma, rewind_steps, levels, description):
+    "Appendix C's CIFAR settings: SGD with momentum 0.9, batch 128, lr 0.1, 20% pruned per level, 4 replicates."
+    return ExperimentConfig(
+        name=name, dataset=dataset, model=model, batch_size=128, training_steps=steps, lr=0.1, momentum=0.9,
+        weight_decay=weight_decay, milestones=milestones, gamma=gamma, rewind_steps=rewind_steps, levels=levels,
+        seeds=(0, 1, 2, 3), prune_fraction=0.2, checkpoint_every='10ep', description=description)
+
 @register_preset('cifar10_resnet20')
 def _cifar10_resnet20():
-    return ExperimentConfig(
-        name='cifar10_resnet20', dataset='cifar10', model='resnet20', batch_size=128, training_steps='62400it',
-        lr=0.1, momentum=0.9, weight_decay=1e-4, milestones=('31200it', '46800it'), gamma=0.1,
-        rewind_steps=('0it', '250it', '2000it'), levels=12, seeds=(0, 1, 2, 3), prune_fraction=0.2,
-        checkpoint_every='10ep', description='CIFAR-10 ResNet-20, Appendix C.')
+    return _cifar('cifar10_resnet20', 'cifar10', 'resnet20', '62400it', weight_decay=1e-4, milestones=('31200it', '46800it'),
+                  gamma=0.1, rewind_steps=('0it', '250it', '2000it'), levels=12, description='CIFAR-10 ResNet-20, Appendix C.')
 
 @register_preset('cifar100_resnet18')
 def _cifar100_resnet18():
-    return ExperimentConfig(
-        name='cifar100_resnet18', dataset='cifar100', model='resnet18', batch_size=128, training_steps='78125it',
-        lr=0.1, momentum=0.9, weight_decay=5e-4, milestones=('23438it', '46875it', '62500it'), gamma=0.2,
-        rewind_steps=('0it', '400it', '3200it'), levels=15, seeds=(0, 1, 2, 3), prune_fraction=0.2,
-        checkpoint_every='10ep', description='CIFAR-100 ResNet-18, Appendix C.')
+    return _cifar('cifar100_resnet18', 'cifar100', 'resnet18', '78125it', weight_decay=5e-4,
+                  milestones=('23438it', '46875it', '62500it'), gamma=0.2, rewind_steps=('0it', '400it', '3200it'), levels=15,
+                  description='CIFAR-100 ResNet-18, Appendix C.')
 
 @register_preset('imagenet_resnet50')
 def _imagenet_resnet50():
