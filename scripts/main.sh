@@ -5,4 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/lottery-figures --preset cpu --jobs 2 "$@"
+exec .venv/bin/lottery figures --preset cpu --jobs 2 "$@"
