@@ -193,6 +193,9 @@ def run_groups(units:list, # work items, in order
 def setup(cfg:ExperimentConfig) -> tuple:
     "The device, data set and training plan of `cfg`, every cheap check done before anything is written."
     dev = get_device(cfg.device)
+    rank, world, local = dist_env()
+    if world > 1 and dev.type == 'cuda' and cfg.device in ('auto', 'cuda'):   # under torchrun: one GPU per local rank
+        dev = torch.device('cuda', local); torch.cuda.set_device(dev)
     TrainOptions.from_config(cfg).check(dev)
     data = get_data(cfg.dataset, device=dev, **cfg.data_kwargs)
     plan = cfg.resolve(data.steps_per_epoch(cfg.batch_size))
