@@ -167,7 +167,7 @@ class ExperimentConfig(_ConfigRecord):
     name:str = '' # preset name, for display
     description:str = ''
     data_order:str = 'shared' # 'shared': every level of a seed replays one batch order; 'per_run': each level its own
-    group_size:int = 1 # most runs trained together as one grouped computation (I/O only: bitwise equal on CPU)
+    group_size:int = 1 # most runs trained together as one grouped computation (I/O only: the same stored values on the CPU)
     precision:str = 'fp32' # 'fp32' (the paper's numerics) or 'bf16' (autocast of forward and loss)
     tf32:bool = False # allow TF32 matmuls and convolutions (CUDA only)
     channels_last:bool = False # NHWC layout of activations and weights
