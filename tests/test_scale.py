@@ -109,3 +109,26 @@ def test_data_order_per_run(tmp_path):
     assert not same(_retrain(e1, per_run, 0, 5, 2, 0), e1.weights(0, 5, 2))
     assert same(e1.weights(0, 0, 0), exp.weights(0, 0, 0))   # the dense level 0 keeps the replicate seed's order
     assert differences(snapshot(tmp_path / 'p1'), snapshot(tmp_path / 'p2')) == []
+
+
+def test_unit_held_elsewhere_leaves_the_group(stores, tmp_path):
+    "A chain whose lock another process holds is left out of its group and trained once the lock is free."
+    import time
+    from conftest import DEADLINE, popen
+    from lottery_nb.config import get_preset
+    from lottery_nb.imp import setup
+    from lottery_nb.store import Experiment, file_lock
+    _, grouped = stores
+    store = tmp_path / 'runs'
+    cfg = get_preset('cpu', training_steps='100it', milestones=('50it', '75it'), checkpoint_every='20it', seeds=(0, 1),
+                     rewind_steps=('0it', '10it'), levels=2)
+    exp = Experiment(cfg, store, setup(cfg)[2])
+    others = [exp.level_dir(s, r, 2) / 'metrics.json' for s, r in [(0, 0), (0, 10), (1, 0)]]
+    with file_lock(exp.unit_lock(1, 10), blocking=False) as got:
+        assert got
+        p, t0 = popen(imp_cmd(*SMALL, '--group-size', '4', store=store)), time.monotonic()
+        while not all(f.exists() for f in others) and p.poll() is None and time.monotonic() - t0 < DEADLINE: time.sleep(0.05)
+        assert all(f.exists() for f in others) and p.poll() is None          # the others finished, the run waits
+        assert not list(exp.chain_dir(1, 10).glob('level_*'))                 # nothing of the held chain was trained
+    assert p.wait(timeout=DEADLINE) == 0
+    assert differences(snapshot(store), snapshot(grouped)) == []
