@@ -111,11 +111,14 @@ def imp_parser(prog:str='lottery imp') -> argparse.ArgumentParser:
     add_run_args(p)
     p.add_argument('--list-presets', action='store_true', help='list the presets and exit')
     p.add_argument('--show-config', action='store_true', help='print the resolved config and exit')
+    p.add_argument('--group-size', type=int, help='train up to N runs together as one grouped computation (same as --set group_size=N)')
     return p
 
 def imp_config(args:argparse.Namespace):
     "The experiment config that the command-line arguments describe."
-    return get_preset(args.preset, **run_overrides(args))
+    ov = run_overrides(args)
+    if getattr(args, 'group_size', None) is not None: ov['group_size'] = args.group_size
+    return get_preset(args.preset, **ov)
 
 def _imp(args:argparse.Namespace, prog:str) -> int:
     if args.list_presets:
@@ -128,7 +131,7 @@ def _imp(args:argparse.Namespace, prog:str) -> int:
           f"rewind steps {list(cfg.rewind_steps)}, levels 0..{cfg.levels}", flush=True)
     from lottery_nb.imp import run_imp
     exp = run_imp(cfg, store, progress=not args.no_progress)
-    print(summary_table(exp.results()))
+    if os.environ.get('RANK', '0') == '0': print(summary_table(exp.results()))   # under torchrun, rank 0 alone
     return 0
 
 def imp_main(argv:list|None=None, prog:str='lottery-imp') -> int:
@@ -397,3 +400,6 @@ def main(argv:list|None=None) -> int:
     if not argv: p.error(f"give a subcommand: {', '.join(SUBCOMMANDS)}")
     if argv[0] in SUBCOMMANDS: return SUBCOMMANDS[argv[0]][0](argv[1:], prog=f'lottery {argv[0]}')
     p.parse_args(argv)  # --help, --version, or a usage error (one line, exit 2)
+
+# %% ../nbs/11_cli.ipynb #6fd724c0
+if __name__ == '__main__' and '__file__' in globals(): sys.exit(main())   # python -m lottery_nb.cli (not in a notebook kernel)

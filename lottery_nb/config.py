@@ -47,7 +47,8 @@ def to_steps(s:str|int, # a step string or an int
 
 # %% ../nbs/00_config.ipynb #181c6d89
 _CHOICES = dict(optimizer=('sgd', 'sgdw'), schedule=('piecewise', 'cosine'), prune_scope=('global', 'layerwise'),
-                prune_method=('magnitude', 'random'), data_order=('shared', 'per_run'))
+                prune_method=('magnitude', 'random'), data_order=('shared', 'per_run'), precision=('fp32', 'bf16'),
+                capture=('none', 'compile', 'reduce-overhead'))
 _TUPLE_FIELDS = ('milestones', 'rewind_steps', 'seeds')
 _DICT_FIELDS = ('data_kwargs', 'model_kwargs', 'extra_identity')
 
@@ -65,6 +66,10 @@ def _check_fields(c):
     for k in ('batch_size', 'eval_batch_size'):
         v = getattr(c, k)
         if not _is_int(v) or v < 1: raise LotteryError(f"{k}={v!r} must be a positive integer.")
+    if not _is_int(c.group_size) or c.group_size < 1:
+        raise LotteryError(f"group_size={c.group_size!r} must be an integer >= 1 (the most runs trained together; 1 trains each alone).")
+    for k in ('tf32', 'channels_last'):
+        if not isinstance(getattr(c, k), bool): raise LotteryError(f"{k}={getattr(c, k)!r} is not allowed; use true or false.")
     if not _is_int(c.levels) or c.levels < 0:
         raise LotteryError(f"levels={c.levels!r} must be an integer >= 0 (the number of pruning rounds).")
     for k in ('lr', 'momentum', 'weight_decay', 'gamma'):
@@ -162,6 +167,11 @@ class ExperimentConfig(_ConfigRecord):
     name:str = '' # preset name, for display
     description:str = ''
     data_order:str = 'shared' # 'shared': every level of a seed replays one batch order; 'per_run': each level its own
+    group_size:int = 1 # most runs trained together as one grouped computation (I/O only: the same stored values on the CPU)
+    precision:str = 'fp32' # 'fp32' (the paper's numerics) or 'bf16' (autocast of forward and loss)
+    tf32:bool = False # allow TF32 matmuls and convolutions (CUDA only)
+    channels_last:bool = False # NHWC layout of activations and weights
+    capture:str = 'none' # 'none', 'compile' (torch.compile) or 'reduce-overhead' (CUDA graphs, CUDA only)
     extra_identity:dict = field(default_factory=dict) # fingerprints of user code (model, data) that join the run identity
 
     def __post_init__(self): _normalise(self); self.validate()
@@ -210,14 +220,15 @@ def load_config(path:str|Path, cls=None) -> ExperimentConfig:
 # %% ../nbs/00_config.ipynb #653c0244
 STORE_VERSION = 2 # version of the run identity (and the store layout named by it); part of every hash
 
-IO_ONLY_FIELDS = ('name', 'description', 'seeds', 'rewind_steps', 'levels', 'device', 'eval_batch_size', 'checkpoint_every')
+IO_ONLY_FIELDS = ('name', 'description', 'seeds', 'rewind_steps', 'levels', 'device', 'eval_batch_size', 'checkpoint_every', 'group_size')
 IO_ONLY_DATA_KWARGS = ('download', 'root') # data_kwargs keys that only say where the files are
 
 # The value of each field that the identity leaves out: the behaviour of version 2. Pinned here, not read from the
 # dataclass defaults, so that changing a default later changes the identity of the runs that use the new default.
 IDENTITY_BASELINE = dict(batch_size=128, lr=0.1, momentum=0.9, weight_decay=1e-4, optimizer='sgd', schedule='piecewise',
                          milestones=[], gamma=0.1, warmup='0it', prune_fraction=0.2, prune_scope='global',
-                         prune_method='magnitude', data_kwargs={}, model_kwargs={}, data_order='shared', extra_identity={})
+                         prune_method='magnitude', data_kwargs={}, model_kwargs={}, data_order='shared', extra_identity={},
+                         precision='fp32', tf32=False, channels_last=False, capture='none')
 
 def _canon(v): return json.loads(json.dumps(v, sort_keys=True))  # tuples -> lists, one spelling per value
 

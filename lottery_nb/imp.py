@@ -5,6 +5,8 @@
 # %% ../nbs/06_imp.ipynb #82aeb5e8
 from __future__ import annotations
 
+import contextlib
+import sys
 import time
 from pathlib import Path
 
@@ -12,13 +14,16 @@ import torch
 
 from .config import ExperimentConfig, LotteryError, TrainPlan
 from .data import derive_seed, get_data
+from .distributed import dist_env, idle_message, split_chains
+from .group import GroupRun, group_plan, train_group
 from .models import get_model, prunable_names
 from .pruning import apply_mask, dense_mask, density, num_prunable, num_remaining, prune
 from .store import (Experiment, clean_tmp, discarding, file_lock, has_tmp, provenance, save_torch, store_level)
-from .training import evaluate, get_device, train
+from .training import TrainOptions, evaluate, get_device, train
 
 # %% auto #0
-__all__ = ['level_metrics', 'prune_seed', 'progress_bar', 'run_units', 'setup', 'run_imp']
+__all__ = ['level_metrics', 'prune_seed', 'order_seed', 'progress_bar', 'run_units', 'run_groups', 'setup', 'rank_units',
+           'run_imp']
 
 # %% ../nbs/06_imp.ipynb #2aec362c
 def level_metrics(model, data, cfg, seed, rewind, level, mask, out, prov) -> dict:
@@ -33,13 +38,18 @@ def prune_seed(seed:int, level:int) -> int:
     "The seed of the random choice of level `level`'s mask (`prune_method='random'`; magnitude pruning ignores it)."
     return derive_seed(seed, 'prune', level)
 
+def order_seed(cfg:ExperimentConfig, seed:int, rewind:int|None, level:int) -> int:
+    "The data-order seed (`train`'s `seed`) of one training run: the replicate seed with `data_order='shared'` and at the dense level 0; with 'per_run' each (seed, rewind step, level) draws its own."
+    if cfg.data_order == 'shared' or level == 0: return seed
+    return derive_seed(seed, 'order', rewind, level)
+
 # %% ../nbs/06_imp.ipynb #041bf20f
 class _Runner:
     "Runs the units of one experiment (dense runs, chains of levels), skipping what is done."
     def __init__(self, exp:Experiment, data, plan:TrainPlan, device, on_steps=None, on_unit=None):
         self.exp, self.cfg, self.data, self.plan, self.dev = exp, exp.cfg, data, plan, device
         self.on_steps, self.on_unit = on_steps, on_unit or (lambda s: None)
-        self.prov = provenance(device)
+        self.prov, self.opts = provenance(device), TrainOptions.from_config(exp.cfg)
 
     def model(self, seed):
         return get_model(self.cfg.model, self.data.num_classes, self.data.input_shape, seed=seed, **self.cfg.model_kwargs).to(self.dev)
@@ -56,13 +66,13 @@ class _Runner:
         where = f'seed {seed}, dense'
         if done:  # new rewind steps on a finished dense run: replay the start of the trajectory
             self.on_unit(f'seed {seed} · replay to rewind {max(missing)}')
-            train(model, self.data, cfg, plan, seed, init, 0, max(missing), snapshot_steps=missing, on_snapshot=save_point, where=where)
+            train(model, self.data, cfg, plan, seed, init, 0, max(missing), snapshot_steps=missing, on_snapshot=save_point, where=where, options=self.opts)
             return
         self.on_unit(f'seed {seed} · dense (level 0)')
         mask = dense_mask(init, prunable_names(model))
         ck = exp.checkpointer(seed, 0, 0)
         out = train(model, self.data, cfg, plan, seed, init, 0, plan.total, snapshot_steps=plan.rewind_steps,
-                    on_snapshot=save_point, checkpointer=ck, on_steps=self.on_steps, where=where)
+                    on_snapshot=save_point, checkpointer=ck, on_steps=self.on_steps, where=where, options=self.opts)
         store_level(d, mask, out, level_metrics(model, self.data, cfg, seed, None, 0, mask, out, self.prov), ck)
 
     def chain(self, seed:int, rewind:int):
@@ -80,10 +90,51 @@ class _Runner:
             self.on_unit(f'seed {seed} · rewind {rewind} · level {level}')
             mask = prune(prev_w, prev_m, cfg.prune_fraction, cfg.prune_method, cfg.prune_scope, seed=prune_seed(seed, level))
             ck = exp.checkpointer(seed, rewind, level)
-            out = train(model, self.data, cfg, plan, seed, apply_mask(w_tau, mask), rewind, plan.total, mask=mask,
-                        checkpointer=ck, on_steps=self.on_steps, where=f'seed {seed}, rewind {rewind}, level {level}')
+            out = train(model, self.data, cfg, plan, order_seed(cfg, seed, rewind, level), apply_mask(w_tau, mask), rewind, plan.total,
+                        mask=mask, checkpointer=ck, on_steps=self.on_steps, where=f'seed {seed}, rewind {rewind}, level {level}', options=self.opts)
             store_level(d, mask, out, level_metrics(model, self.data, cfg, seed, rewind, level, mask, out, self.prov), ck)
             prev_w, prev_m = out['state'], mask
+
+# %% ../nbs/06_imp.ipynb #dd423a74
+class _GroupedRunner(_Runner):
+    "Trains units together: `dense_group(seeds)` and `chain_group(chains)`, each run stored exactly as `_Runner` stores it."
+    def _store(self, d, seed, rewind, level, mask, run, out):
+        model = self.model(seed); model.load_state_dict(out['state'])
+        store_level(d, mask, out, level_metrics(model, self.data, self.cfg, seed, rewind, level, mask, out, self.prov), run.checkpointer)
+
+    def dense_group(self, seeds:list):
+        exp, cfg, plan = self.exp, self.cfg, self.plan
+        for s in [s for s in seeds if exp.is_done(s, 0, 0)]: self.dense(s)   # only new rewind points to replay: alone
+        todo, runs, masks = [s for s in seeds if not exp.is_done(s, 0, 0)], [], []
+        if not todo: return
+        for s in todo:
+            model = self.model(s)
+            init = {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
+            masks.append(dense_mask(init, prunable_names(model)))
+            runs.append(GroupRun(cfg, plan, s, init, 0, plan.total, snapshot_steps=plan.rewind_steps, checkpointer=exp.checkpointer(s, 0, 0),
+                                 on_snapshot=lambda step, state, s=s: save_torch(state, exp.rewind_point(s, step)), where=f'seed {s}, dense'))
+        self.on_unit(f"seeds {','.join(map(str, todo))} · dense (level 0)")
+        outs = train_group(self.model(todo[0]), self.data, runs, on_steps=self.on_steps, options=self.opts)
+        for s, m, run, out in zip(todo, masks, runs, outs): self._store(exp.dense_dir(s), s, None, 0, m, run, out)
+
+    def chain_group(self, chains:list):
+        exp, cfg, plan = self.exp, self.cfg, self.plan
+        w_tau = {}
+        while True:
+            runs, info = [], []
+            for s, r in chains:
+                level = next((l for l in range(1, cfg.levels + 1) if not exp.is_done(s, r, l)), None)
+                if level is None: continue
+                prev = (s, 0, 0) if level == 1 else (s, r, level - 1)
+                if (s, r) not in w_tau: w_tau[s, r] = exp.rewind_state(s, r)
+                mask = prune(exp.weights(*prev), exp.mask(*prev), cfg.prune_fraction, cfg.prune_method, cfg.prune_scope, seed=prune_seed(s, level))
+                runs.append(GroupRun(cfg, plan, order_seed(cfg, s, r, level), apply_mask(w_tau[s, r], mask), r, plan.total, mask=mask,
+                                     checkpointer=exp.checkpointer(s, r, level), where=f'seed {s}, rewind {r}, level {level}'))
+                info.append((s, r, level, mask))
+            if not runs: return
+            self.on_unit(' + '.join(f'{s}/{r}/L{l}' for s, r, l, _ in info) + ' (seed/rewind/level)')
+            outs = train_group(self.model(info[0][0]), self.data, runs, on_steps=self.on_steps, options=self.opts)
+            for (s, r, level, mask), run, out in zip(info, runs, outs): self._store(exp.level_dir(s, r, level), s, r, level, mask, run, out)
 
 # %% ../nbs/06_imp.ipynb #6994eac3
 def progress_bar(total:int, initial:int, enabled:bool, desc:str):
@@ -115,23 +166,55 @@ def run_units(units:list, # work items, in order
             if on_wait: on_wait()
             time.sleep(poll)
 
+def run_groups(units:list, # work items, in order
+               lock_of, # unit -> its lock file
+               work, # work(list of units), called holding the lock of every unit in the list
+               group, # group(units that are ready) -> list of lists of units that may be trained together
+               ready=lambda u: True, # unit -> whether what it builds on is done
+               done=lambda u: False, # unit -> whether it is finished (skipped without taking its lock)
+               poll:float=1.0, # seconds between looks when every remaining unit is held elsewhere
+               on_wait=None, # called before each wait
+              ):
+    "`run_units` for groups: each group holds the (non-blocking) lock of each of its units; units held elsewhere leave the group and are retried."
+    units = list(units)
+    while units:
+        progressed = False
+        for u in [u for u in units if done(u)]: units.remove(u); progressed = True
+        for g in group([u for u in units if ready(u)]):
+            with contextlib.ExitStack() as stack:
+                got = [u for u in g if stack.enter_context(file_lock(lock_of(u), blocking=False))]
+                if got: work(got)
+            for u in got: units.remove(u); progressed = True
+        if units and not progressed:
+            if on_wait: on_wait()
+            time.sleep(poll)
+
 # %% ../nbs/06_imp.ipynb #f9e9dc84
 def setup(cfg:ExperimentConfig) -> tuple:
     "The device, data set and training plan of `cfg`, every cheap check done before anything is written."
     dev = get_device(cfg.device)
+    rank, world, local = dist_env()
+    if world > 1 and dev.type == 'cuda' and cfg.device in ('auto', 'cuda'):   # under torchrun: one GPU per local rank
+        dev = torch.device('cuda', local); torch.cuda.set_device(dev)
+    TrainOptions.from_config(cfg).check(dev)
     data = get_data(cfg.dataset, device=dev, **cfg.data_kwargs)
     plan = cfg.resolve(data.steps_per_epoch(cfg.batch_size))
     probe = get_model(cfg.model, data.num_classes, data.input_shape, seed=cfg.seeds[0], **cfg.model_kwargs)
     if not prunable_names(probe): raise LotteryError(f"Model {cfg.model!r} has no prunable (convolution or linear) weights.")
     return dev, data, plan
 
-def _steps(exp:Experiment, plan:TrainPlan, cfg:ExperimentConfig) -> tuple[int, int]:
-    "Training steps of the whole experiment, and of what is stored."
+def _steps(exp:Experiment, plan:TrainPlan, cfg:ExperimentConfig, units:list) -> tuple[int, int]:
+    "Training steps of `units` (dense `(seed, None)` and chains `(seed, rewind)`), and of what is stored."
     T, L = plan.total, cfg.levels
-    total = len(cfg.seeds) * (T + sum(L * (T - r) for r in plan.rewind_steps))
-    done = sum(T for s in cfg.seeds if exp.is_done(s, 0, 0)) + sum(
-        T - r for s in cfg.seeds for r in plan.rewind_steps for l in range(1, L + 1) if exp.is_done(s, r, l))
+    total = sum(T if r is None else L * (T - r) for s, r in units)
+    done = sum(T for s, r in units if r is None and exp.is_done(s, 0, 0)) + sum(
+        T - r for s, r in units if r is not None for l in range(1, L + 1) if exp.is_done(s, r, l))
     return total, done
+
+def rank_units(cfg:ExperimentConfig, plan:TrainPlan, rank:int=0, world:int=1) -> list:
+    "The units rank `rank` of `world` trains: its share of the dense runs `(seed, None)` and of the chains `(seed, rewind)`, by `split_chains`."
+    dense, chains = [(s, None) for s in cfg.seeds], [(s, r) for s in cfg.seeds for r in plan.rewind_steps]
+    return split_chains(dense, rank, world) + split_chains(chains, rank, world)
 
 def run_imp(cfg:ExperimentConfig, # the experiment (e.g. `get_preset('cpu')`)
             store:str|Path='runs', # run-store root directory
@@ -143,11 +226,13 @@ def run_imp(cfg:ExperimentConfig, # the experiment (e.g. `get_preset('cpu')`)
     exp = Experiment(cfg, store, plan)
     try: exp.create()
     except LotteryError: exp.remove_if_empty(); raise
-    total, done = _steps(exp, plan, cfg)
-    bar = progress_bar(total, done, progress and done < total, cfg.name or cfg.key)
+    rank, world, _ = dist_env()
+    units = rank_units(cfg, plan, rank, world)
+    if rank == 0 and (msg := idle_message(len(cfg.seeds) * len(plan.rewind_steps), world)): print(msg, file=sys.stderr, flush=True)
+    total, done = _steps(exp, plan, cfg, units)
+    bar = progress_bar(total, done, progress and done < total, (cfg.name or cfg.key) + (f' rank {rank}/{world}' if world > 1 else ''))
     on_unit = (lambda s: bar.set_postfix_str(s, refresh=True)) if bar else None
-    runner = _Runner(exp, data, plan, dev, bar.update if bar else None, on_unit)
-    units = [(s, None) for s in cfg.seeds] + [(s, r) for s in cfg.seeds for r in plan.rewind_steps]
+    runner = (_Runner if cfg.group_size == 1 else _GroupedRunner)(exp, data, plan, dev, bar.update if bar else None, on_unit)
     def finished(u):
         s, r = u
         if r is None: return exp.is_done(s, 0, 0) and all(exp.rewind_point(s, x).exists() for x in plan.rewind_steps)
@@ -157,12 +242,18 @@ def run_imp(cfg:ExperimentConfig, # the experiment (e.g. `get_preset('cpu')`)
         s, r = u
         clean_tmp(unit_dir(u))
         with discarding(exp, s, r): runner.dense(s) if r is None else runner.chain(s, r)
+    def work_group(us):
+        with contextlib.ExitStack() as stack:
+            for u in us: clean_tmp(unit_dir(u)); stack.enter_context(discarding(exp, *u))
+            runner.dense_group([s for s, _ in us]) if us[0][1] is None else runner.chain_group(us)
     for s, r in units:   # cheap integrity check of what will be reused: sizes against the recorded checksums
         for l in ([0] if r is None else range(1, cfg.levels + 1)):
             if exp.is_done(s, 0 if r is None else r, l): exp.check_level(s, 0 if r is None else r, l)
     try:
-        run_units(units, lambda u: exp.unit_lock(*u), work, ready=lambda u: u[1] is None or finished((u[0], None)),
-                  done=lambda u: finished(u) and not has_tmp(unit_dir(u)), poll=poll, on_wait=(lambda: on_unit('waiting for another process on this store')) if on_unit else None)
+        kw = dict(ready=lambda u: u[1] is None or finished((u[0], None)), done=lambda u: finished(u) and not has_tmp(unit_dir(u)),
+                  poll=poll, on_wait=(lambda: on_unit('waiting for another process on this store')) if on_unit else None)
+        if cfg.group_size == 1: run_units(units, lambda u: exp.unit_lock(*u), work, **kw)
+        else: run_groups(units, lambda u: exp.unit_lock(*u), work_group, lambda us: group_plan(us, cfg.group_size, key=lambda u: u[1] is None), **kw)
     except LotteryError:
         exp.remove_if_empty(); raise
     finally:
