@@ -198,16 +198,19 @@ def group_sgd_step(params:list, # stacked parameters [R, ...] (their `.grad` set
                    momentum:list, # per-run momentum
                    weight_decay:list, # per-run coupled weight decay (0 for sgdw)
                    decay:list, # per-run decoupled shrink factor of this step (1.0 for none)
+                   first:list|None=None, # per-run: no momentum buffer yet (SGD's first step copies the gradient)
                   ):
     "One `torch.optim.SGD` step for each run of a group (plus `train`'s decoupled weight decay), with SGD's own kernels."
     for f, rs in _parts(decay):
         if f != 1.0: torch._foreach_mul_([p[r] for p in params for r in rs], f)
     for w, rs in _parts(weight_decay):
         if w: torch._foreach_add_([p.grad[r] for p in params for r in rs], [p[r] for p in params for r in rs], alpha=w)
-    for m, rs in _parts(momentum):
-        if m:
-            b = [bf[r] for bf in bufs for r in rs]
-            torch._foreach_mul_(b, m); torch._foreach_add_(b, [p.grad[r] for p in params for r in rs])
+    first = first or [False] * len(momentum)
+    for (m, new), rs in _parts(list(zip(momentum, first))):
+        if not m: continue
+        b, g = [bf[r] for bf in bufs for r in rs], [p.grad[r] for p in params for r in rs]
+        if new: torch._foreach_copy_(b, g)   # as torch.optim.SGD: the first buffer is the gradient itself (signed zeros too)
+        else: torch._foreach_mul_(b, m); torch._foreach_add_(b, g)
     for (l, use_buf), rs in _parts([(l, bool(m)) for l, m in zip(lr, momentum)]):
         src = [(bf if use_buf else p.grad)[r] for p, bf in zip(params, bufs) for r in rs]
         torch._foreach_add_([p[r] for p in params for r in rs], src, alpha=-l)
@@ -260,6 +263,7 @@ class _Group:
                 if s['fresh'] and s['mask']:
                     for n, m in s['mask'].items(): dict(self.gm.named_parameters())[n][pos].mul_(m.to(dev))
         self.bufs = [torch.zeros_like(p) for p in self.params]
+        self.first = [not s['buf'] for s in sts]   # runs whose optimiser has taken no step yet
         for pos, s in enumerate(sts):
             for b, sb in zip(self.bufs, s['buf'] or []):
                 if sb is not None: b[pos].copy_(sb)
@@ -276,7 +280,7 @@ class _Group:
         "A smaller group of the runs at positions `keep`, with their current state."
         sd = self.gm.state_dict()
         for pos, s in zip(keep, sts):
-            s.update(state={k: v[pos] for k, v in sd.items()}, buf=[b[pos] for b in self.bufs], fresh=False)
+            s.update(state={k: v[pos] for k, v in sd.items()}, buf=None if self.first[pos] else [b[pos] for b in self.bufs], fresh=False)
         return _Group(template, sts, dev, opts)
 
 # %% ../nbs/04a_group.ipynb #e441ef24
@@ -344,7 +348,8 @@ def _group_step(g:_Group, sts:list, opts:TrainOptions):
     group_sgd_step(g.params, g.bufs, lrs, [c.momentum for c in cfgs],
                    [0.0 if c.optimizer == 'sgdw' else c.weight_decay for c in cfgs],
                    [1 - lr / s['run'].plan.lr * c.weight_decay if c.optimizer == 'sgdw' and c.weight_decay else 1.0
-                    for lr, s, c in zip(lrs, sts, cfgs)])
+                    for lr, s, c in zip(lrs, sts, cfgs)], g.first)
+    g.first = [False] * len(sts)
     loss = loss.detach()
     for p, s in enumerate(sts):
         s['losses'][s['step'] - s['run'].start_step] = loss[p]; s['step'] += 1
