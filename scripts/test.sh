@@ -3,7 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-export PATH="$PWD/.venv/bin:$PATH" MPLBACKEND=Agg
+# One torch thread per process: the test models are tiny (faster so), and a busy machine cannot oversubscribe them.
+export PATH="$PWD/.venv/bin:$PATH" MPLBACKEND=Agg OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 echo "== notebooks (nbdev_test)"
 nbdev_test --n_workers 2 --timing
 echo "== pytest"
