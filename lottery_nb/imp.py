@@ -152,19 +152,7 @@ def run_units(units:list, # work items, in order
               on_wait=None, # called before each wait
              ):
     "Work through `units`, each under a non-blocking exclusive lock; units another process holds are retried after the others."
-    units = list(units)
-    while units:
-        progressed = False
-        for u in list(units):
-            if done(u): units.remove(u); progressed = True; continue   # no lock: a finished read-only store is readable
-            if not ready(u): continue
-            with file_lock(lock_of(u), blocking=False) as got:
-                if not got: continue
-                work(u)
-            units.remove(u); progressed = True
-        if units and not progressed:
-            if on_wait: on_wait()
-            time.sleep(poll)
+    run_groups(units, lock_of, lambda g: work(g[0]), lambda us: [[u] for u in us], ready, done, poll, on_wait)
 
 def run_groups(units:list, # work items, in order
                lock_of, # unit -> its lock file
