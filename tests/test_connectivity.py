@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import DEADLINE, ENV, ROOT, appears
 
 from lottery_nb.config import get_preset
 from lottery_nb.connectivity import error_plane
@@ -42,7 +42,7 @@ def exp(tmp_path):
 
 def launch(exp):
     return subprocess.Popen([sys.executable, '-c', script(), str(exp.store)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
 
 
 def test_two_processes_compute_a_plane_once(exp):
@@ -61,9 +61,11 @@ def test_killed_plane_resumes_bitwise(exp):
     analysis = exp.path / 'analysis'
     p = launch(exp)
     t0 = time.time()
-    while not list(analysis.glob('plane-*.partial.pt')) and time.time() - t0 < 120 and p.poll() is None:
+    while not list(analysis.glob('plane-*.partial.pt')) and time.time() - t0 < DEADLINE and p.poll() is None:
         time.sleep(0.02)
-    time.sleep(0.3)  # kill somewhere inside a later chunk, possibly inside a write
+    rewritten = appears(analysis, 'plane-*.partial.pt')   # kill on an event: the next chunk's save, not after a fixed time
+    while not rewritten() and time.time() - t0 < DEADLINE and p.poll() is None:
+        time.sleep(0.01)
     p.send_signal(signal.SIGKILL); p.wait()
     assert not list(analysis.glob('plane-*[0-9a-f].pt')), 'the plane finished before it could be killed; make it larger'
     from lottery_nb.store import load_torch
