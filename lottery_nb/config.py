@@ -166,7 +166,7 @@ class ExperimentConfig(_ConfigRecord):
     checkpoint_every:str = '1ep' # in-level checkpoint interval: a killed run loses at most this much work
     name:str = '' # preset name, for display
     description:str = ''
-    data_order:str = 'shared' # 'shared': every level of a seed replays one batch order; 'per_run': each level its own
+    data_order:str = 'per_run' # 'per_run': each (seed, rewind step, level) draws its own batch order (open_lth); 'shared': every level replays the dense run's
     group_size:int = 1 # most runs trained together as one grouped computation (I/O only: the same stored values on the CPU)
     precision:str = 'fp32' # 'fp32' (the paper's numerics) or 'bf16' (autocast of forward and loss)
     tf32:bool = False # allow TF32 matmuls and convolutions (CUDA only)
@@ -205,6 +205,8 @@ def _from_dict(cls, d:dict, source:str|None):
     missing = [f.name for f in fields(cls) if f.name not in d and f.default is MISSING and f.default_factory is MISSING]
     if missing: raise LotteryError(f"The config {'at ' + source + ' ' if source else ''}lacks the field(s) {', '.join(missing)}; give them (e.g. {missing[0]}=...).")
     if not source: return cls(**d)
+    for f in fields(cls):  # a stored file that lacks a field was written before it existed: it ran at the field's baseline
+        if f.name not in d and f.name in IDENTITY_BASELINE: d[f.name] = IDENTITY_BASELINE[f.name]
     try: return cls(**d)
     except LotteryError as e:
         raise LotteryError(f"The config at {source} is not valid for this lottery-nb ({str(e).rstrip('.')}); fix that file or move its run directory away.") from None
@@ -338,7 +340,7 @@ def _cpu():
         name='cpu', dataset='mnist1d', model='mnist1d_cnn', batch_size=128, training_steps='1000it',
         lr=0.1, momentum=0.9, weight_decay=5e-4, milestones=('500it', '750it'), gamma=0.1,
         rewind_steps=('0it', '10it', '150it'), levels=11, seeds=(0, 1, 2, 3), prune_fraction=0.2,
-        data_kwargs=dict(), model_kwargs=dict(width=16, depth=3), device='cpu', checkpoint_every='200it',
+        data_kwargs=dict(num_test=10000), model_kwargs=dict(width=16, depth=3), device='cpu', checkpoint_every='200it',
         description='MNIST-1D, 1D CNN with BatchNorm: the embedded default, minutes on a laptop CPU.')
 
 @register_preset('smoke')

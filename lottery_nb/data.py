@@ -267,15 +267,21 @@ def load_mnist1d(device:torch.device, # where the tensors live
     from mnist1d.data import get_dataset_args, make_dataset
     args = get_dataset_args(as_dict=True)
     args.pop('url', None)
+    num_test = overrides.pop('num_test', None)
     for k in overrides:
-        if k not in args: raise LotteryError(f"Keyword {k!r} is not accepted by data set 'mnist1d'; use one of: {', '.join(args)}.")
+        if k not in args: raise LotteryError(f"Keyword {k!r} is not accepted by data set 'mnist1d'; use one of: {', '.join(args)}, num_test.")
     args.update(overrides)
     n = 10 * (_int_in('num_samples', args['num_samples'], 10) // 10)
-    if not 0 < int(n * args['train_split']) < n:
+    n_train = int(n * args['train_split'])
+    if not 0 < n_train < n:
         raise LotteryError(f"train_split={args['train_split']!r} leaves an empty split of {n} examples; use a fraction strictly between 0 and 1 that leaves both splits non-empty.")
+    if num_test is not None:  # the same number of training examples, num_test test examples: one data set, split at n_train
+        num_test = _int_in('num_test', num_test, 1)
+        args.update(num_samples=10 * -(-(n_train + num_test) // 10), train_split=1.0)
     np_state, py_state = np.random.get_state(), random.getstate()
     try: d = make_dataset(types.SimpleNamespace(**args))
     finally: np.random.set_state(np_state); random.setstate(py_state)
+    if num_test is not None: d = dict(x=d['x'][:n_train], y=d['y'][:n_train], x_test=d['x'][n_train:n_train + num_test], y_test=d['y'][n_train:n_train + num_test])
     x, xt = (torch.from_numpy(np.ascontiguousarray(d[k], dtype=np.float32))[:, None] for k in ('x', 'x_test'))
     y, yt = (torch.from_numpy(np.asarray(d[k], dtype=np.int64)) for k in ('y', 'y_test'))
     return TensorDataSet('mnist1d', x, y, xt, yt, 10, device)
