@@ -282,7 +282,7 @@ def model_fingerprint(model:nn.Module, # a freshly built, seeded model
         except (OSError, TypeError): h.update(f'{cls.__module__}.{cls.__qualname__}'.encode())
     return h.hexdigest()[:16]
 
-_FINGERPRINTS: dict = {} # (model, model_kwargs, dataset, data_kwargs) -> (builder, fingerprint)
+_FINGERPRINTS: dict = {} # (model, model_kwargs, dataset, data_kwargs) -> (builder, loader, fingerprint)
 
 def _model_identity(cfg) -> str|None:
     "`model_fingerprint` of the user model `cfg` names; None for lottery-nb's own, an unknown name, or one whose fingerprint is in `extra_identity`."
@@ -291,12 +291,12 @@ def _model_identity(cfg) -> str|None:
     own = getattr(builder, 'fingerprint', None)   # a builder that knows its fingerprint (`lottery_nb.custom`)
     if own is not None: return None if cfg.extra_identity.get('model') == own else own
     key = (cfg.model, json.dumps(cfg.model_kwargs, sort_keys=True, default=repr), cfg.dataset, json.dumps(cfg.data_kwargs, sort_keys=True, default=repr))
-    hit = _FINGERPRINTS.get(key)
-    if hit is None or hit[0] is not builder:
-        from lottery_nb.data import get_data
+    from lottery_nb.data import DATASETS, get_data
+    hit, loader = _FINGERPRINTS.get(key), DATASETS.get(cfg.dataset)
+    if hit is None or hit[0] is not builder or hit[1] is not loader:   # (the data set's shape and classes shape the model)
         data = get_data(cfg.dataset, device='cpu', **cfg.data_kwargs)
         model = get_model(cfg.model, data.num_classes, data.input_shape, seed=0, **cfg.model_kwargs)
-        hit = _FINGERPRINTS[key] = (builder, model_fingerprint(model))
-    return hit[1]
+        hit = _FINGERPRINTS[key] = (builder, loader, model_fingerprint(model))
+    return hit[2]
 
 IDENTITY_SOURCES['model'] = _model_identity
