@@ -15,9 +15,10 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['RETIRED_FIELDS', 'STORE_VERSION', 'IO_ONLY_FIELDS', 'IO_ONLY_DATA_KWARGS', 'IDENTITY_BASELINE', 'PRESETS',
-           'LotteryError', 'parse_step', 'to_steps', 'ExperimentConfig', 'load_config', 'run_identity', 'legacy_key',
-           'TrainPlan', 'register_preset', 'get_preset', 'project_root', 'default_store', 'parse_override']
+__all__ = ['RETIRED_FIELDS', 'STORE_VERSION', 'IO_ONLY_FIELDS', 'IO_ONLY_DATA_KWARGS', 'IDENTITY_BASELINE', 'IDENTITY_SOURCES',
+           'PRESETS', 'LotteryError', 'parse_step', 'to_steps', 'ExperimentConfig', 'load_config', 'run_identity',
+           'legacy_key', 'TrainPlan', 'register_preset', 'get_preset', 'project_root', 'default_store',
+           'parse_override']
 
 # %% ../nbs/00_config.ipynb #22f6d654
 class LotteryError(ValueError):
@@ -241,14 +242,19 @@ def _baseline(f):
     if f.default_factory is not MISSING: return _canon(f.default_factory())
     return MISSING
 
-def run_identity(cfg) -> dict: # `{'store_version': ..., field: value, ...}`
-    "The fields of `cfg` that determine a trajectory and differ from their baseline, with `STORE_VERSION`."
+# name -> fn(cfg) -> str|None: a fingerprint of the user code that `cfg` names (None: nothing to add)
+IDENTITY_SOURCES:dict = {}
+
+def run_identity(cfg) -> dict: # `{'store_version': ..., field: value, ..., 'registered': {...}}`
+    "The fields of `cfg` that determine a trajectory and differ from their baseline, with `STORE_VERSION` and the fingerprints of `IDENTITY_SOURCES`."
     out = {'store_version': STORE_VERSION}
     for f in fields(cfg):
         if f.name in IO_ONLY_FIELDS: continue
         v = _canon(getattr(cfg, f.name))
         if f.name == 'data_kwargs': v = {k: x for k, x in v.items() if k not in IO_ONLY_DATA_KWARGS}
         if v != _baseline(f): out[f.name] = v
+    reg = {k: v for k, fn in sorted(IDENTITY_SOURCES.items()) if (v := fn(cfg)) is not None}
+    if reg: out['registered'] = reg
     return out
 
 # %% ../nbs/00_config.ipynb #9ca31082

@@ -16,7 +16,7 @@ from .config import ExperimentConfig, LotteryError, TrainPlan
 from .data import derive_seed, get_data
 from .distributed import dist_env, idle_message, split_chains
 from .group import GroupRun, group_plan, train_group
-from .models import get_model, prunable_names
+from .models import builtin_model, check_model, get_model, prunable_names
 from .pruning import apply_mask, dense_mask, density, num_prunable, num_remaining, prune
 from .store import (Experiment, clean_tmp, discarding, file_lock, has_tmp, provenance, save_torch, store_level)
 from .training import TrainOptions, evaluate, get_device, train
@@ -189,6 +189,8 @@ def setup(cfg:ExperimentConfig) -> tuple:
     plan = cfg.resolve(data.steps_per_epoch(cfg.batch_size))
     probe = get_model(cfg.model, data.num_classes, data.input_shape, seed=cfg.seeds[0], **cfg.model_kwargs)
     if not prunable_names(probe): raise LotteryError(f"Model {cfg.model!r} has no prunable (convolution or linear) weights.")
+    if not builtin_model(cfg.model):   # a user's model: one forward pass on two training examples checks that it fits the data
+        check_model(probe, data.subset('train', min(2, data.num_train), 0)[0].cpu(), data.num_classes, f"Model {cfg.model!r}")
     return dev, data, plan
 
 def _steps(exp:Experiment, plan:TrainPlan, cfg:ExperimentConfig, units:list) -> tuple[int, int]:
