@@ -252,7 +252,7 @@ def _stderr_reader(name:str, log:Path):
         with open(fd, errors='replace') as f, open(log, 'w') as lg:
             def logged():
                 for line in f: lg.write(line); lg.flush(); yield line
-            for l in forwarded(logged()): print(f'    {name} kernel: {l}', file=sys.stderr, flush=True)
+            for l in forwarded(logged()): sys.stderr.write(f'    {name} kernel: {l}\n'); sys.stderr.flush()
     return read
 
 def run_notebook(name:str, nb:Path, params:dict, nb_out:Path, env:dict|None=None, bars:bool=False) -> dict:
@@ -326,21 +326,24 @@ def run_figures(preset:str='cpu', # a preset name
     # with several kernels at once, split the cores between them (oversubscribed OpenMP threads made two 2-thread
     # kernels on 2 cores several times slower than one); only the kernels' environment changes, never this process's
     env = {} if jobs == 1 or 'OMP_NUM_THREADS' in os.environ else {'OMP_NUM_THREADS': str(max(1, (os.cpu_count() or 1) // jobs))}
-    running, stop = {}, threading.Event()
+    running, stop, lock = {}, threading.Event(), threading.Lock()
+    def say(text, file=None):   # whole lines only, whichever thread prints
+        if text:
+            with lock: print(text, file=file or sys.stdout, flush=True)
     with tempfile.TemporaryDirectory(prefix='lottery-progress-') as sd, _quiet_log('papermill'):
         status = {n: Path(sd) / f'{n}.status' for n, _, _ in todo}
         def one(i, n, nb, p):
-            if progress: print(f"[{i + 1}/{len(todo)}] {n} ({nb.name}) started", flush=True)
+            if progress: say(f"[{i + 1}/{len(todo)}] {n} ({nb.name}) started")
             running[n] = time.perf_counter()
             try: res = run_notebook(n, nb, p, nb_out, {**env, PROGRESS_ENV: str(status[n])})
             finally: running.pop(n, None)
-            if progress: print(f"    {n} {'done' if res['ok'] else 'FAILED ' + res['error']} in {res['seconds']:.1f} s", flush=True)
+            if progress: say(f"    {n} {'done' if res['ok'] else 'FAILED ' + res['error']} in {res['seconds']:.1f} s")
             if res['traceback'] and 'LotteryError' not in res['error']:   # a user's mistake is its one sentence; anything else its traceback
-                print(f"{n} failed:\n" + '\n'.join(res['traceback'].splitlines()[-30:]), file=sys.stderr, flush=True)
+                say(f"{n} failed:\n" + '\n'.join(res['traceback'].splitlines()[-30:]), sys.stderr)
             return res
         def tick():   # one line per running notebook per heartbeat (cell bars would interleave and tell less)
             while not stop.wait(every):
-                for l in heartbeat_lines(running, status, time.perf_counter()): print(l, flush=True)
+                say('\n'.join(heartbeat_lines(running, status, time.perf_counter())))
         if progress: threading.Thread(target=tick, daemon=True).start()
         try:
             with ThreadPoolExecutor(max_workers=jobs) as ex:

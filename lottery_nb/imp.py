@@ -139,7 +139,7 @@ class _GroupedRunner(_Runner):
 # %% ../nbs/06_imp.ipynb #6994eac3
 def progress_bar(total:int, initial:int, enabled:bool, desc:str):
     "A `lottery_nb.progress.Progress` over training steps (a tqdm bar when `enabled`, a status line when `$LOTTERY_PROGRESS_FILE` is set), or None."
-    from .progress import progress
+    from lottery_nb.progress import progress
     return progress(total, initial, enabled, desc, 'step')
 
 def run_units(units:list, # work items, in order
