@@ -65,10 +65,10 @@ class _Runner:
         save_point = lambda step, state: save_torch(state, exp.rewind_point(seed, step))
         where = f'seed {seed}, dense'
         if done:  # new rewind steps on a finished dense run: replay the start of the trajectory
-            self.on_unit(f'seed {seed} · replay to rewind {max(missing)}')
+            self.on_unit(f'replaying to rewind {max(missing)} (seed {seed})')
             train(model, self.data, cfg, plan, seed, init, 0, max(missing), snapshot_steps=missing, on_snapshot=save_point, where=where, options=self.opts)
             return
-        self.on_unit(f'seed {seed} · dense (level 0)')
+        self.on_unit(f'dense level 0 (seed {seed})')
         mask = dense_mask(init, prunable_names(model))
         ck = exp.checkpointer(seed, 0, 0)
         out = train(model, self.data, cfg, plan, seed, init, 0, plan.total, snapshot_steps=plan.rewind_steps,
@@ -87,7 +87,7 @@ class _Runner:
                 continue
             if w_tau is None:
                 w_tau, model = exp.rewind_state(seed, rewind), self.model(seed)
-            self.on_unit(f'seed {seed} · rewind {rewind} · level {level}')
+            self.on_unit(f'level {level}/{cfg.levels} (seed {seed}, rewind {rewind})')
             mask = prune(prev_w, prev_m, cfg.prune_fraction, cfg.prune_method, cfg.prune_scope, seed=prune_seed(seed, level))
             ck = exp.checkpointer(seed, rewind, level)
             out = train(model, self.data, cfg, plan, order_seed(cfg, seed, rewind, level), apply_mask(w_tau, mask), rewind, plan.total,
@@ -113,7 +113,7 @@ class _GroupedRunner(_Runner):
             masks.append(dense_mask(init, prunable_names(model)))
             runs.append(GroupRun(cfg, plan, s, init, 0, plan.total, snapshot_steps=plan.rewind_steps, checkpointer=exp.checkpointer(s, 0, 0),
                                  on_snapshot=lambda step, state, s=s: save_torch(state, exp.rewind_point(s, step)), where=f'seed {s}, dense'))
-        self.on_unit(f"seeds {','.join(map(str, todo))} · dense (level 0)")
+        self.on_unit(f"dense level 0 (seeds {', '.join(map(str, todo))})")
         outs = train_group(self.model(todo[0]), self.data, runs, on_steps=self.on_steps, options=self.opts)
         for s, m, run, out in zip(todo, masks, runs, outs): self._store(exp.dense_dir(s), s, None, 0, m, run, out)
 
@@ -132,16 +132,15 @@ class _GroupedRunner(_Runner):
                                      checkpointer=exp.checkpointer(s, r, level), where=f'seed {s}, rewind {r}, level {level}'))
                 info.append((s, r, level, mask))
             if not runs: return
-            self.on_unit(' + '.join(f'{s}/{r}/L{l}' for s, r, l, _ in info) + ' (seed/rewind/level)')
+            self.on_unit('; '.join(f'level {l}/{cfg.levels} (seed {s}, rewind {r})' for s, r, l, _ in info))
             outs = train_group(self.model(info[0][0]), self.data, runs, on_steps=self.on_steps, options=self.opts)
             for (s, r, level, mask), run, out in zip(info, runs, outs): self._store(exp.level_dir(s, r, level), s, r, level, mask, run, out)
 
 # %% ../nbs/06_imp.ipynb #6994eac3
 def progress_bar(total:int, initial:int, enabled:bool, desc:str):
-    "A tqdm bar over training steps, or None when disabled."
-    if not enabled: return None
-    from tqdm.auto import tqdm
-    return tqdm(total=total, initial=initial, desc=desc, unit='step', dynamic_ncols=True, smoothing=0.05)
+    "A `lottery_nb.progress.Progress` over training steps (a tqdm bar when `enabled`, a status line when `$LOTTERY_PROGRESS_FILE` is set), or None."
+    from lottery_nb.progress import progress
+    return progress(total, initial, enabled, desc, 'step')
 
 def run_units(units:list, # work items, in order
               lock_of, # unit -> its lock file
@@ -220,7 +219,7 @@ def run_imp(cfg:ExperimentConfig, # the experiment (e.g. `get_preset('cpu')`)
     units = rank_units(cfg, plan, rank, world)
     if rank == 0 and (msg := idle_message(len(cfg.seeds) * len(plan.rewind_steps), world)): print(msg, file=sys.stderr, flush=True)
     total, done = _steps(exp, plan, cfg, units)
-    bar = progress_bar(total, done, progress and done < total, (cfg.name or cfg.key) + (f' rank {rank}/{world}' if world > 1 else ''))
+    bar = progress_bar(total, done, progress and done < total, 'training ' + (cfg.name or cfg.key) + (f' rank {rank}/{world}' if world > 1 else ''))
     on_unit = (lambda s: bar.set_postfix_str(s, refresh=True)) if bar else None
     runner = (_Runner if cfg.group_size == 1 else _GroupedRunner)(exp, data, plan, dev, bar.update if bar else None, on_unit)
     def finished(u):
