@@ -273,7 +273,7 @@ def _resolve(settings:AdaptiveSettings, cfg:ExperimentConfig, data:DataSet) -> d
 
 class AdaptiveExperiment(AdaptiveStore):
     "The run store of one adaptive IMP run (`lottery_nb.store.AdaptiveStore`), for settings checked against the experiment."
-    def __init__(self, cfg:ExperimentConfig, store:str|Path='runs', settings:AdaptiveSettings|None=None,
+    def __init__(self, cfg:ExperimentConfig, store:str|Path|None=None, settings:AdaptiveSettings|None=None,
                  plan:TrainPlan|None=None, data:DataSet|None=None):
         data = data if data is not None else get_data(cfg.dataset, device='cpu', **cfg.data_kwargs)
         plan = plan or cfg.resolve(data.steps_per_epoch(cfg.batch_size))
@@ -359,7 +359,7 @@ class _AdaptiveRunner(_Chain):
 
 # %% ../nbs/09_adaptive.ipynb #f332070d
 def run_adaptive(cfg:ExperimentConfig, # the experiment (its seeds and rewind steps; `levels` sets the default target)
-                 store:str|Path='runs', # run-store root, shared with `run_imp`
+                 store:str|Path|None=None, # run-store root, shared with `run_imp`; None: `default_store()`
                  settings:AdaptiveSettings|None=None, # the heuristic's knobs (default: `AdaptiveSettings()`)
                  progress:bool=True, # show a progress bar
                  poll:float=1.0, # seconds between looks at chains another process is working on

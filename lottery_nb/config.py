@@ -349,6 +349,12 @@ def _cpu():
         data_kwargs=dict(num_test=10000), model_kwargs=dict(width=16, depth=3), device='cpu', checkpoint_every='200it',
         description='MNIST-1D, 1D CNN with BatchNorm: the embedded default, minutes on a laptop CPU.')
 
+@register_preset('cpu_fig4')
+def _cpu_fig4():
+    "Fig. 4 on the CPU: `cpu`'s training settings on the smallest model of the sweep in `bench/calibrate_fig4.py` whose fixed 20% IMP stays matching for at least 10 levels."
+    return _cpu().replace(name='cpu_fig4', model='mlp', model_kwargs=dict(hidden=[512]), rewind_steps=('150it',), levels=11,
+                          description='MNIST-1D, MLP with one hidden layer of 512 (25,600 prunable weights), the cpu training settings: the setting of Fig. 4 on a CPU, chosen by the sweep in bench/calibrate_fig4.py.')
+
 @register_preset('smoke')
 def _smoke():
     return ExperimentConfig(

@@ -206,7 +206,7 @@ def rank_units(cfg:ExperimentConfig, plan:TrainPlan, rank:int=0, world:int=1) ->
     return split_chains(dense, rank, world) + split_chains(chains, rank, world)
 
 def run_imp(cfg:ExperimentConfig, # the experiment (e.g. `get_preset('cpu')`)
-            store:str|Path='runs', # run-store root directory
+            store:str|Path|None=None, # run-store root directory; None: `default_store()` ($LOTTERY_STORE, else runs/ in the project root)
             progress:bool=True, # show a progress bar
             poll:float=1.0, # seconds between looks at units another process is working on
            ) -> Experiment:

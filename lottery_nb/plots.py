@@ -16,9 +16,9 @@ from .config import PRESETS, ExperimentConfig, LotteryError, default_store, get_
 from .stats import mean_std
 
 # %% auto #0
-__all__ = ['ROLE_COLORS', 'DENSE_COLOR', 'COMMON_PARAMS', 'rewind_roles', 'rewind_label', 'Curve', 'by_rewind', 'dense_stats',
-           'plot_error_vs_density', 'save_figure', 'figure_png', 'image_slider', 'claims_table', 'FigureSetup',
-           'figure_setup']
+__all__ = ['ROLE_COLORS', 'DENSE_COLOR', 'COMMON_PARAMS', 'FIGURE_PRESETS', 'rewind_roles', 'rewind_label', 'Curve', 'by_rewind',
+           'dense_stats', 'plot_error_vs_density', 'save_figure', 'figure_png', 'image_slider', 'claims_table',
+           'FigureSetup', 'figure_setup']
 
 # %% ../nbs/10_plots.ipynb #2086542c
 ROLE_COLORS = {'rewind 0': '#6a3d9a', 'early': '#ff7f00', 'matching': '#33a02c'}
@@ -75,12 +75,12 @@ def plot_error_vs_density(rows:list, # `Experiment.results()`
     if ax is None: _, ax = plt.subplots(figsize=(5, 3.6))
     curves, roles = by_rewind(rows, key), rewind_roles({x['rewind_step'] for x in rows})
     m, s, n = dense_stats(rows, key)
-    ax.axhspan(100 * (m - s), 100 * (m + s), color=DENSE_COLOR, alpha=0.15, lw=0, label=f'dense ± std (n={n})')
+    ax.axhspan(100 * max(m - s, 0), 100 * (m + s), color=DENSE_COLOR, alpha=0.15, lw=0, label=f'dense ± std (n={n})')  # errors are >= 0
     ax.axhline(100 * m, color=DENSE_COLOR, lw=0.8)
     for r, c in curves.items():
         col = ROLE_COLORS[roles[r]]
         ax.plot(100 * c.density, 100 * c.mean, 'o-', ms=3, color=col, label=rewind_label(r, roles[r]))
-        ax.fill_between(100 * c.density, 100 * (c.mean - c.std), 100 * (c.mean + c.std), color=col, alpha=0.2, lw=0)
+        ax.fill_between(100 * c.density, 100 * np.maximum(c.mean - c.std, 0), 100 * (c.mean + c.std), color=col, alpha=0.2, lw=0)  # clipped at 0
     ax.set_xscale('log'); ax.invert_xaxis()
     ticks = [t for t in (100, 64, 41, 26, 17, 11, 7, 4, 2, 1) if 100 * min(c.density.min() for c in curves.values()) * 0.9 <= t]
     ax.set_xticks(ticks); ax.set_xticklabels([str(t) for t in ticks]); ax.minorticks_off()
@@ -164,6 +164,10 @@ def _type_name(spec) -> str:
 COMMON_PARAMS = dict(preset=str, store=(str, None), out_dir=str, seeds=(list, None), rewind_steps=(list, None),
                      levels=(int, None), device=(str, None), overrides=(dict, None))
 
+# A figure's own preset within a family, where the paper uses a different setting per figure: `--preset cpu` runs
+# Fig. 4 on `cpu_fig4` (the `cpu` CNN has no room for the adaptive saving; see bench/calibrate_fig4.py).
+FIGURE_PRESETS = {'fig4': {'cpu': 'cpu_fig4'}}
+
 @dataclass
 class FigureSetup:
     "What a figure notebook works with after its parameters are checked."
@@ -172,6 +176,7 @@ class FigureSetup:
     store:Path # `store`, or `default_store()` when the notebook's parameter is None
     out:Path
     params:dict = field(default_factory=dict)
+    preset:str = '' # the preset the config comes from (the figure's own one of `FIGURE_PRESETS`, else `params['preset']`)
 
 def figure_setup(name:str, # the figure's name, e.g. 'fig5'
                  namespace:dict, # the notebook's `globals()`
@@ -191,8 +196,10 @@ def figure_setup(name:str, # the figure's name, e.g. 'fig5'
     ov = dict(p['overrides'] or {})
     for k in ('seeds', 'rewind_steps', 'levels', 'device'):
         if p[k] is not None: ov[k] = p[k]
-    cfg = get_preset(p['preset'], **ov)
+    used = FIGURE_PRESETS.get(name, {}).get(p['preset'], p['preset'])
+    if used != p['preset']: print(f"{name}: preset {p['preset']!r} runs this figure on its own preset {used!r} ({PRESETS[used]().description})")
+    cfg = get_preset(used, **ov)
     out = Path(p['out_dir']) / p['preset']
     out.mkdir(parents=True, exist_ok=True)
     store = Path(p['store']).expanduser() if p['store'] is not None else default_store()
-    return FigureSetup(name, cfg, store, out, p)
+    return FigureSetup(name, cfg, store, out, p, used)

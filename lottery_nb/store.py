@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 import lottery_nb
-from .config import ExperimentConfig, LotteryError, TrainPlan, legacy_key
+from .config import ExperimentConfig, LotteryError, TrainPlan, default_store, legacy_key
 
 # %% auto #0
 __all__ = ['ANALYSIS_VERSION', 'StoreCorrupt', 'StoreError', 'store_root', 'damaged', 'check_store', 'store_os_error', 'writing',
@@ -61,9 +61,9 @@ _ADVICE = {errno.ENOSPC: 'the disk is full; free some space and re-run to resume
            errno.EPERM: 'the operation is not permitted; make the store writable or pass another store',
            errno.EROFS: 'the file system is read-only; pass a writable store to compute (finished results can still be read)'}
 
-def check_store(store:str|Path) -> Path:
-    "`store` as a `Path`, or a `StoreError` when it (or a directory above it) is not a directory."
-    p = Path(store)
+def check_store(store:str|Path|None) -> Path:
+    "`store` as a `Path` (None: `default_store()`), or a `StoreError` when it (or a directory above it) is not a directory."
+    p = default_store() if store is None else Path(store)
     for q in (p, *p.parents):
         if q.exists():
             if not q.is_dir():
@@ -209,7 +209,7 @@ def _say(msg:str):
 # %% ../nbs/05_store.ipynb #b7376858
 class _Layout:
     "Where everything of one experiment lives, and writing its `config.json`."
-    def __init__(self, cfg:ExperimentConfig, store:str|Path='runs', plan:TrainPlan|None=None):
+    def __init__(self, cfg:ExperimentConfig, store:str|Path|None=None, plan:TrainPlan|None=None):
         self.cfg, self.store, self.plan = cfg, check_store(store), plan
         self.path = self.store / self.key
         self._old = self._legacy_path()

@@ -42,3 +42,20 @@ def test_figure_notebook_from_its_own_folder_replots_what_the_cli_trained(tmp_pa
     assert files(store) == before, 'the notebook trained or rewrote stored levels'
     assert not (ROOT / 'nbs' / 'figures' / 'runs').exists()
     assert (files(root_runs) if root_runs.is_dir() else {}) == root_before, 'the notebook ignored $LOTTERY_STORE'
+
+
+def test_python_functions_default_to_the_same_store(monkeypatch, tmp_path):
+    "`run_imp`, `run_adaptive` and `Experiment` without a store use `default_store()`, not ./runs of the caller's folder."
+    import torch
+    from lottery_nb.adaptive import AdaptiveSettings, run_adaptive
+    from lottery_nb.config import get_preset
+    from lottery_nb.imp import run_imp
+    from lottery_nb.store import Experiment
+    torch.set_num_threads(1)
+    monkeypatch.setenv('LOTTERY_STORE', str(tmp_path / 'shared'))
+    monkeypatch.chdir(tmp_path)
+    cfg = get_preset('smoke', levels=1, rewind_steps=['5it'])
+    exp = run_imp(cfg, progress=False)
+    assert exp.path == tmp_path / 'shared' / cfg.key and Experiment(cfg).path == exp.path
+    ax = run_adaptive(cfg, settings=AdaptiveSettings(ratios=[0.5]), progress=False)
+    assert str(ax.path).startswith(str(tmp_path / 'shared')) and not (tmp_path / 'runs').exists()
