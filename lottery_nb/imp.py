@@ -92,8 +92,8 @@ class _Runner:
                 if not exp.is_done(seed, rewind, level + 1) and level < cfg.levels:
                     prev_w, prev_m = exp.weights(seed, rewind, level), exp.mask(seed, rewind, level)
                 continue
-            if w_tau is None:
-                w_tau, model = exp.rewind_state(seed, rewind), self.model(seed)
+            if w_tau is None: w_tau = exp.rewind_state(seed, rewind)
+            if model is None or self.ddp: model = self.model(seed)   # DDP: a fresh module per level, without the last one's hooks
             self.on_unit(f'seed {seed} · rewind {rewind} · level {level}')
             mask = prune(prev_w, prev_m, cfg.prune_fraction, cfg.prune_method, cfg.prune_scope, seed=prune_seed(seed, level))
             if self.ddp: mask = broadcast(mask)   # rank 0's mask on every rank (their weights are equal, so is theirs)
