@@ -80,7 +80,7 @@ def test_ddp_two_gloo_processes_match_one(tmp_path):
 
 
 # ---------------------------------------------------------------- lottery imp --ddp
-from conftest import ENV, appears, differences, imp_cmd, popen, run, same, snapshot   # noqa: E402
+from conftest import appears, differences, imp_cmd, popen, run, same, snapshot   # noqa: E402
 
 # the smoke preset (MLP, no BatchNorm) with levels long enough for a kill to land mid-level: 3 x 200-step trainings
 DDP_ARGS = ['--preset', 'smoke', '--rewind-steps', '0it', '--levels', '2', '--set', 'training_steps=200it',
