@@ -307,7 +307,7 @@ class _Chain:
             f = ax.sweep_file(seed, rewind, level)
             if f.exists(): sw = load_json(f)
             else:
-                self.on_unit(f'seed {seed} · rewind {rewind} · sweep at level {level - 1}')
+                self.on_unit(f'sweep at level {level - 1} (seed {seed}, rewind {rewind})')
                 if prune_count(rem, 0.0, s['floor'], ax.target)['clamped']:
                     sw = {'p': 0.0, 'skipped': 'the floor ratio already reaches the target', 'points': 0, 'forward_examples': 0, 'wall_time': 0.0}
                 else:
@@ -318,7 +318,7 @@ class _Chain:
                 save_json(sw, f)
             cnt = prune_count(rem, sw['p'], s['floor'], ax.target)
             mask = prune_exactly(prev_w, prev_m, cnt['pruned'])
-            self.on_unit(f'seed {seed} · rewind {rewind} · level {level} ({100 * cnt["ratio"]:.0f}%)')
+            self.on_unit(f'level {level}, pruning {100 * cnt["ratio"]:.0f}% (seed {seed}, rewind {rewind})')
             ck = ax.checkpointer(seed, rewind, level)
             out = train(model, self.data, cfg, plan, seed, apply_mask(w_tau, mask), rewind, plan.total, mask=mask,
                         checkpointer=ck, on_steps=self.on_steps, where=f'seed {seed}, rewind {rewind}, adaptive level {level}')
@@ -376,7 +376,7 @@ def run_adaptive(cfg:ExperimentConfig, # the experiment (its seeds and rewind st
     total = sum(up * (T - r) for _, r in chains)
     finished = {u for u in chains if ax.is_finished(*u)}
     done = sum(up * (T - r) if (sd, r) in finished else max(len(ax.done_levels(sd, r)) - 1, 0) * (T - r) for sd, r in chains)
-    bar = progress_bar(total, done, progress and done < total, f'adaptive {cfg.name or cfg.key}')
+    bar = progress_bar(total, done, progress and done < total, f'adaptive IMP {cfg.name or cfg.key}')
     on_unit = (lambda t: bar.set_postfix_str(t, refresh=True)) if bar else None
     runner = _AdaptiveRunner(ax, data, plan, dev, bar.update if bar else None, on_unit)
     def work(u):

@@ -14,10 +14,10 @@ from .config import LotteryError
 
 # %% auto #0
 __all__ = ['VERDICTS', 'decide', 'fmt_value', 'Verdict', 'as_values', 'dense_epsilon', 'dense_threshold', 'error_resolution',
-           'bootstrap_margin', 'matching', 'path_barriers', 'linearly_connected', 'lcs_membership', 'iff_segments',
-           'iff_agreement', 'adaptive_saving', 'no_worse_than', 'share_at_most', 'rewind_better', 'matching_levels',
-           'matching_run', 'sparsest_matching', 'deeper_matching', 'all_hold', 'negate', 'share_hold',
-           'claims_markdown', 'n_test_for_resolution', 'error_sampling_std']
+           'test_examples', 'bootstrap_margin', 'matching', 'path_barriers', 'linearly_connected', 'lcs_membership',
+           'iff_segments', 'iff_agreement', 'adaptive_saving', 'no_worse_than', 'share_at_most', 'rewind_better',
+           'matching_levels', 'matching_run', 'sparsest_matching', 'deeper_matching', 'all_hold', 'negate',
+           'share_hold', 'claims_markdown', 'n_test_for_resolution', 'error_sampling_std']
 
 # %% ../nbs/08_claims.ipynb #3d184744
 VERDICTS = ('yes', 'no', 'undecided')
@@ -112,6 +112,12 @@ def error_resolution(n_test:int|None, # test examples (None: exact numbers, reso
     if isinstance(n_test, bool) or not isinstance(n_test, (int, np.integer)) or n_test < 1:
         raise LotteryError(f"n_test={n_test!r} is not allowed; use the number of test examples (a positive integer) or None for exact numbers.")
     return 1.0 / int(n_test)
+
+# %% ../nbs/08_claims.ipynb #212d4cfa
+def test_examples(cfg) -> int:
+    "The test-set size of `cfg`'s data (the `n_test` of the claim functions); loads the data through the bounded cache of `get_data`."
+    from lottery_nb.data import get_data   # imported here: it brings torch
+    return get_data(cfg.dataset, device='cpu', **cfg.data_kwargs).num_test
 
 # %% ../nbs/08_claims.ipynb #c7ab6f30
 def bootstrap_margin(margin_fn, # margin_fn(*groups) -> float, the claim's margin

@@ -16,10 +16,11 @@ from .config import PRESETS, LotteryError, default_store, get_preset, parse_over
 from .stats import mean_std, text_table
 
 # %% auto #0
-__all__ = ['FIGURES', 'SUBCOMMANDS', 'summary_table', 'Parser', 'add_run_args', 'run_overrides', 'store_arg', 'guarded',
-           'imp_parser', 'imp_config', 'imp_main', 'figures_dir', 'notebook_parameters', 'available_figures',
-           'figure_jobs', 'run_notebook', 'run_figures', 'figures_parser', 'figures_params', 'figures_main',
-           'adaptive_parser', 'adaptive_main', 'store_parser', 'store_main', 'main']
+__all__ = ['FIGURES', 'KERNEL_NOISE', 'HEARTBEAT_ENV', 'SUBCOMMANDS', 'summary_table', 'Parser', 'add_run_args', 'run_overrides',
+           'store_arg', 'guarded', 'imp_parser', 'imp_config', 'imp_main', 'figures_dir', 'notebook_parameters',
+           'available_figures', 'figure_jobs', 'kernel_noise', 'forwarded', 'run_notebook', 'heartbeat_seconds',
+           'heartbeat_lines', 'run_figures', 'figures_parser', 'figures_params', 'figures_main', 'adaptive_parser',
+           'adaptive_main', 'store_parser', 'store_main', 'main']
 
 # %% ../nbs/11_cli.ipynb #25ffc187
 def summary_table(rows:list[dict], # `Experiment.results()`
@@ -212,29 +213,100 @@ def figure_jobs(preset:str, # a preset name
         jobs.append((n, figs[n], p))
     return jobs
 
+# %% ../nbs/11_cli.ipynb #1bf70bc8
+KERNEL_NOISE = (r'Kernel is running over TCP without encryption', r'CurveZMQ keys to enable transport encryption',
+                r'Debugger warning: It seems that frozen modules', r'make the debugger miss breakpoints',
+                r'-Xfrozen_modules=off', r'to python to disable frozen modules', r'PYDEVD_DISABLE_FILE_VALIDATION',
+                r"Kernel didn't respond", r'Timeout waiting for IOPub output', r'zmq\S*:\d+: \w*Warning',
+                r'KeyboardInterrupt caught in kernel')   # (the interrupt jupyter_client sends every kernel it shuts down)
+
+def kernel_noise(line:str) -> bool:
+    "Whether `line`, from a kernel's stderr or papermill's log, is known noise (a pattern of `KERNEL_NOISE`)."
+    import re
+    return any(re.search(p, line) for p in KERNEL_NOISE)
+
+def forwarded(lines, # lines a kernel wrote to its stderr (read as they come)
+             ): # yields the lines worth showing, without their newlines
+    "The lines that are neither kernel noise, nor the indented continuation of a noise line, nor blank."
+    skip = False
+    for l in lines:
+        if kernel_noise(l): skip = True; continue
+        if skip and l[:1].isspace(): continue   # e.g. the source line under a warning
+        skip = False
+        if l.strip(): yield l.rstrip('\n')
+
 # %% ../nbs/11_cli.ipynb #ffcb93e8
-def _kernel_manager(env:dict):
-    "A kernel manager class whose kernels start with `env` added to this process's environment (which stays unchanged)."
+def _kernel_manager(env:dict, on_stderr=None):
+    "A kernel manager class whose kernels start with `env` added to this process's environment (which stays unchanged); `on_stderr(fd)` reads each kernel's stderr."
     from jupyter_client.manager import AsyncKernelManager
+    import threading
     class KernelManager(AsyncKernelManager):
         async def start_kernel(self, **kw):
             kw['env'] = {**os.environ, **kw.get('env', {}), **env}
-            return await super().start_kernel(**kw)
+            if on_stderr is None: return await super().start_kernel(**kw)
+            r, w = os.pipe()   # the kernel writes, a thread reads until the kernel (and its children) close it
+            threading.Thread(target=on_stderr, args=(r,), daemon=True).start()
+            try: return await super().start_kernel(**kw, stderr=w)
+            finally: os.close(w)
     return KernelManager
 
+def _stderr_reader(name:str, log:Path):
+    "A reader of a kernel's stderr: every line to `log`, those `forwarded` keeps to this process's stderr, after `name`."
+    def read(fd):
+        with open(fd, errors='replace') as f, open(log, 'w') as lg:
+            def logged():
+                for line in f: lg.write(line); lg.flush(); yield line
+            for l in forwarded(logged()): sys.stderr.write(f'    {name} kernel: {l}\n'); sys.stderr.flush()
+    return read
+
 def run_notebook(name:str, nb:Path, params:dict, nb_out:Path, env:dict|None=None, bars:bool=False) -> dict:
-    "Execute one figure notebook with papermill; returns name, notebook, ok, error, seconds (a failure is recorded)."
-    import papermill as pm
-    t0 = time.perf_counter(); res = {'name': name, 'notebook': str(nb_out / nb.name), 'ok': True, 'error': None}
+    "Execute one figure notebook with papermill (widget state stored); returns name, notebook, ok, error, traceback, seconds (a failure is recorded)."
+    import papermill as pm, re
+    t0 = time.perf_counter(); res = {'name': name, 'notebook': str(nb_out / nb.name), 'ok': True, 'error': None, 'traceback': None}
+    km = _kernel_manager(env or {}, _stderr_reader(name, nb_out / f'{nb.stem}.stderr.log'))
     try:
         pm.execute_notebook(str(nb), str(nb_out / nb.name), parameters=params, progress_bar=bars, kernel_name='python3',
-                            language='python', cwd=str(nb.parent), kernel_manager_class=_kernel_manager(env or {}))
+                            language='python', cwd=str(nb.parent), kernel_manager_class=km, store_widget_state=True)
     except pm.PapermillExecutionError as e:
-        res.update(ok=False, error=f"cell [{e.exec_count}]: {e.ename}: {e.evalue.splitlines()[0] if e.evalue else ''}")
+        res.update(ok=False, error=f"cell [{e.exec_count}]: {e.ename}: {e.evalue.splitlines()[0] if e.evalue else ''}",
+                   traceback=re.sub(r'\x1b\[[0-9;]*m', '', '\n'.join(e.traceback)))
     except Exception as e:
         res.update(ok=False, error=f"{type(e).__name__}: {e}")
     res['seconds'] = time.perf_counter() - t0
     return res
+
+# %% ../nbs/11_cli.ipynb #9e439d7c
+HEARTBEAT_ENV = 'LOTTERY_HEARTBEAT'
+
+def heartbeat_seconds(value:float|None=None, # seconds; None: `$LOTTERY_HEARTBEAT`, else 30
+                     ) -> float:
+    "Seconds between two progress lines of `run_figures`, checked."
+    v = value if value is not None else os.environ.get(HEARTBEAT_ENV, 30)
+    try: s = float(v) if not isinstance(v, bool) else float('nan')
+    except (TypeError, ValueError): s = float('nan')
+    if not 0 < s < float('inf'): raise LotteryError(f"heartbeat={v!r} is not allowed; give a positive number of seconds (default 30).")
+    return s
+
+def heartbeat_lines(running:dict, # name -> start time (`time.perf_counter`)
+                    status:dict, # name -> its status file
+                    now:float, # `time.perf_counter()`
+                   ) -> list[str]:
+    "One line per running notebook: name, seconds running, and the status its kernel reported last."
+    from lottery_nb.progress import read_status
+    return [f"    {n} {now - t:.0f} s: {read_status(status[n]) or 'no progress reported yet'}" for n, t in list(running.items())]
+
+# %% ../nbs/11_cli.ipynb #19320c76
+def _quiet_log(name:str):
+    "A context in which the logger `name` drops the records that are `kernel_noise`."
+    import contextlib, logging
+    class Noise(logging.Filter):
+        def filter(self, record): return not kernel_noise(record.getMessage())
+    @contextlib.contextmanager
+    def ctx():
+        f = Noise(); logging.getLogger(name).addFilter(f)
+        try: yield
+        finally: logging.getLogger(name).removeFilter(f)
+    return ctx()
 
 # %% ../nbs/11_cli.ipynb #4b4530df
 def run_figures(preset:str='cpu', # a preset name
@@ -242,36 +314,45 @@ def run_figures(preset:str='cpu', # a preset name
                 out:str|Path='figures', # output folder; figures go to <out>/<preset>/
                 store:str|Path|None=None, # the shared run store (default: `default_store()`)
                 params:dict|None=None, # more notebook parameters (seeds, levels, overrides, grid, ...)
-                progress:bool=True,
+                progress:bool=True, # a start and end line per notebook, and a progress line per running notebook every `heartbeat` s
                 jobs:int=1, # notebooks run at once (they share the store safely: its locks divide the work)
-               ) -> list[dict]: # one dict per notebook: name, ok, seconds, error
+                heartbeat:float|None=None, # seconds between progress lines (None: `$LOTTERY_HEARTBEAT`, else 30)
+               ) -> list[dict]: # one dict per notebook: name, ok, seconds, error, traceback
     "Execute the figure notebooks with papermill; a failure is recorded and the next notebook runs."
     from concurrent.futures import ThreadPoolExecutor
-    import threading
+    import threading, tempfile
+    from lottery_nb.progress import PROGRESS_ENV
     if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1: raise LotteryError(f"jobs={jobs!r} must be a positive integer.")
+    every = heartbeat_seconds(heartbeat)
     out, store = Path(out).resolve(), Path(store).resolve() if store is not None else default_store()
     todo = figure_jobs(preset, only, store, out, params)  # every check before the first kernel starts
     nb_out = out / preset / 'notebooks'; nb_out.mkdir(parents=True, exist_ok=True)
     # with several kernels at once, split the cores between them (oversubscribed OpenMP threads made two 2-thread
     # kernels on 2 cores several times slower than one); only the kernels' environment changes, never this process's
     env = {} if jobs == 1 or 'OMP_NUM_THREADS' in os.environ else {'OMP_NUM_THREADS': str(max(1, (os.cpu_count() or 1) // jobs))}
-    running, stop = {}, threading.Event()
-    def one(i, n, nb, p):
-        if progress: print(f"[{i + 1}/{len(todo)}] {n} ({nb.name}) started", flush=True)
-        running[n] = time.perf_counter()
-        try: res = run_notebook(n, nb, p, nb_out, env, bars=progress and jobs == 1)
-        finally: running.pop(n, None)
-        if progress: print(f"    {n} {'done' if res['ok'] else 'FAILED ' + res['error']} in {res['seconds']:.1f} s", flush=True)
-        return res
-    def tick():  # several notebooks at once: no per-cell bars (they would interleave), a line every 30 s instead
-        while not stop.wait(30):
-            now = time.perf_counter()
-            print('    running: ' + ', '.join(f'{n} {now - t:.0f} s' for n, t in list(running.items())), flush=True)
-    if progress and jobs > 1: threading.Thread(target=tick, daemon=True).start()
-    try:
-        with ThreadPoolExecutor(max_workers=jobs) as ex:
-            return list(ex.map(lambda a: one(*a), [(i, n, nb, p) for i, (n, nb, p) in enumerate(todo)]))
-    finally: stop.set()
+    running, stop, lock = {}, threading.Event(), threading.Lock()
+    def say(text, file=None):   # whole lines only, whichever thread prints
+        if text:
+            with lock: print(text, file=file or sys.stdout, flush=True)
+    with tempfile.TemporaryDirectory(prefix='lottery-progress-') as sd, _quiet_log('papermill'):
+        status = {n: Path(sd) / f'{n}.status' for n, _, _ in todo}
+        def one(i, n, nb, p):
+            if progress: say(f"[{i + 1}/{len(todo)}] {n} ({nb.name}) started")
+            running[n] = time.perf_counter()
+            try: res = run_notebook(n, nb, p, nb_out, {**env, PROGRESS_ENV: str(status[n])})
+            finally: running.pop(n, None)
+            if progress: say(f"    {n} {'done' if res['ok'] else 'FAILED ' + res['error']} in {res['seconds']:.1f} s")
+            if res['traceback'] and 'LotteryError' not in res['error']:   # a user's mistake is its one sentence; anything else its traceback
+                say(f"{n} failed:\n" + '\n'.join(res['traceback'].splitlines()[-30:]), sys.stderr)
+            return res
+        def tick():   # one line per running notebook per heartbeat (cell bars would interleave and tell less)
+            while not stop.wait(every):
+                say('\n'.join(heartbeat_lines(running, status, time.perf_counter())))
+        if progress: threading.Thread(target=tick, daemon=True).start()
+        try:
+            with ThreadPoolExecutor(max_workers=jobs) as ex:
+                return list(ex.map(lambda a: one(*a), [(i, n, nb, p) for i, (n, nb, p) in enumerate(todo)]))
+        finally: stop.set()
 
 # %% ../nbs/11_cli.ipynb #57b3347a
 def figures_parser(prog:str='lottery figures') -> argparse.ArgumentParser:
@@ -283,6 +364,8 @@ def figures_parser(prog:str='lottery figures') -> argparse.ArgumentParser:
     p.add_argument('--param', dest='params', action='append', default=[], metavar='NAME=VALUE',
                    help='set a notebook parameter, value as JSON, e.g. --param grid=21 (repeatable)')
     p.add_argument('--jobs', type=_pos_int, default=1, help='notebooks run at once (default 1; they share the run store safely)')
+    p.add_argument('--heartbeat', type=float, default=None, metavar='SECONDS',
+                   help='seconds between progress lines (default: $LOTTERY_HEARTBEAT, else 30)')
     return p
 
 def figures_params(args:argparse.Namespace) -> dict:
@@ -302,7 +385,7 @@ def figures_params(args:argparse.Namespace) -> dict:
 def _figures(args:argparse.Namespace, prog:str) -> int:
     only = None if args.only is None else [x.strip() for x in args.only.split(',') if x.strip()]
     t0 = time.perf_counter()
-    res = run_figures(args.preset, only, args.out, store_arg(args), figures_params(args), progress=not args.no_progress, jobs=args.jobs)
+    res = run_figures(args.preset, only, args.out, store_arg(args), figures_params(args), progress=not args.no_progress, jobs=args.jobs, heartbeat=args.heartbeat)
     print(f"\n{prog}: preset {args.preset}, {sum(r['ok'] for r in res)}/{len(res)} notebooks ok in {time.perf_counter() - t0:.0f} s; figures in {Path(args.out) / args.preset}")
     for r in res: print(f"  {r['name']:5s} {'ok    ' if r['ok'] else 'FAILED'} {r['seconds']:7.1f} s  {r['error'] or ''}")
     failed = [r for r in res if not r['ok']]

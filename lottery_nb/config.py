@@ -15,9 +15,10 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['RETIRED_FIELDS', 'STORE_VERSION', 'IO_ONLY_FIELDS', 'IO_ONLY_DATA_KWARGS', 'IDENTITY_BASELINE', 'PRESETS',
-           'LotteryError', 'parse_step', 'to_steps', 'ExperimentConfig', 'load_config', 'run_identity', 'legacy_key',
-           'TrainPlan', 'register_preset', 'get_preset', 'project_root', 'default_store', 'parse_override']
+__all__ = ['RETIRED_FIELDS', 'STORE_VERSION', 'IO_ONLY_FIELDS', 'IO_ONLY_DATA_KWARGS', 'IDENTITY_BASELINE', 'IDENTITY_SOURCES',
+           'PRESETS', 'LotteryError', 'parse_step', 'to_steps', 'ExperimentConfig', 'load_config', 'run_identity',
+           'legacy_key', 'TrainPlan', 'register_preset', 'get_preset', 'project_root', 'default_store',
+           'parse_override']
 
 # %% ../nbs/00_config.ipynb #22f6d654
 class LotteryError(ValueError):
@@ -168,7 +169,7 @@ class ExperimentConfig(_ConfigRecord):
     checkpoint_every:str = '1ep' # in-level checkpoint interval: a killed run loses at most this much work
     name:str = '' # preset name, for display
     description:str = ''
-    data_order:str = 'shared' # 'shared': every level of a seed replays one batch order; 'per_run': each level its own
+    data_order:str = 'per_run' # 'per_run': each (seed, rewind step, level) draws its own batch order (open_lth); 'shared': every level replays the dense run's
     group_size:int = 1 # most runs trained together as one grouped computation (I/O only: the same stored values on the CPU)
     parallel:str = 'chains' # under torchrun: 'chains' splits the runs over the ranks, 'ddp' trains each run over all ranks (I/O only)
     precision:str = 'fp32' # 'fp32' (the paper's numerics) or 'bf16' (autocast of forward and loss)
@@ -208,6 +209,8 @@ def _from_dict(cls, d:dict, source:str|None):
     missing = [f.name for f in fields(cls) if f.name not in d and f.default is MISSING and f.default_factory is MISSING]
     if missing: raise LotteryError(f"The config {'at ' + source + ' ' if source else ''}lacks the field(s) {', '.join(missing)}; give them (e.g. {missing[0]}=...).")
     if not source: return cls(**d)
+    for f in fields(cls):  # a stored file that lacks a field was written before it existed: it ran at the field's baseline
+        if f.name not in d and f.name in IDENTITY_BASELINE: d[f.name] = IDENTITY_BASELINE[f.name]
     try: return cls(**d)
     except LotteryError as e:
         raise LotteryError(f"The config at {source} is not valid for this lottery-nb ({str(e).rstrip('.')}); fix that file or move its run directory away.") from None
@@ -243,14 +246,19 @@ def _baseline(f):
     if f.default_factory is not MISSING: return _canon(f.default_factory())
     return MISSING
 
-def run_identity(cfg) -> dict: # `{'store_version': ..., field: value, ...}`
-    "The fields of `cfg` that determine a trajectory and differ from their baseline, with `STORE_VERSION`."
+# name -> fn(cfg) -> str|None: a fingerprint of the user code that `cfg` names (None: nothing to add)
+IDENTITY_SOURCES:dict = {}
+
+def run_identity(cfg) -> dict: # `{'store_version': ..., field: value, ..., 'registered': {...}}`
+    "The fields of `cfg` that determine a trajectory and differ from their baseline, with `STORE_VERSION` and the fingerprints of `IDENTITY_SOURCES`."
     out = {'store_version': STORE_VERSION}
     for f in fields(cfg):
         if f.name in IO_ONLY_FIELDS: continue
         v = _canon(getattr(cfg, f.name))
         if f.name == 'data_kwargs': v = {k: x for k, x in v.items() if k not in IO_ONLY_DATA_KWARGS}
         if v != _baseline(f): out[f.name] = v
+    reg = {k: v for k, fn in sorted(IDENTITY_SOURCES.items()) if (v := fn(cfg)) is not None}
+    if reg: out['registered'] = reg
     return out
 
 # %% ../nbs/00_config.ipynb #9ca31082
@@ -342,7 +350,7 @@ def _cpu():
         name='cpu', dataset='mnist1d', model='mnist1d_cnn', batch_size=128, training_steps='1000it',
         lr=0.1, momentum=0.9, weight_decay=5e-4, milestones=('500it', '750it'), gamma=0.1,
         rewind_steps=('0it', '10it', '150it'), levels=11, seeds=(0, 1, 2, 3), prune_fraction=0.2,
-        data_kwargs=dict(), model_kwargs=dict(width=16, depth=3), device='cpu', checkpoint_every='200it',
+        data_kwargs=dict(num_test=10000), model_kwargs=dict(width=16, depth=3), device='cpu', checkpoint_every='200it',
         description='MNIST-1D, 1D CNN with BatchNorm: the embedded default, minutes on a laptop CPU.')
 
 @register_preset('smoke')

@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_data.ipynb #9a2358dd
 from __future__ import annotations
-import hashlib, inspect, os, pickle, random, types
+import hashlib, inspect, json, os, pickle, random, types
 from collections import OrderedDict
 from pathlib import Path
 from typing import Callable, Iterator
@@ -14,14 +14,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .config import LotteryError
+from .config import IDENTITY_SOURCES, LotteryError
 
 # %% auto #0
 __all__ = ['DATASETS', 'DATA_CACHE_SIZE', 'CIFAR10_MEAN', 'CIFAR10_STD', 'CIFAR100_MEAN', 'CIFAR100_STD', 'IMAGENET_MEAN',
-           'IMAGENET_STD', 'derive_seed', 'DataSet', 'TensorDataSet', 'register_dataset', 'default_data_root',
-           'clear_data_cache', 'get_data', 'load_synthetic', 'load_mnist1d', 'crop_flip_params', 'crop_flip',
-           'random_crop_flip', 'CIFARDataSet', 'read_cifar_pickle', 'load_cifar10', 'load_cifar100',
-           'ImageFolderDataSet', 'load_imagenet']
+           'IMAGENET_STD', 'BUILTIN_DATASETS', 'FINGERPRINT_BYTES', 'derive_seed', 'DataSet', 'TensorDataSet',
+           'register_dataset', 'default_data_root', 'clear_data_cache', 'get_data', 'load_synthetic', 'load_mnist1d',
+           'crop_flip_params', 'crop_flip', 'random_crop_flip', 'CIFARDataSet', 'read_cifar_pickle', 'load_cifar10',
+           'load_cifar100', 'ImageFolderDataSet', 'load_imagenet', 'data_fingerprint']
 
 # %% ../nbs/01_data.ipynb #649915dc
 def derive_seed(*parts:int|str, # e.g. `seed, 'order', epoch`
@@ -218,7 +218,7 @@ def get_data(name:str, # a key of `DATASETS`, e.g. 'mnist1d', 'cifar10'
             ) -> DataSet:
     "The data set `name`, loaded once for each `(name, device, root, kwargs)` while it stays in the bounded cache."
     if name not in DATASETS:
-        raise LotteryError(f"Data set {name!r} is unknown; use one of: {', '.join(sorted(DATASETS))}, or register your own loader with `lottery_nb.data.register_dataset({name!r})`.")
+        raise LotteryError(f"Data set {name!r} is unknown; use one of: {', '.join(sorted(DATASETS))}, register your own loader with `lottery_nb.data.register_dataset({name!r})`, or pass your tensors or Dataset to `lottery_nb.custom.custom_config`.")
     dev, loader = _device(device), DATASETS[name]
     root = default_data_root() if root is None else Path(root).expanduser()
     params = inspect.signature(loader).parameters
@@ -267,15 +267,21 @@ def load_mnist1d(device:torch.device, # where the tensors live
     from mnist1d.data import get_dataset_args, make_dataset
     args = get_dataset_args(as_dict=True)
     args.pop('url', None)
+    num_test = overrides.pop('num_test', None)
     for k in overrides:
-        if k not in args: raise LotteryError(f"Keyword {k!r} is not accepted by data set 'mnist1d'; use one of: {', '.join(args)}.")
+        if k not in args: raise LotteryError(f"Keyword {k!r} is not accepted by data set 'mnist1d'; use one of: {', '.join(args)}, num_test.")
     args.update(overrides)
     n = 10 * (_int_in('num_samples', args['num_samples'], 10) // 10)
-    if not 0 < int(n * args['train_split']) < n:
+    n_train = int(n * args['train_split'])
+    if not 0 < n_train < n:
         raise LotteryError(f"train_split={args['train_split']!r} leaves an empty split of {n} examples; use a fraction strictly between 0 and 1 that leaves both splits non-empty.")
+    if num_test is not None:  # the same number of training examples, num_test test examples: one data set, split at n_train
+        num_test = _int_in('num_test', num_test, 1)
+        args.update(num_samples=10 * -(-(n_train + num_test) // 10), train_split=1.0)
     np_state, py_state = np.random.get_state(), random.getstate()
     try: d = make_dataset(types.SimpleNamespace(**args))
     finally: np.random.set_state(np_state); random.setstate(py_state)
+    if num_test is not None: d = dict(x=d['x'][:n_train], y=d['y'][:n_train], x_test=d['x'][n_train:n_train + num_test], y_test=d['y'][n_train:n_train + num_test])
     x, xt = (torch.from_numpy(np.ascontiguousarray(d[k], dtype=np.float32))[:, None] for k in ('x', 'x_test'))
     y, yt = (torch.from_numpy(np.asarray(d[k], dtype=np.int64)) for k in ('y', 'y_test'))
     return TensorDataSet('mnist1d', x, y, xt, yt, 10, device)
@@ -489,3 +495,41 @@ def load_imagenet(device:torch.device, # where batches are delivered
     if not (path / 'train').is_dir():
         raise LotteryError(f"ImageNet was not found: neither {root / 'train'} nor {root / 'imagenet' / 'train'} is a folder; place an ImageFolder copy (train/<class>/*, val/<class>/*) at {root / 'imagenet'}.")
     return ImageFolderDataSet('imagenet', path, device, image_size, num_workers, augment)
+
+# %% ../nbs/01_data.ipynb #1e73f398
+BUILTIN_DATASETS = dict(DATASETS) # lottery-nb's own loaders: they add nothing to the run identity
+FINGERPRINT_BYTES = 64 << 20 # a `TensorDataSet` up to this size is hashed whole, larger ones and others by a sample
+
+def _digest(h, t:Tensor):
+    "Feed the dtype, shape and bytes of tensor `t` to the hash `h`."
+    t = t.detach().cpu().contiguous()
+    h.update(f'{t.dtype}{tuple(t.shape)}'.encode()); h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+
+def data_fingerprint(ds:DataSet, # any data set
+                     sample:int=1024, # examples per split hashed when the data set is not hashed whole
+                    ) -> str: # 16 hex digits
+    "SHA-256 of what a data set holds: its kind, sizes, classes, input shape and tensors (whole when small, else a seeded sample)."
+    h = hashlib.sha256(repr((type(ds).__module__, type(ds).__qualname__, ds.num_train, ds.num_test, ds.num_classes,
+                             ds.input_shape, bool(ds.augment))).encode())
+    whole = isinstance(ds, TensorDataSet) and sum(t.numel() * t.element_size() for t in (ds.x_train, ds.y_train, ds.x_test, ds.y_test)) <= FINGERPRINT_BYTES
+    for split in ('train', 'test'):
+        x, y = ds._split(split) if whole else ds.subset(split, min(sample, ds._split_size(split)), seed=0)
+        _digest(h, x); _digest(h, y)
+    return h.hexdigest()[:16]
+
+# %% ../nbs/01_data.ipynb #aa18fc9c
+_FINGERPRINTS: dict = {} # (name, data_kwargs) -> (loader, fingerprint)
+
+def _data_identity(cfg) -> str|None:
+    "`data_fingerprint` of the user data set `cfg` names; None for lottery-nb's own, an unknown name, or one whose fingerprint is in `extra_identity`."
+    name = cfg.dataset; loader = DATASETS.get(name)
+    if loader is None or BUILTIN_DATASETS.get(name) is loader: return None
+    own = getattr(loader, 'fingerprint', None)   # a loader that knows its fingerprint (`lottery_nb.custom`)
+    if own is not None: return None if cfg.extra_identity.get('data') == own else own
+    key = (name, json.dumps(cfg.data_kwargs, sort_keys=True, default=repr))
+    hit = _FINGERPRINTS.get(key)
+    if hit is None or hit[0] is not loader:
+        hit = _FINGERPRINTS[key] = (loader, data_fingerprint(get_data(name, device='cpu', **cfg.data_kwargs)))
+    return hit[1]
+
+IDENTITY_SOURCES['data'] = _data_identity

@@ -172,9 +172,9 @@ class PointEvaluator(_Batched):
 
 # %% ../nbs/07b_evaluator.ipynb #d9eb5310
 def _bar(total:int, enabled:bool, desc:str, initial:int=0):
-    if not enabled: return None
-    from tqdm.auto import tqdm
-    return tqdm(total=total, initial=initial, desc=desc, unit='pt', dynamic_ncols=True)
+    "A `lottery_nb.progress.Progress` over evaluated points (a bar when `enabled`, a status line when one is watched), or None."
+    from lottery_nb.progress import progress
+    return progress(total, initial, enabled, desc, 'point')
 
 def eval_inputs(exp, splits, bn, bn_samples, bn_seed, bn_batch_size, limit) -> dict:
     "The evaluation settings that determine a result (part of every cache key)."

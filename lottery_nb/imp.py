@@ -17,7 +17,7 @@ from .data import derive_seed, get_data
 from .distributed import (barrier, broadcast, check_ddp, dist_env, idle_message, init_distributed, is_writer, on_rank0,
                                     require_torchrun, split_chains, train_ddp)
 from .group import GroupRun, group_plan, train_group
-from .models import get_model, prunable_names
+from .models import builtin_model, check_model, get_model, prunable_names
 from .pruning import apply_mask, dense_mask, density, num_prunable, num_remaining, prune
 from .store import (Experiment, clean_tmp, discarding, file_lock, has_tmp, provenance, save_torch, store_level)
 from .training import TrainOptions, evaluate, get_device, train
@@ -72,10 +72,10 @@ class _Runner:
         save_point = lambda step, state: save_torch(state, exp.rewind_point(seed, step))
         where = f'seed {seed}, dense'
         if done:  # new rewind steps on a finished dense run: replay the start of the trajectory
-            self.on_unit(f'seed {seed} · replay to rewind {max(missing)}')
+            self.on_unit(f'replaying to rewind {max(missing)} (seed {seed})')
             self.train(model, self.data, cfg, plan, seed, init, 0, max(missing), snapshot_steps=missing, on_snapshot=save_point, where=where, options=self.opts)
             return
-        self.on_unit(f'seed {seed} · dense (level 0)')
+        self.on_unit(f'dense level 0 (seed {seed})')
         mask = dense_mask(init, prunable_names(model))
         ck = exp.checkpointer(seed, 0, 0)
         out = self.train(model, self.data, cfg, plan, seed, init, 0, plan.total, snapshot_steps=plan.rewind_steps,
@@ -94,7 +94,7 @@ class _Runner:
                 continue
             if w_tau is None: w_tau = exp.rewind_state(seed, rewind)
             if model is None or self.ddp: model = self.model(seed)   # DDP: a fresh module per level, without the last one's hooks
-            self.on_unit(f'seed {seed} · rewind {rewind} · level {level}')
+            self.on_unit(f'level {level}/{cfg.levels} (seed {seed}, rewind {rewind})')
             mask = prune(prev_w, prev_m, cfg.prune_fraction, cfg.prune_method, cfg.prune_scope, seed=prune_seed(seed, level))
             if self.ddp: mask = broadcast(mask)   # rank 0's mask on every rank (their weights are equal, so is theirs)
             ck = exp.checkpointer(seed, rewind, level)
@@ -121,7 +121,7 @@ class _GroupedRunner(_Runner):
             masks.append(dense_mask(init, prunable_names(model)))
             runs.append(GroupRun(cfg, plan, s, init, 0, plan.total, snapshot_steps=plan.rewind_steps, checkpointer=exp.checkpointer(s, 0, 0),
                                  on_snapshot=lambda step, state, s=s: save_torch(state, exp.rewind_point(s, step)), where=f'seed {s}, dense'))
-        self.on_unit(f"seeds {','.join(map(str, todo))} · dense (level 0)")
+        self.on_unit(f"dense level 0 (seeds {', '.join(map(str, todo))})")
         outs = train_group(self.model(todo[0]), self.data, runs, on_steps=self.on_steps, options=self.opts)
         for s, m, run, out in zip(todo, masks, runs, outs): self._store(exp.dense_dir(s), s, None, 0, m, run, out)
 
@@ -140,16 +140,15 @@ class _GroupedRunner(_Runner):
                                      checkpointer=exp.checkpointer(s, r, level), where=f'seed {s}, rewind {r}, level {level}'))
                 info.append((s, r, level, mask))
             if not runs: return
-            self.on_unit(' + '.join(f'{s}/{r}/L{l}' for s, r, l, _ in info) + ' (seed/rewind/level)')
+            self.on_unit('; '.join(f'level {l}/{cfg.levels} (seed {s}, rewind {r})' for s, r, l, _ in info))
             outs = train_group(self.model(info[0][0]), self.data, runs, on_steps=self.on_steps, options=self.opts)
             for (s, r, level, mask), run, out in zip(info, runs, outs): self._store(exp.level_dir(s, r, level), s, r, level, mask, run, out)
 
 # %% ../nbs/06_imp.ipynb #6994eac3
 def progress_bar(total:int, initial:int, enabled:bool, desc:str):
-    "A tqdm bar over training steps, or None when disabled."
-    if not enabled: return None
-    from tqdm.auto import tqdm
-    return tqdm(total=total, initial=initial, desc=desc, unit='step', dynamic_ncols=True, smoothing=0.05)
+    "A `lottery_nb.progress.Progress` over training steps (a tqdm bar when `enabled`, a status line when `$LOTTERY_PROGRESS_FILE` is set), or None."
+    from lottery_nb.progress import progress
+    return progress(total, initial, enabled, desc, 'step')
 
 def run_units(units:list, # work items, in order
               lock_of, # unit -> its lock file
@@ -202,6 +201,8 @@ def setup(cfg:ExperimentConfig, # the experiment
     plan = cfg.resolve(data.steps_per_epoch(cfg.batch_size))
     probe = get_model(cfg.model, data.num_classes, data.input_shape, seed=cfg.seeds[0], **cfg.model_kwargs)
     if not prunable_names(probe): raise LotteryError(f"Model {cfg.model!r} has no prunable (convolution or linear) weights.")
+    if not builtin_model(cfg.model):   # a user's model: one forward pass on two training examples checks that it fits the data
+        check_model(probe, data.subset('train', min(2, data.num_train), 0)[0].cpu(), data.num_classes, f"Model {cfg.model!r}")
     if ddp:
         check_ddp(probe, dev, cfg.batch_size, world, name=cfg.model)
         init_distributed('nccl' if dev.type == 'cuda' else 'gloo')
@@ -244,8 +245,8 @@ def run_imp(cfg:ExperimentConfig, # the experiment (e.g. `get_preset('cpu')`)
     units = rank_units(cfg, plan, *((0, 1) if ddp else (rank, world)))
     if rank == 0 and not ddp and (msg := idle_message(len(cfg.seeds) * len(plan.rewind_steps), world)): print(msg, file=sys.stderr, flush=True)
     total, done = _steps(exp, plan, cfg, units)
-    desc = (cfg.name or cfg.key) + ('' if world == 1 else f' DDP over {world} ranks' if ddp else f' rank {rank}/{world}')
-    bar = progress_bar(total, done, progress and done < total and (rank == 0 or not ddp), desc)
+    desc = 'training ' + (cfg.name or cfg.key) + ('' if world == 1 else f' DDP over {world} ranks' if ddp else f' rank {rank}/{world}')
+    bar = progress_bar(total, done, progress and done < total, desc) if rank == 0 or not ddp else None   # DDP: rank 0's bar and status file
     on_unit = (lambda s: bar.set_postfix_str(s, refresh=True)) if bar else None
     runner = _Runner(exp, data, plan, dev, bar.update if bar else None, on_unit, ddp) if cfg.group_size == 1 else _GroupedRunner(exp, data, plan, dev, bar.update if bar else None, on_unit)
     def finished(u):

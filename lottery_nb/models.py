@@ -5,7 +5,9 @@
 # %% ../nbs/02_models.ipynb #0720fff1
 from __future__ import annotations
 
+import hashlib
 import inspect
+import json
 import math
 from collections import OrderedDict
 from typing import Callable
@@ -15,11 +17,12 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from .config import LotteryError
+from .config import IDENTITY_SOURCES, LotteryError
 
 # %% auto #0
-__all__ = ['PRUNABLE_TYPES', 'MODELS', 'prunable_names', 'count_params', 'init_open_lth', 'register_model', 'get_model',
-           'BasicBlock', 'CifarResNet', 'resnet20', 'resnet18', 'resnet50', 'mnist1d_cnn', 'mlp', 'linear']
+__all__ = ['PRUNABLE_TYPES', 'MODELS', 'BUILTIN_MODELS', 'prunable_names', 'count_params', 'init_open_lth', 'register_model',
+           'get_model', 'BasicBlock', 'CifarResNet', 'resnet20', 'resnet18', 'resnet50', 'mnist1d_cnn', 'mlp', 'linear',
+           'builtin_model', 'check_model', 'model_fingerprint']
 
 # %% ../nbs/02_models.ipynb #eeb347b9
 PRUNABLE_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)  # layers whose `weight` is prunable
@@ -55,8 +58,11 @@ def init_open_lth(model:nn.Module, # initialised in place
 # %% ../nbs/02_models.ipynb #52647a1d
 MODELS: dict[str, Callable[..., nn.Module]] = {}  # model name -> builder(num_classes, input_shape, **options)
 
+_OWN_INIT: set = set() # names whose builder keeps its own (seeded) initialisation
+
 def register_model(name:str, # the name configs use; a name already taken needs `replace=True`
                    replace:bool=False, # allow replacing a different builder registered under `name`
+                   init:bool=True, # apply `init_open_lth` after building (False: keep the builder's own initialisation, still seeded)
                   ) -> Callable:
     "Decorator that registers a model builder under `name` in `MODELS`."
     if not isinstance(name, str) or not name:
@@ -67,6 +73,7 @@ def register_model(name:str, # the name configs use; a name already taken needs 
         if old is not None and not (same or replace):
             raise LotteryError(f"Model name {name!r} is already registered; choose another name or pass replace=True.")
         MODELS[name] = builder
+        (_OWN_INIT.discard if init else _OWN_INIT.add)(name)
         return builder
     return _register
 
@@ -99,7 +106,7 @@ def get_model(name:str,         # a key of `MODELS`, e.g. 'resnet20'
              ) -> nn.Module:
     "Build model `name` on the CPU, initialised as open_lth does from `seed`."
     if name not in MODELS:
-        raise LotteryError(f"Unknown model {name!r}; choose one of {', '.join(sorted(map(repr, MODELS)))}.")
+        raise LotteryError(f"Unknown model {name!r}; choose one of {', '.join(sorted(map(repr, MODELS)))}, register your own builder with `lottery_nb.models.register_model({name!r})`, or pass a model factory to `lottery_nb.custom.custom_config`.")
     builder = MODELS[name]
     allowed = _options(builder)
     bad = [k for k in kwargs if allowed is not None and k not in allowed]
@@ -115,7 +122,7 @@ def get_model(name:str,         # a key of `MODELS`, e.g. 'resnet20'
     with torch.random.fork_rng(devices=[]), torch.device('cpu'):
         torch.random.default_generator.manual_seed(seed)
         model = builder(num_classes, tuple(input_shape), **kwargs)
-        init_open_lth(model)
+        if name not in _OWN_INIT: init_open_lth(model)
     return model
 
 # %% ../nbs/02_models.ipynb #65398cb6
@@ -229,3 +236,67 @@ def mlp(num_classes:int, input_shape:tuple,
 def linear(num_classes:int, input_shape:tuple) -> nn.Sequential:
     "A single Linear layer on the flattened input (softmax regression)."
     return mlp(num_classes, input_shape, hidden=())
+
+# %% ../nbs/02_models.ipynb #9cbad49c
+BUILTIN_MODELS = dict(MODELS) # lottery-nb's own builders: they add nothing to the run identity
+
+def builtin_model(name:str) -> bool:
+    "Whether `name` is one of lottery-nb's own models (and not a user's builder registered over it)."
+    return name in BUILTIN_MODELS and MODELS.get(name) is BUILTIN_MODELS[name]
+
+def _first_line(e:Exception) -> str: return (str(e).strip().splitlines() or [''])[0].rstrip('.')[:200]
+
+def check_model(model:nn.Module, # the model to check (left in the mode it was in)
+                x:torch.Tensor, # a small batch of inputs on the model's device, e.g. 2 training examples
+                num_classes:int, # the width its output must have
+                what:str='The model', # how messages name it
+               ) -> nn.Module:
+    "`model`, or a one-sentence `LotteryError` when it has no prunable layer, fails on `x`, or does not return class logits."
+    if not isinstance(model, nn.Module):
+        raise LotteryError(f"{what} is a {type(model).__name__}, not a torch.nn.Module; build it from torch.nn layers.")
+    if not prunable_names(model):
+        raise LotteryError(f"{what} ({type(model).__name__}) has no prunable layer; IMP prunes the weights of Conv1d, Conv2d, Conv3d and Linear layers, so use at least one.")
+    was = model.training; model.eval()
+    try:
+        with torch.no_grad(): out = model(x)
+    except Exception as e:
+        raise LotteryError(f"{what} fails on a batch of inputs of shape {tuple(x.shape)}, that is examples of shape {tuple(x.shape[1:])} ({type(e).__name__}: {_first_line(e)}); make its first layer take examples of that shape.") from None
+    finally: model.train(was)
+    want = (len(x), num_classes)
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != want:
+        got = f"shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) else f"a {type(out).__name__}"
+        raise LotteryError(f"{what} returns {got} for a batch of {len(x)} inputs; it must return class logits of shape {want}, one row of {num_classes} per example.")
+    return model
+
+# %% ../nbs/02_models.ipynb #72770ffa
+def model_fingerprint(model:nn.Module, # a freshly built, seeded model
+                     ) -> str: # 16 hex digits
+    "SHA-256 of a model: its structure, parameter and buffer names, shapes, dtypes and values, and the source of its own module classes' `forward`."
+    h = hashlib.sha256(repr(model).encode())
+    for k, t in model.state_dict().items():
+        t = t.detach().cpu().contiguous()
+        h.update(f'{k}{tuple(t.shape)}{t.dtype}'.encode()); h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    own = {type(m) for m in model.modules() if not type(m).__module__.startswith('torch.')}
+    for cls in sorted(own, key=lambda c: (c.__module__, c.__qualname__)):
+        try: h.update(inspect.getsource(cls.forward).encode())
+        except (OSError, TypeError): h.update(f'{cls.__module__}.{cls.__qualname__}'.encode())
+    return h.hexdigest()[:16]
+
+_FINGERPRINTS: dict = {} # (model, model_kwargs, dataset, data_kwargs) -> (builder, loader, fingerprint)
+
+def _model_identity(cfg) -> str|None:
+    "`model_fingerprint` of the user model `cfg` names; None for lottery-nb's own, an unknown name, or one whose fingerprint is in `extra_identity`."
+    builder = MODELS.get(cfg.model)
+    if builder is None or builtin_model(cfg.model): return None
+    own = getattr(builder, 'fingerprint', None)   # a builder that knows its fingerprint (`lottery_nb.custom`)
+    if own is not None: return None if cfg.extra_identity.get('model') == own else own
+    key = (cfg.model, json.dumps(cfg.model_kwargs, sort_keys=True, default=repr), cfg.dataset, json.dumps(cfg.data_kwargs, sort_keys=True, default=repr))
+    from lottery_nb.data import DATASETS, get_data
+    hit, loader = _FINGERPRINTS.get(key), DATASETS.get(cfg.dataset)
+    if hit is None or hit[0] is not builder or hit[1] is not loader:   # (the data set's shape and classes shape the model)
+        data = get_data(cfg.dataset, device='cpu', **cfg.data_kwargs)
+        model = get_model(cfg.model, data.num_classes, data.input_shape, seed=0, **cfg.model_kwargs)
+        hit = _FINGERPRINTS[key] = (builder, loader, model_fingerprint(model))
+    return hit[2]
+
+IDENTITY_SOURCES['model'] = _model_identity

@@ -17,7 +17,8 @@ from .stats import mean_std
 
 # %% auto #0
 __all__ = ['ROLE_COLORS', 'DENSE_COLOR', 'COMMON_PARAMS', 'rewind_roles', 'rewind_label', 'Curve', 'by_rewind', 'dense_stats',
-           'plot_error_vs_density', 'save_figure', 'claims_table', 'FigureSetup', 'figure_setup']
+           'plot_error_vs_density', 'save_figure', 'figure_png', 'image_slider', 'claims_table', 'FigureSetup',
+           'figure_setup']
 
 # %% ../nbs/10_plots.ipynb #2086542c
 ROLE_COLORS = {'rewind 0': '#6a3d9a', 'early': '#ff7f00', 'matching': '#33a02c'}
@@ -95,6 +96,34 @@ def save_figure(fig, out_dir:str|Path, name:str, dpi:int=150) -> list:
     paths = [out / f'{name}.png', out / f'{name}.pdf']
     for p in paths: fig.savefig(p, dpi=dpi, bbox_inches='tight')
     return paths
+
+# %% ../nbs/10_plots.ipynb #e7ca9a9c
+def figure_png(fig, dpi:int=72) -> bytes:
+    "`fig` as PNG bytes (the figure is closed, so a notebook does not show it again)."
+    import io, matplotlib.pyplot as plt
+    buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=dpi, bbox_inches='tight'); plt.close(fig)
+    return buf.getvalue()
+
+def image_slider(images:dict, # label -> PNG bytes, in slider order
+                 label:str='level', # the slider's name
+                 start=None, # the label shown first (default: the first)
+                ):
+    "An `IPython.display.HTML` slider over embedded PNGs that works without a kernel (a static page included)."
+    import base64, html, json
+    from IPython.display import HTML
+    keys = list(images)
+    if not keys: raise LotteryError("image_slider needs at least one image; it got none.")
+    if start is not None and start not in images: raise LotteryError(f"start={start!r} is not one of the labels {keys}.")
+    k0 = keys.index(start) if start is not None else 0
+    imgs = ''.join(f'<img alt="{html.escape(f"{label} {k}")}" style="max-width:100%;{"" if i == k0 else "display:none"}" '
+                   f'src="data:image/png;base64,{base64.b64encode(images[k]).decode()}">' for i, k in enumerate(keys))
+    js = ("var d=this.closest('.lottery-slider'),v=+this.value;"
+          "d.querySelectorAll('img').forEach(function(m,i){m.style.display=i==v?'':'none'});"
+          "d.querySelector('output').textContent=JSON.parse(this.dataset.labels)[v]")
+    labels = html.escape(json.dumps([str(k) for k in keys]))
+    return HTML(f'<div class="lottery-slider"><label>{html.escape(label)} <input type="range" min="0" max="{len(keys) - 1}" step="1" '
+                f'value="{k0}" data-labels="{labels}" oninput="{html.escape(js)}"> <output>{html.escape(str(keys[k0]))}</output></label>'
+                f'<div>{imgs}</div></div>')
 
 # %% ../nbs/10_plots.ipynb #672787a1
 def claims_table(claims:list) -> str:

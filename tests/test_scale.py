@@ -94,7 +94,7 @@ def test_data_order_per_run(tmp_path):
     from lottery_nb.config import get_preset
     from lottery_nb.imp import order_seed, run_imp, setup
     torch.set_num_threads(1)
-    shared, per_run = get_preset('smoke'), get_preset('smoke', data_order='per_run')
+    shared, per_run = get_preset('smoke', data_order='shared'), get_preset('smoke')
     assert shared.key != per_run.key
     # two levels of one seed draw different batch orders
     _, data, _ = setup(per_run)

@@ -19,6 +19,7 @@ from lottery_nb.store import Experiment, legacy_hash, list_runs, repair, verify
 
 ARGS = ['--preset', 'smoke', '--seeds', '0', '--rewind-steps', '0it', '--levels', '2', '--no-progress']
 CFG = get_preset('smoke', seeds=(0,), rewind_steps=('0it',), levels=2)
+OLD = CFG.replace(data_order='shared')   # a run version 1 could have written
 
 
 @pytest.fixture(autouse=True)
@@ -170,27 +171,28 @@ LEGACY_FIELDS = ['dataset', 'model', 'training_steps', 'batch_size', 'lr', 'mome
 
 
 def test_legacy_hash_is_the_first_formula():
-    d = {k: v for k, v in CFG.to_dict().items() if k in LEGACY_FIELDS}
-    assert legacy_hash(CFG) == hashlib.sha256(json.dumps(d, sort_keys=True, separators=(',', ':')).encode()).hexdigest()[:12]
-    assert legacy_hash(get_preset('cpu')) != legacy_hash(CFG)
+    assert legacy_hash(CFG) is None     # version 1 had only the shared batch order: a per-run run has no old name
+    d = {k: v for k, v in OLD.to_dict().items() if k in LEGACY_FIELDS}
+    assert legacy_hash(OLD) == hashlib.sha256(json.dumps(d, sort_keys=True, separators=(',', ':')).encode()).hexdigest()[:12]
+    assert legacy_hash(get_preset('cpu', data_order='shared')) != legacy_hash(OLD)
 
 
 def test_old_directory_is_adopted(tmp_path, capsys, monkeypatch):
     "A run directory named by the first formula is renamed to the new key, once, and resumed without retraining."
     store = tmp_path / 'runs'
-    old = run_imp(CFG.replace(levels=1), store, progress=False)
-    old_dir = store / f'{CFG.dataset}-{CFG.model}-{legacy_hash(CFG)}'
+    old = run_imp(OLD.replace(levels=1), store, progress=False)
+    old_dir = store / f'{OLD.dataset}-{OLD.model}-{legacy_hash(OLD)}'
     if old.path != old_dir: old.path.rename(old_dir)     # after the new run identity, run_imp no longer writes it
     stamp = (old_dir / 'seed_0' / 'rewind_0' / 'level_1' / 'weights.pt').stat().st_mtime_ns
     monkeypatch.setattr(ExperimentConfig, 'key', property(lambda c: f'{c.dataset}-{c.model}-v2-{c.hash}'))
-    assert Experiment(CFG, store).results(everything=True)[-1]['level'] == 1   # readable in place before adoption
+    assert Experiment(OLD, store).results(everything=True)[-1]['level'] == 1   # readable in place before adoption
     capsys.readouterr()
-    exp = run_imp(CFG, store, progress=False)
+    exp = run_imp(OLD, store, progress=False)
     err = capsys.readouterr().err
-    assert exp.path == store / CFG.key and not old_dir.exists() and err.count('adopted the run directory') == 1, err
+    assert exp.path == store / OLD.key and not old_dir.exists() and err.count('adopted the run directory') == 1, err
     assert (exp.level_dir(0, 0, 1) / 'weights.pt').stat().st_mtime_ns == stamp and exp.is_done(0, 0, 2)
-    assert ExperimentConfig.from_dict(json.loads((exp.path / 'config.json').read_text())).hash == CFG.hash
-    run_imp(CFG, store, progress=False)
+    assert ExperimentConfig.from_dict(json.loads((exp.path / 'config.json').read_text())).hash == OLD.hash
+    run_imp(OLD, store, progress=False)
     assert 'adopted' not in capsys.readouterr().err
 
 

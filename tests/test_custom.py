@@ -1,0 +1,184 @@
+"""Bring your own model and data: `custom_config` runs IMP, a path and the adaptive sweep on a plain `nn.Sequential`
+over a `TensorDataset`; a changed model or data set (by the factory route, or re-registered under the same name)
+never reuses a stored result; each wrong input is one sentence."""
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from lottery_nb.adaptive import AdaptiveSettings, run_adaptive
+from lottery_nb.config import ExperimentConfig, LotteryError, get_preset
+from lottery_nb.connectivity import interpolation_path
+from lottery_nb.custom import custom_config
+from lottery_nb.data import DATASETS, TensorDataSet, clear_data_cache, register_dataset
+from lottery_nb.imp import run_imp
+from lottery_nb.models import MODELS, register_model
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    n = torch.get_num_threads(); torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def blobs(n: int, seed: int, dim: int = 8, classes: int = 4) -> TensorDataset:
+    "`classes` well separated Gaussian blobs in `dim` dimensions (the centres are the same for every seed)."
+    centres = 3 * torch.randn(classes, dim, generator=torch.Generator().manual_seed(123))
+    y = torch.arange(n) % classes
+    return TensorDataset(centres[y] + torch.randn(n, dim, generator=torch.Generator().manual_seed(seed)), y)
+
+
+TRAIN, TEST = blobs(256, 0), blobs(128, 1)
+# two levels, one rewind step besides 0: 1 dense run + 2 chains of 2 levels, 40 steps each
+SMALL = dict(preset='smoke', levels=2, seeds=(0,), rewind_steps=('0it', '5it'))
+
+
+def net(width: int = 16):
+    return lambda: nn.Sequential(nn.Linear(8, width), nn.ReLU(), nn.Linear(width, 4))
+
+
+def metrics_files(store: Path) -> dict:
+    "metrics.json path -> modification time, for every finished level in the store (adaptive links not followed)."
+    return {p: p.stat().st_mtime_ns for p in store.rglob('metrics.json') if not any(q.is_symlink() for q in p.parents)}
+
+
+def test_imp_path_and_adaptive_on_a_user_model(tmp_path):
+    cfg = custom_config(net(), TRAIN, TEST, **SMALL)
+    exp = run_imp(cfg, tmp_path, progress=False)
+    rows = exp.results()
+    assert [(r['rewind_step'], r['level']) for r in rows] == [(0, 0), (0, 1), (0, 2), (5, 0), (5, 1), (5, 2)]
+    assert rows[0]['prunable_weights'] == 8 * 16 + 16 * 4 == 192                # the two Linear weights, not the biases
+    assert [r['remaining_weights'] for r in rows[:3]] == [192, 192 - 39, 153 - 31]   # ceil(20%) of the remaining per level
+    assert all(r['test_error'] < 0.1 for r in rows), rows                       # the blobs are well separated
+
+    path = interpolation_path(exp, (0, 5, 1), (0, 5, 2), betas=(0, 0.5, 1), splits=('test',), progress=False)
+    assert path['betas'].tolist() == [0, 0.5, 1]
+    assert path['test_error'][0] == exp.metrics(0, 5, 1)['test_error']        # the path's ends are the stored solutions
+    assert path['test_error'][-1] == exp.metrics(0, 5, 2)['test_error']
+    assert path['test_barrier'] >= 0
+
+    ax = run_adaptive(cfg, tmp_path, AdaptiveSettings(ratios=(0.2, 0.5, 0.8), betas=(0, 0.5, 1)), progress=False)
+    last = ax.results()[-1]
+    assert last['remaining_weights'] <= ax.target == ax.fixed.metrics(0, 5, 2)['remaining_weights']
+    assert ax.sweep(0, last['rewind_step'], 1)['outcomes'][0]['ratio'] == 0.2
+
+    before = metrics_files(tmp_path)    # the same model and data again, from a new config: nothing is trained
+    again = custom_config(net(), TRAIN, TEST, **SMALL)
+    assert again.key == cfg.key
+    run_imp(again, tmp_path, progress=False)
+    assert metrics_files(tmp_path) == before
+
+
+def test_a_wider_model_or_other_data_reuses_nothing(tmp_path):
+    cfg = custom_config(net(16), TRAIN, TEST, **SMALL)
+    run_imp(cfg, tmp_path, progress=False)
+    before = metrics_files(tmp_path)
+    for other in (custom_config(net(32), TRAIN, TEST, **SMALL),                       # doubled width
+                  custom_config(net(16), TRAIN, TEST, **SMALL, init='factory'),       # other initial weights
+                  custom_config(net(16), TensorDataset(TRAIN.tensors[0] + 0.01, TRAIN.tensors[1]), TEST, **SMALL)):  # other data
+        assert other.key != cfg.key
+        exp = run_imp(other, tmp_path, progress=False)
+        assert exp.path.name == other.key and len(exp.results()) == 6
+        assert [r['steps'] for r in exp.results()] == [40, 40, 40, 40, 35, 35]     # trained, from step 0 or the rewind step 5
+        assert len(list(exp.path.rglob('metrics.json'))) == 5                     # 1 dense run + 2 chains of 2 levels, all new
+    assert {p: t for p, t in metrics_files(tmp_path).items() if p in before} == before   # the first run is untouched
+    assert len(list(tmp_path.glob('*/config.json'))) == 4
+
+
+def _chain_model(width):
+    def build(num_classes, input_shape):
+        return nn.Sequential(nn.Flatten(), nn.Linear(input_shape[-1], width), nn.ReLU(), nn.Linear(width, num_classes))
+    return build
+
+
+def test_reregistering_a_changed_model_or_data_set_under_the_same_name_reuses_nothing(tmp_path):
+    cfg = ExperimentConfig(dataset='my_blobs', model='my_net', training_steps='40it', batch_size=32, levels=1,
+                           seeds=(0,), device='cpu', checkpoint_every='20it')
+
+    def data(scale):
+        def load(device, root):
+            (x, y), (xt, yt) = TRAIN.tensors, TEST.tensors
+            return TensorDataSet('my_blobs', x * scale, y, xt * scale, yt, 4, device)
+        return load
+    try:
+        register_dataset('my_blobs')(data(1.0))
+        register_model('my_net')(_chain_model(16))
+        first = run_imp(cfg, tmp_path, progress=False)
+        assert first.path.name == cfg.key
+        seen = {cfg.key}
+        for change in (lambda: register_model('my_net', replace=True)(_chain_model(32)),   # doubled width, same name
+                       lambda: register_dataset('my_blobs')(data(2.0))):                  # changed data, same name
+            change()
+            assert cfg.key not in seen
+            exp = run_imp(cfg, tmp_path, progress=False)
+            assert exp.path.name == cfg.key and exp.metrics(0, 0, 1)['steps'] == 40
+            seen.add(cfg.key)
+        assert len(list(tmp_path.glob('*/config.json'))) == 3
+        assert exp.metrics(0, 0, 0)['prunable_weights'] == 8 * 32 + 32 * 4
+    finally:
+        MODELS.pop('my_net', None); DATASETS.pop('my_blobs', None); clear_data_cache()
+
+
+def test_builtin_names_keep_their_keys():
+    assert get_preset('smoke').key == 'synthetic-mlp-d9a34cc2ef82'
+    assert 'registered' not in get_preset('cpu').identity()
+
+
+@pytest.mark.parametrize('kwargs, message', [
+    (dict(model_fn=lambda: nn.Sequential(nn.ReLU(), nn.Flatten())),
+     'The model from model_fn (Sequential) has no prunable layer; IMP prunes the weights of Conv1d, Conv2d, Conv3d and Linear layers, so use at least one.'),
+    (dict(model_fn=lambda: nn.Sequential(nn.Linear(5, 4))),
+     'The model from model_fn fails on a batch of inputs of shape (2, 8), that is examples of shape (8,) (RuntimeError: mat1 and mat2 shapes cannot be multiplied (2x8 and 5x4)); make its first layer take examples of that shape.'),
+    (dict(model_fn=lambda: nn.Sequential(nn.Linear(8, 3))),
+     'The model from model_fn returns shape (2, 3) for a batch of 2 inputs; it must return class logits of shape (2, 4), one row of 4 per example.'),
+    (dict(model_fn=lambda: nn.Sequential(nn.Linear(8, 4), nn.Flatten(0))),
+     'The model from model_fn returns shape (8,) for a batch of 2 inputs; it must return class logits of shape (2, 4), one row of 4 per example.'),
+    (dict(model_fn=nn.Linear(8, 4)),
+     'model_fn is a Linear module, not a factory; pass a function that builds a new one, e.g. lambda: MyNet(), so that every seed starts from its own weights.'),
+    (dict(train=TensorDataset(TRAIN.tensors[0], TRAIN.tensors[1] - 1), num_classes=4),
+     'The train labels run from -1 to 2; they must be class indices in [0, 4) for num_classes=4.'),
+    (dict(test=TensorDataset(TEST.tensors[0], TEST.tensors[1] * 2), num_classes=4),
+     'The test labels run from 0 to 6; they must be class indices in [0, 4) for num_classes=4.'),
+    (dict(test=TensorDataset(TEST.tensors[0][:, :6], TEST.tensors[1])),
+     'The train examples have shape (8,) and the test examples (6,); they must match.'),
+    (dict(train=[TRAIN.tensors[0][i] for i in range(4)]),
+     "The train data's items are Tensor objects, not (input, label) pairs; make __getitem__ return (input, label)."),
+    (dict(model='mlp'), 'model= cannot be given to custom_config, which sets dataset, model, data_kwargs, model_kwargs, extra_identity from model_fn and the data; change those instead.'),
+])
+def test_each_bad_input_is_one_sentence(kwargs, message):
+    args = {**dict(model_fn=net(), train=TRAIN, test=TEST, preset='smoke'), **kwargs}
+    with pytest.raises(LotteryError) as e: custom_config(**args)
+    assert str(e.value) == message
+    assert str(e.value).replace('e.g. ', '').count('. ') == 0
+
+
+def test_data_of_the_wrong_shape_for_a_registered_model_is_one_sentence_before_training(tmp_path):
+    try:
+        register_model('my_net')(lambda num_classes, input_shape: nn.Sequential(nn.Linear(5, num_classes)))
+        with pytest.raises(LotteryError) as e: run_imp(ExperimentConfig('synthetic', 'my_net', '10it', device='cpu'), tmp_path, progress=False)
+        assert str(e.value).startswith("Model 'my_net' fails on a batch of inputs of shape (2, 1, 16), that is examples of shape (1, 16) (RuntimeError:")
+        assert not any(tmp_path.iterdir())
+    finally:
+        MODELS.pop('my_net', None)
+
+
+def test_unknown_names_point_to_the_registry_and_the_factory_route(tmp_path):
+    with pytest.raises(LotteryError) as e: run_imp(get_preset('smoke', dataset='mydata'), tmp_path, progress=False)
+    msg = str(e.value)
+    assert msg.startswith("Data set 'mydata' is unknown; use one of: ")
+    assert "register your own loader with `lottery_nb.data.register_dataset('mydata')`, or pass your tensors or Dataset to `lottery_nb.custom.custom_config`." in msg
+    with pytest.raises(LotteryError) as e: run_imp(get_preset('smoke', model='mynet'), tmp_path, progress=False)
+    assert str(e.value).endswith("register your own builder with `lottery_nb.models.register_model('mynet')`, or pass a model factory to `lottery_nb.custom.custom_config`.")
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_factory_that_changes_after_custom_config_is_refused(tmp_path):
+    width = {'n': 16}
+    cfg = custom_config(lambda: nn.Sequential(nn.Linear(8, width['n']), nn.ReLU(), nn.Linear(width['n'], 4)), TRAIN, TEST, **SMALL)
+    width['n'] = 32     # the factory now builds another model than the one the key was made for
+    with pytest.raises(LotteryError) as e: run_imp(cfg, tmp_path, progress=False)
+    assert f"model_fn now builds another model than the one registered as {cfg.model!r}; call custom_config again" in str(e.value)
+    assert not any(tmp_path.iterdir())
