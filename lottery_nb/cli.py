@@ -113,12 +113,14 @@ def imp_parser(prog:str='lottery imp') -> argparse.ArgumentParser:
     p.add_argument('--list-presets', action='store_true', help='list the presets and exit')
     p.add_argument('--show-config', action='store_true', help='print the resolved config and exit')
     p.add_argument('--group-size', type=int, help='train up to N runs together as one grouped computation (same as --set group_size=N)')
+    p.add_argument('--ddp', action='store_true', help='under torchrun, train each run over all ranks with DistributedDataParallel (same as --set parallel=ddp)')
     return p
 
 def imp_config(args:argparse.Namespace):
     "The experiment config that the command-line arguments describe."
     ov = run_overrides(args)
     if getattr(args, 'group_size', None) is not None: ov['group_size'] = args.group_size
+    if getattr(args, 'ddp', False): ov['parallel'] = 'ddp'
     return get_preset(args.preset, **ov)
 
 def _imp(args:argparse.Namespace, prog:str) -> int:
@@ -133,6 +135,8 @@ def _imp(args:argparse.Namespace, prog:str) -> int:
     from lottery_nb.imp import run_imp
     exp = run_imp(cfg, store, progress=not args.no_progress)
     if os.environ.get('RANK', '0') == '0': print(summary_table(exp.results()))   # under torchrun, rank 0 alone
+    import torch.distributed as dist
+    if dist.is_initialized(): dist.destroy_process_group()   # (DDP) leave the process group cleanly
     return 0
 
 def imp_main(argv:list|None=None, prog:str='lottery-imp') -> int:

@@ -49,7 +49,7 @@ def to_steps(s:str|int, # a step string or an int
 # %% ../nbs/00_config.ipynb #181c6d89
 _CHOICES = dict(optimizer=('sgd', 'sgdw'), schedule=('piecewise', 'cosine'), prune_scope=('global', 'layerwise'),
                 prune_method=('magnitude', 'random'), data_order=('shared', 'per_run'), precision=('fp32', 'bf16'),
-                capture=('none', 'compile', 'reduce-overhead'))
+                capture=('none', 'compile', 'reduce-overhead'), parallel=('chains', 'ddp'))
 _TUPLE_FIELDS = ('milestones', 'rewind_steps', 'seeds')
 _DICT_FIELDS = ('data_kwargs', 'model_kwargs', 'extra_identity')
 
@@ -69,6 +69,8 @@ def _check_fields(c):
         if not _is_int(v) or v < 1: raise LotteryError(f"{k}={v!r} must be a positive integer.")
     if not _is_int(c.group_size) or c.group_size < 1:
         raise LotteryError(f"group_size={c.group_size!r} must be an integer >= 1 (the most runs trained together; 1 trains each alone).")
+    if c.parallel == 'ddp' and c.group_size > 1:
+        raise LotteryError(f"parallel='ddp' (--ddp) trains one run at a time over all ranks and cannot be combined with group_size={c.group_size}; use group_size=1 with DDP, or parallel='chains' to train runs in groups.")
     for k in ('tf32', 'channels_last'):
         if not isinstance(getattr(c, k), bool): raise LotteryError(f"{k}={getattr(c, k)!r} is not allowed; use true or false.")
     if not _is_int(c.levels) or c.levels < 0:
@@ -169,6 +171,7 @@ class ExperimentConfig(_ConfigRecord):
     description:str = ''
     data_order:str = 'per_run' # 'per_run': each (seed, rewind step, level) draws its own batch order (open_lth); 'shared': every level replays the dense run's
     group_size:int = 1 # most runs trained together as one grouped computation (I/O only: the same stored values on the CPU)
+    parallel:str = 'chains' # under torchrun: 'chains' splits the runs over the ranks, 'ddp' trains each run over all ranks (I/O only)
     precision:str = 'fp32' # 'fp32' (the paper's numerics) or 'bf16' (autocast of forward and loss)
     tf32:bool = False # allow TF32 matmuls and convolutions (CUDA only)
     channels_last:bool = False # NHWC layout of activations and weights
@@ -223,7 +226,8 @@ def load_config(path:str|Path, cls=None) -> ExperimentConfig:
 # %% ../nbs/00_config.ipynb #653c0244
 STORE_VERSION = 2 # version of the run identity (and the store layout named by it); part of every hash
 
-IO_ONLY_FIELDS = ('name', 'description', 'seeds', 'rewind_steps', 'levels', 'device', 'eval_batch_size', 'checkpoint_every', 'group_size')
+IO_ONLY_FIELDS = ('name', 'description', 'seeds', 'rewind_steps', 'levels', 'device', 'eval_batch_size', 'checkpoint_every', 'group_size',
+                  'parallel')
 IO_ONLY_DATA_KWARGS = ('download', 'root') # data_kwargs keys that only say where the files are
 
 # The value of each field that the identity leaves out: the behaviour of version 2. Pinned here, not read from the

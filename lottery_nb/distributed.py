@@ -5,6 +5,7 @@
 # %% ../nbs/04b_distributed.ipynb #020b38ff
 from __future__ import annotations
 
+import datetime
 import os
 import sys
 
@@ -13,10 +14,12 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from .config import LotteryError
+from .data import CIFARDataSet, ImageFolderDataSet, TensorDataSet, crop_flip, crop_flip_params, derive_seed
 from .training import train
 
 # %% auto #0
-__all__ = ['dist_env', 'is_writer', 'split_chains', 'idle_ranks', 'idle_message', 'RankSlice', 'init_distributed', 'train_ddp']
+__all__ = ['dist_env', 'is_writer', 'split_chains', 'idle_ranks', 'idle_message', 'rank_part', 'RankSlice', 'has_batchnorm',
+           'check_ddp', 'init_distributed', 'train_ddp', 'require_torchrun', 'broadcast', 'barrier', 'on_rank0']
 
 # %% ../nbs/04b_distributed.ipynb #08414ce9
 def dist_env(env:dict|None=None, # the environment to read (default `os.environ`)
@@ -58,22 +61,53 @@ def idle_message(n_chains:int, world:int) -> str|None:
     return (f"World size {world} exceeds the {n_chains} independent chain(s): rank(s) {names} will idle; "
             f"launch at most {n_chains} processes (torchrun --nproc_per_node) to use every one.")
 
-# %% ../nbs/04b_distributed.ipynb #e64ef47a
+# %% ../nbs/04b_distributed.ipynb #cf0a2bd6
+def rank_part(batch_size:int, rank:int, world:int) -> slice:
+    "The examples of a global batch of `batch_size` that rank `rank` of `world` trains on: its contiguous equal share."
+    if batch_size % world:
+        raise LotteryError(f"batch_size={batch_size} cannot be split evenly over {world} ranks; use a multiple of the world size.")
+    b = batch_size // world
+    return slice(rank * b, (rank + 1) * b)
+
+class _Share:
+    "A batch sampler that keeps this rank's part of each batch of another."
+    def __init__(self, sampler, part:slice): self.sampler, self.part = sampler, part
+    def __iter__(self): return (b[self.part] for b in self.sampler)
+
+def _folder_share(d:ImageFolderDataSet, seed, start_step, batch_size, part):
+    from lottery_nb.data import _SeededBatches   # each image keeps the seed it has in the whole batch
+    order = _Share(_SeededBatches(d._steps(seed, start_step, batch_size), seed), part)
+    return d._to_device(d._loader(d._samples['train'], d.train_transform if d.augment else d.eval_transform, batch_sampler=order))
+
+def _tensor_share(d:TensorDataSet, seed, start_step, batch_size, part):
+    steps = d._steps(seed, start_step, batch_size, d.device)
+    def gen():
+        for t, idx in steps:
+            x = d.x_train[idx[part]]
+            if d.augment:   # CIFAR crop and flip: the whole batch's draws, this rank's part of them
+                dy, dx, flip = crop_flip_params(batch_size, torch.Generator().manual_seed(derive_seed(seed, 'augment', t)))
+                x = crop_flip(x, dy[part], dx[part], flip[part])
+            yield d.inputs(x), d.y_train[idx[part]]
+    return gen()
+
+# %% ../nbs/04b_distributed.ipynb #0dec9bce
+class RankSlice:
+    "A data set view whose training batch at each step is this rank's slice of the global batch, loaded alone where the data set allows; everything else is the data set's."
+    def __init__(self, data, rank:int, world:int): self.data, self.rank, self.world = data, rank, world
+    def __getattr__(self, k): return getattr(self.data, k)
+    def train_batches(self, seed:int, start_step:int=0, batch_size:int=128):
+        d, part = self.data, rank_part(batch_size, self.rank, self.world)
+        if isinstance(d, ImageFolderDataSet): return _folder_share(d, seed, start_step, batch_size, part)
+        if isinstance(d, TensorDataSet) and (not d.augment or type(d).augment_batch is CIFARDataSet.augment_batch):
+            return _tensor_share(d, seed, start_step, batch_size, part)
+        return ((x[part], y[part]) for x, y in d.train_batches(seed, start_step, batch_size))
+
+# %% ../nbs/04b_distributed.ipynb #c399b374
 class _DDP(DistributedDataParallel):
     "DDP whose state_dict and parameter names are the wrapped module's, so `train` sees the plain model."
     def state_dict(self, *a, **k): return self.module.state_dict(*a, **k)
     def load_state_dict(self, sd, strict=True): return self.module.load_state_dict(sd, strict)
     def named_parameters(self, *a, **k): return self.module.named_parameters(*a, **k)
-
-class RankSlice:
-    "A data set view whose training batch at each step is this rank's slice of the global batch; everything else is the data set's."
-    def __init__(self, data, rank:int, world:int): self.data, self.rank, self.world = data, rank, world
-    def __getattr__(self, k): return getattr(self.data, k)
-    def train_batches(self, seed:int, start_step:int=0, batch_size:int=128):
-        if batch_size % self.world:
-            raise LotteryError(f"batch_size={batch_size} cannot be split evenly over {self.world} ranks; use a multiple of the world size.")
-        b, lo = batch_size // self.world, self.rank * (batch_size // self.world)
-        return ((x[lo:lo + b], y[lo:lo + b]) for x, y in self.data.train_batches(seed, start_step, batch_size))
 
 class _ReadOnly:
     "A checkpointer that loads but never writes (ranks other than 0)."
@@ -82,29 +116,74 @@ class _ReadOnly:
     def save(self, state): pass
     def clear(self): pass
 
-# %% ../nbs/04b_distributed.ipynb #66a3c4fd
+def has_batchnorm(model:torch.nn.Module) -> bool:
+    "Whether `model` holds a BatchNorm layer."
+    return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+def check_ddp(model:torch.nn.Module, # the network (e.g. a probe built from the config)
+              device:torch.device, # where training runs
+              batch_size:int, # the global batch size
+              world:int, # the number of ranks
+              sync_bn:bool|None=None, # None: SyncBatchNorm where the model has BatchNorm
+              name:str='', # the model's name, for the message
+             ):
+    "Raise a one-sentence `LotteryError` unless `model` can train over `world` ranks as one process would."
+    rank_part(batch_size, 0, world)
+    if sync_bn is not False and has_batchnorm(model) and torch.device(device).type != 'cuda':
+        raise LotteryError(f"DDP of a model with BatchNorm{f' ({name!r})' if name else ''} needs CUDA devices for SyncBatchNorm, but training runs on "
+                           f"{device}; with per-rank statistics it would not be the single-process run, so use device=cuda, a model without BatchNorm, or parallel='chains'.")
+
+# %% ../nbs/04b_distributed.ipynb #dc014bca
 def init_distributed(backend:str|None=None, # 'gloo' (CPU) or 'nccl' (CUDA); default by device
+                     timeout:float=3600, # seconds a rank waits in a collective (rank 0 may evaluate or wait for a lock meanwhile)
                     ) -> tuple[int, int]: # (rank, world_size)
     "Join the torchrun process group (once); a single process without torchrun needs none."
     rank, world, local = dist_env()
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group(backend or ('nccl' if torch.cuda.is_available() else 'gloo'))
+        dist.init_process_group(backend or ('nccl' if torch.cuda.is_available() else 'gloo'), timeout=datetime.timedelta(seconds=timeout))
     return rank, world
 
 def train_ddp(model, data, cfg, plan, seed:int, start_state:dict, *args,
-              checkpointer=None, on_snapshot=None, sync_bn:bool=False, **kwargs) -> dict:
+              checkpointer=None, on_snapshot=None, sync_bn:bool|None=None, **kwargs) -> dict:
     "`lottery_nb.training.train` of one run over all ranks with DistributedDataParallel; rank 0 alone checkpoints and snapshots."
     if not dist.is_initialized(): return train(model, data, cfg, plan, seed, start_state, *args, checkpointer=checkpointer, on_snapshot=on_snapshot, **kwargs)
     rank, world = dist.get_rank(), dist.get_world_size()
-    if cfg.batch_size % world:
-        raise LotteryError(f"batch_size={cfg.batch_size} cannot be split evenly over {world} ranks; use a multiple of the world size.")
     dev = next(model.parameters()).device
-    if sync_bn:
-        if dev.type != 'cuda': raise LotteryError(f"sync_bn=True needs CUDA devices (SyncBatchNorm), but training runs on {dev}; set sync_bn=False.")
-        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    check_ddp(model, dev, cfg.batch_size, world, sync_bn)
+    if sync_bn is not False and has_batchnorm(model): model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     ddp = _DDP(model, device_ids=[dev.index] if dev.type == 'cuda' else None)
     def mean_over_ranks(loss):
         loss = loss.clone(); dist.all_reduce(loss); return loss / world
     ck = checkpointer if rank == 0 or checkpointer is None else _ReadOnly(checkpointer)
     return train(ddp, RankSlice(data, rank, world), cfg, plan, seed, start_state, *args, checkpointer=ck,
                  on_snapshot=on_snapshot if rank == 0 else None, loss_reduce=mean_over_ranks, **kwargs)
+
+# %% ../nbs/04b_distributed.ipynb #45e331a9
+def require_torchrun(env:dict|None=None, # the environment to read (default `os.environ`)
+                    ) -> tuple[int, int, int]: # (rank, world_size, local_rank)
+    "`dist_env`, or a one-sentence `LotteryError` when the process was not started by torchrun (DDP needs it)."
+    env = os.environ if env is None else env
+    if 'WORLD_SIZE' not in env or 'RANK' not in env:
+        raise LotteryError("parallel='ddp' (--ddp) needs a torchrun launch, but WORLD_SIZE and RANK are not set; start it with "
+                           "torchrun --nproc_per_node=N -m lottery_nb.cli imp ... --ddp, or drop --ddp to train in one process.")
+    return dist_env(env)
+
+def broadcast(obj, src:int=0):
+    "Rank `src`'s `obj` on every rank (any picklable object); `obj` itself without a process group."
+    if not dist.is_initialized(): return obj
+    box = [obj]; dist.broadcast_object_list(box, src); return box[0]
+
+def barrier():
+    "Wait until every rank is here (nothing without a process group)."
+    if dist.is_initialized(): dist.barrier()
+
+def on_rank0(fn, *args):
+    "`fn(*args)` on rank 0 alone (None elsewhere); a `LotteryError` it raises is raised on every rank, with the same sentence."
+    rank, err, out = dist.get_rank() if dist.is_initialized() else 0, None, None
+    if rank == 0:
+        try: out = fn(*args)
+        except LotteryError as e: err = e
+    msg = broadcast(None if err is None else str(err))
+    if err is not None: raise err
+    if msg is not None: raise LotteryError(msg)
+    return out

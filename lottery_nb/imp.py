@@ -14,7 +14,8 @@ import torch
 
 from .config import ExperimentConfig, LotteryError, TrainPlan
 from .data import derive_seed, get_data
-from .distributed import dist_env, idle_message, split_chains
+from .distributed import (barrier, broadcast, check_ddp, dist_env, idle_message, init_distributed, is_writer, on_rank0,
+                                    require_torchrun, split_chains, train_ddp)
 from .group import GroupRun, group_plan, train_group
 from .models import builtin_model, check_model, get_model, prunable_names
 from .pruning import apply_mask, dense_mask, density, num_prunable, num_remaining, prune
@@ -46,10 +47,16 @@ def order_seed(cfg:ExperimentConfig, seed:int, rewind:int|None, level:int) -> in
 # %% ../nbs/06_imp.ipynb #041bf20f
 class _Runner:
     "Runs the units of one experiment (dense runs, chains of levels), skipping what is done."
-    def __init__(self, exp:Experiment, data, plan:TrainPlan, device, on_steps=None, on_unit=None):
+    def __init__(self, exp:Experiment, data, plan:TrainPlan, device, on_steps=None, on_unit=None, ddp:bool=False):
         self.exp, self.cfg, self.data, self.plan, self.dev = exp, exp.cfg, data, plan, device
         self.on_steps, self.on_unit = on_steps, on_unit or (lambda s: None)
         self.prov, self.opts = provenance(device), TrainOptions.from_config(exp.cfg)
+        self.ddp, self.writer, self.train = ddp, not ddp or is_writer(), train_ddp if ddp else train
+
+    def finish(self, d, mask, out, model, seed, rewind, level, ck):
+        "Store a finished level: rank 0 alone under DDP, and every rank goes on once it is written."
+        if self.writer: store_level(d, mask, out, level_metrics(model, self.data, self.cfg, seed, rewind, level, mask, out, self.prov), ck)
+        if self.ddp: barrier()
 
     def model(self, seed):
         return get_model(self.cfg.model, self.data.num_classes, self.data.input_shape, seed=seed, **self.cfg.model_kwargs).to(self.dev)
@@ -66,14 +73,14 @@ class _Runner:
         where = f'seed {seed}, dense'
         if done:  # new rewind steps on a finished dense run: replay the start of the trajectory
             self.on_unit(f'replaying to rewind {max(missing)} (seed {seed})')
-            train(model, self.data, cfg, plan, seed, init, 0, max(missing), snapshot_steps=missing, on_snapshot=save_point, where=where, options=self.opts)
+            self.train(model, self.data, cfg, plan, seed, init, 0, max(missing), snapshot_steps=missing, on_snapshot=save_point, where=where, options=self.opts)
             return
         self.on_unit(f'dense level 0 (seed {seed})')
         mask = dense_mask(init, prunable_names(model))
         ck = exp.checkpointer(seed, 0, 0)
-        out = train(model, self.data, cfg, plan, seed, init, 0, plan.total, snapshot_steps=plan.rewind_steps,
-                    on_snapshot=save_point, checkpointer=ck, on_steps=self.on_steps, where=where, options=self.opts)
-        store_level(d, mask, out, level_metrics(model, self.data, cfg, seed, None, 0, mask, out, self.prov), ck)
+        out = self.train(model, self.data, cfg, plan, seed, init, 0, plan.total, snapshot_steps=plan.rewind_steps,
+                         on_snapshot=save_point, checkpointer=ck, on_steps=self.on_steps, where=where, options=self.opts)
+        self.finish(d, mask, out, model, seed, None, 0, ck)
 
     def chain(self, seed:int, rewind:int):
         exp, cfg, plan = self.exp, self.cfg, self.plan
@@ -85,14 +92,15 @@ class _Runner:
                 if not exp.is_done(seed, rewind, level + 1) and level < cfg.levels:
                     prev_w, prev_m = exp.weights(seed, rewind, level), exp.mask(seed, rewind, level)
                 continue
-            if w_tau is None:
-                w_tau, model = exp.rewind_state(seed, rewind), self.model(seed)
+            if w_tau is None: w_tau = exp.rewind_state(seed, rewind)
+            if model is None or self.ddp: model = self.model(seed)   # DDP: a fresh module per level, without the last one's hooks
             self.on_unit(f'level {level}/{cfg.levels} (seed {seed}, rewind {rewind})')
             mask = prune(prev_w, prev_m, cfg.prune_fraction, cfg.prune_method, cfg.prune_scope, seed=prune_seed(seed, level))
+            if self.ddp: mask = broadcast(mask)   # rank 0's mask on every rank (their weights are equal, so is theirs)
             ck = exp.checkpointer(seed, rewind, level)
-            out = train(model, self.data, cfg, plan, order_seed(cfg, seed, rewind, level), apply_mask(w_tau, mask), rewind, plan.total,
-                        mask=mask, checkpointer=ck, on_steps=self.on_steps, where=f'seed {seed}, rewind {rewind}, level {level}', options=self.opts)
-            store_level(d, mask, out, level_metrics(model, self.data, cfg, seed, rewind, level, mask, out, self.prov), ck)
+            out = self.train(model, self.data, cfg, plan, order_seed(cfg, seed, rewind, level), apply_mask(w_tau, mask), rewind, plan.total,
+                             mask=mask, checkpointer=ck, on_steps=self.on_steps, where=f'seed {seed}, rewind {rewind}, level {level}', options=self.opts)
+            self.finish(d, mask, out, model, seed, rewind, level, ck)
             prev_w, prev_m = out['state'], mask
 
 # %% ../nbs/06_imp.ipynb #dd423a74
@@ -177,10 +185,15 @@ def run_groups(units:list, # work items, in order
             time.sleep(poll)
 
 # %% ../nbs/06_imp.ipynb #f9e9dc84
-def setup(cfg:ExperimentConfig) -> tuple:
-    "The device, data set and training plan of `cfg`, every cheap check done before anything is written."
+def setup(cfg:ExperimentConfig, # the experiment
+          allow_ddp:bool=False, # whether the caller trains with DDP (`run_imp` does) when `cfg.parallel='ddp'`
+         ) -> tuple: # (device, data set, plan)
+    "The device, data set and training plan of `cfg`, every cheap check done before anything is written; with DDP, join the torchrun process group."
+    ddp = cfg.parallel == 'ddp'
+    if ddp and not allow_ddp:
+        raise LotteryError("parallel='ddp' is supported by lottery imp (run_imp) only; use parallel='chains' here, which splits the runs over the torchrun ranks.")
+    rank, world, local = require_torchrun() if ddp else dist_env()
     dev = get_device(cfg.device)
-    rank, world, local = dist_env()
     if world > 1 and dev.type == 'cuda' and cfg.device in ('auto', 'cuda'):   # under torchrun: one GPU per local rank
         dev = torch.device('cuda', local); torch.cuda.set_device(dev)
     TrainOptions.from_config(cfg).check(dev)
@@ -190,6 +203,9 @@ def setup(cfg:ExperimentConfig) -> tuple:
     if not prunable_names(probe): raise LotteryError(f"Model {cfg.model!r} has no prunable (convolution or linear) weights.")
     if not builtin_model(cfg.model):   # a user's model: one forward pass on two training examples checks that it fits the data
         check_model(probe, data.subset('train', min(2, data.num_train), 0)[0].cpu(), data.num_classes, f"Model {cfg.model!r}")
+    if ddp:
+        check_ddp(probe, dev, cfg.batch_size, world, name=cfg.model)
+        init_distributed('nccl' if dev.type == 'cuda' else 'gloo')
     return dev, data, plan
 
 def _steps(exp:Experiment, plan:TrainPlan, cfg:ExperimentConfig, units:list) -> tuple[int, int]:
@@ -205,23 +221,34 @@ def rank_units(cfg:ExperimentConfig, plan:TrainPlan, rank:int=0, world:int=1) ->
     dense, chains = [(s, None) for s in cfg.seeds], [(s, r) for s in cfg.seeds for r in plan.rewind_steps]
     return split_chains(dense, rank, world) + split_chains(chains, rank, world)
 
+def _follow(runner:_Runner):
+    "DDP ranks other than 0: train each unit rank 0 announces, until it announces None."
+    while (u := broadcast(None)) is not None:
+        runner.dense(u[0]) if u[1] is None else runner.chain(*u)
+
+# %% ../nbs/06_imp.ipynb #c8fea3af
 def run_imp(cfg:ExperimentConfig, # the experiment (e.g. `get_preset('cpu')`)
             store:str|Path|None=None, # run-store root directory; None: `default_store()` ($LOTTERY_STORE, else runs/ in the project root)
             progress:bool=True, # show a progress bar
             poll:float=1.0, # seconds between looks at units another process is working on
            ) -> Experiment:
     "Run IMP-WR (Algorithm 1) for every seed and rewind step of `cfg`, resuming whatever is stored."
-    dev, data, plan = setup(cfg)
-    exp = Experiment(cfg, store, plan)
-    try: exp.create()
-    except LotteryError: exp.remove_if_empty(); raise
+    dev, data, plan = setup(cfg, allow_ddp=True)
     rank, world, _ = dist_env()
-    units = rank_units(cfg, plan, rank, world)
-    if rank == 0 and (msg := idle_message(len(cfg.seeds) * len(plan.rewind_steps), world)): print(msg, file=sys.stderr, flush=True)
+    ddp = cfg.parallel == 'ddp'   # every rank trains every unit; rank 0 alone writes and schedules
+    def create():
+        exp = Experiment(cfg, store, plan)
+        try: exp.create()
+        except LotteryError: exp.remove_if_empty(); raise
+        return exp
+    exp = (on_rank0(create) if ddp else create()) or Experiment(cfg, store, plan)
+    units = rank_units(cfg, plan, *((0, 1) if ddp else (rank, world)))
+    if rank == 0 and not ddp and (msg := idle_message(len(cfg.seeds) * len(plan.rewind_steps), world)): print(msg, file=sys.stderr, flush=True)
     total, done = _steps(exp, plan, cfg, units)
-    bar = progress_bar(total, done, progress and done < total, 'training ' + (cfg.name or cfg.key) + (f' rank {rank}/{world}' if world > 1 else ''))
+    desc = 'training ' + (cfg.name or cfg.key) + ('' if world == 1 else f' DDP over {world} ranks' if ddp else f' rank {rank}/{world}')
+    bar = progress_bar(total, done, progress and done < total, desc) if rank == 0 or not ddp else None   # DDP: rank 0's bar and status file
     on_unit = (lambda s: bar.set_postfix_str(s, refresh=True)) if bar else None
-    runner = (_Runner if cfg.group_size == 1 else _GroupedRunner)(exp, data, plan, dev, bar.update if bar else None, on_unit)
+    runner = _Runner(exp, data, plan, dev, bar.update if bar else None, on_unit, ddp) if cfg.group_size == 1 else _GroupedRunner(exp, data, plan, dev, bar.update if bar else None, on_unit)
     def finished(u):
         s, r = u
         if r is None: return exp.is_done(s, 0, 0) and all(exp.rewind_point(s, x).exists() for x in plan.rewind_steps)
@@ -229,22 +256,29 @@ def run_imp(cfg:ExperimentConfig, # the experiment (e.g. `get_preset('cpu')`)
     unit_dir = lambda u: exp.dense_dir(u[0]) if u[1] is None else exp.chain_dir(*u)
     def work(u):
         s, r = u
+        if ddp: broadcast(u)   # the other ranks train it with us
         clean_tmp(unit_dir(u))
         with discarding(exp, s, r): runner.dense(s) if r is None else runner.chain(s, r)
     def work_group(us):
         with contextlib.ExitStack() as stack:
             for u in us: clean_tmp(unit_dir(u)); stack.enter_context(discarding(exp, *u))
             runner.dense_group([s for s, _ in us]) if us[0][1] is None else runner.chain_group(us)
-    for s, r in units:   # cheap integrity check of what will be reused: sizes against the recorded checksums
-        for l in ([0] if r is None else range(1, cfg.levels + 1)):
-            if exp.is_done(s, 0 if r is None else r, l): exp.check_level(s, 0 if r is None else r, l)
+    def check():   # cheap integrity check of what will be reused: sizes against the recorded checksums
+        for s, r in units:
+            for l in ([0] if r is None else range(1, cfg.levels + 1)):
+                if exp.is_done(s, 0 if r is None else r, l): exp.check_level(s, 0 if r is None else r, l)
+    on_rank0(check) if ddp else check()
     try:
         kw = dict(ready=lambda u: u[1] is None or finished((u[0], None)), done=lambda u: finished(u) and not has_tmp(unit_dir(u)),
                   poll=poll, on_wait=(lambda: on_unit('waiting for another process on this store')) if on_unit else None)
-        if cfg.group_size == 1: run_units(units, lambda u: exp.unit_lock(*u), work, **kw)
+        if ddp and rank > 0: _follow(runner)
+        elif cfg.group_size == 1:
+            run_units(units, lambda u: exp.unit_lock(*u), work, **kw)
+            if ddp: broadcast(None)   # done: the other ranks stop following
         else: run_groups(units, lambda u: exp.unit_lock(*u), work_group, lambda us: group_plan(us, cfg.group_size, key=lambda u: u[1] is None), **kw)
     except LotteryError:
-        exp.remove_if_empty(); raise
+        if rank == 0 or not ddp: exp.remove_if_empty()
+        raise
     finally:
         if bar: bar.close()
     return exp

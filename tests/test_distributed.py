@@ -1,5 +1,5 @@
 "torchrun helpers: chain split, and DDP over 2 gloo processes equal to one process with the same global batch."
-import os, shutil, subprocess, sys, textwrap
+import os, shutil, signal, subprocess, sys, textwrap, time
 from pathlib import Path
 
 import pytest
@@ -77,3 +77,100 @@ def test_ddp_two_gloo_processes_match_one(tmp_path):
     again = launch(script, tmp_path, 'resume', 2); assert again.returncode == 0, again.stderr[-3000:]
     r3 = torch.load(tmp_path / 'result_resume_world2.pt', weights_only=True)
     assert torch.equal(r3['losses'], r2['losses']) and all(torch.equal(r3['state'][k], r2['state'][k]) for k in r2['state'])
+
+
+# ---------------------------------------------------------------- lottery imp --ddp
+from conftest import appears, differences, imp_cmd, popen, run, same, snapshot   # noqa: E402
+
+# the smoke preset (MLP, no BatchNorm) with levels long enough for a kill to land mid-level: 3 x 200-step trainings
+DDP_ARGS = ['--preset', 'smoke', '--rewind-steps', '0it', '--levels', '2', '--set', 'training_steps=200it',
+            '--set', 'milestones=150it', '--set', 'checkpoint_every=10it', '--no-progress']
+
+
+def torchrun_imp(*args, nproc=2):
+    "`torchrun --standalone --nproc_per_node=N -m lottery_nb.cli imp ...`, as a user types it."
+    return [BIN / 'torchrun', '--standalone', f'--nproc_per_node={nproc}', '-m', 'lottery_nb.cli', 'imp', *args]
+
+
+def ok(p):
+    assert p.returncode == 0, p.stderr[-3000:]
+    return p
+
+
+@pytest.fixture(scope='module')
+def ddp_stores(tmp_path_factory):
+    "The same experiment trained by one process and by 2 gloo ranks with --ddp (same global batch 32)."
+    d = tmp_path_factory.mktemp('ddp')
+    ok(run(imp_cmd(*DDP_ARGS, store=d / 'one')))
+    two = ok(run(torchrun_imp(*DDP_ARGS, '--ddp', '--store', d / 'two')))
+    return d, snapshot(d / 'one'), snapshot(d / 'two'), two
+
+
+def rel_err(a: dict, b: dict) -> float:
+    "Largest relative error ||a - b|| / ||a|| over the floating-point tensors of two state dicts."
+    return max(((b[k] - v).norm() / v.norm().clamp_min(1e-12)).item() for k, v in a.items() if v.is_floating_point())
+
+
+def test_cli_ddp_matches_one_process(ddp_stores):
+    """`lottery imp --ddp` over 2 gloo ranks equals one process with the same global batch.
+
+    The only difference is the order of the gradient sums (two half-batch means averaged instead of one mean over
+    the batch): float rounding, measured at most 4.4e-7 relative on the weights after 200 steps. The tolerance is 1e-5
+    relative on every stored weight tensor and 1e-5 on every recorded loss; masks, steps and test errors are equal."""
+    d, one, two, p = ddp_stores
+    assert p.stdout.count('level  density') == 1                 # the summary on rank 0 only
+    assert set(one) == set(two)                                  # the same files, in the same run directory
+    key = next(iter(one)).split('/')[0]
+    assert two[f'{key}/config.json']['parallel'] == 'ddp' and one[f'{key}/config.json']['parallel'] == 'chains'
+    levels = [k.rsplit('/', 1)[0] for k in one if k.endswith('metrics.json')]
+    assert len(levels) == 3                                      # dense + 2 levels
+    for lv in levels:
+        assert same(one[f'{lv}/mask.pt'], two[f'{lv}/mask.pt']), lv
+        assert rel_err(one[f'{lv}/weights.pt'], two[f'{lv}/weights.pt']) < 1e-5, lv
+        assert torch.allclose(one[f'{lv}/losses.pt'], two[f'{lv}/losses.pt'], rtol=1e-5, atol=1e-5), lv
+        m1, m2 = one[f'{lv}/metrics.json'], two[f'{lv}/metrics.json']
+        assert (m1['test_error'], m1['train_error'], m1['steps']) == (m2['test_error'], m2['train_error'], m2['steps']), lv
+    assert rel_err(one[f'{key}/seed_0/dense/rewind_0.pt'], two[f'{key}/seed_0/dense/rewind_0.pt']) == 0   # w_0: the same init
+
+
+def test_cli_ddp_killed_and_resumed_equals_uninterrupted(ddp_stores, tmp_path):
+    "2 DDP ranks SIGKILLed on rank 0's checkpoint of level 2, then relaunched: every stored file equals the run never killed."
+    d, _, two, _ = ddp_stores
+    store = tmp_path / 'runs'
+    event = appears(store, '*/seed_0/rewind_0/level_2/checkpoint.pt')
+    p, t0, seen = popen(torchrun_imp(*DDP_ARGS, '--ddp', '--store', store), start_new_session=True), time.monotonic(), False
+    try:   # torchrun and its two workers share a new session: the kill takes them all
+        while time.monotonic() - t0 < 900 and p.poll() is None:
+            if event(): seen = True; break
+            time.sleep(0.01)
+        running = p.poll() is None
+        if running: os.killpg(p.pid, signal.SIGKILL)
+    finally:
+        p.wait()
+    assert seen and running
+    mid = snapshot(store)
+    assert not any(k.endswith('level_2/metrics.json') for k in mid)      # level 2 was cut off
+    ok(run(torchrun_imp(*DDP_ARGS, '--ddp', '--store', store)))
+    assert not differences(two, snapshot(store))
+    assert not list(store.rglob('checkpoint.pt')) and not list(store.rglob('*.tmp'))
+
+
+def test_ddp_bad_input(tmp_path, monkeypatch, capsys):
+    "--ddp with group training, without torchrun, on CPU with BatchNorm, with a batch the ranks cannot share, or on CUDA without CUDA: one sentence, nothing written."
+    store = tmp_path / 'runs'
+    for args, msg in [(['--preset', 'smoke', '--ddp', '--group-size', '2'],
+                       "parallel='ddp' (--ddp) trains one run at a time over all ranks and cannot be combined with group_size=2"),
+                      (['--preset', 'smoke', '--ddp'], "parallel='ddp' (--ddp) needs a torchrun launch, but WORLD_SIZE and RANK are not set")]:
+        p = run(imp_cmd(*args, store=store))   # the command a user types, without torchrun
+        assert p.returncode == 2 and msg in p.stderr and len(p.stderr.strip().splitlines()) == 1, (args, p.stderr[-2000:])
+    from lottery_nb.cli import imp_main   # as rank 0 of a torchrun launch of 2 or 3 (each refused before it joins a process group)
+    cases = [(['--preset', 'cpu'], '2', "DDP of a model with BatchNorm ('mnist1d_cnn') needs CUDA devices for SyncBatchNorm, but training runs on cpu"),
+             (['--preset', 'smoke'], '3', 'batch_size=32 cannot be split evenly over 3 ranks')]
+    if not torch.cuda.is_available():   # a CUDA device on a machine without CUDA stays the clear error it is
+        cases.append((['--preset', 'smoke', '--set', 'device=cuda'], '2', "device='cuda' was asked for but CUDA is not available on this machine"))
+    for args, world, msg in cases:
+        for k, v in (('RANK', '0'), ('WORLD_SIZE', world), ('LOCAL_RANK', '0')): monkeypatch.setenv(k, v)
+        assert imp_main([*args, '--ddp', '--store', str(store), '--no-progress']) == 2
+        err = capsys.readouterr().err
+        assert msg in err and len(err.strip().splitlines()) == 1, (args, err)
+    assert not store.exists() or not any(store.iterdir())
