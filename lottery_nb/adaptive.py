@@ -17,7 +17,7 @@ from .config import ExperimentConfig, LotteryError, TrainPlan, get_preset
 from .connectivity import DEFAULT_BETAS, Point, PointEvaluator, matching_threshold, project_point
 from .data import DataSet, TensorDataSet, get_data
 from .evaluator import subset_size
-from .imp import level_metrics, progress_bar, run_imp, run_units, setup
+from .imp import level_metrics, order_seed, progress_bar, run_imp, run_units, setup
 from .stats import text_table
 from .store import (AdaptiveStore, Experiment, cached, clean_tmp, discarding, file_lock, has_tmp, load_json,
                               provenance, save_json, store_level)
@@ -320,7 +320,7 @@ class _Chain:
             mask = prune_exactly(prev_w, prev_m, cnt['pruned'])
             self.on_unit(f'level {level}, pruning {100 * cnt["ratio"]:.0f}% (seed {seed}, rewind {rewind})')
             ck = ax.checkpointer(seed, rewind, level)
-            out = train(model, self.data, cfg, plan, seed, apply_mask(w_tau, mask), rewind, plan.total, mask=mask,
+            out = train(model, self.data, cfg, plan, order_seed(cfg, seed, rewind, level), apply_mask(w_tau, mask), rewind, plan.total, mask=mask,  # fixed IMP's order of this level
                         checkpointer=ck, on_steps=self.on_steps, where=f'seed {seed}, rewind {rewind}, adaptive level {level}')
             met = level_metrics(model, self.data, cfg, seed, rewind, level, mask, out, self.prov)
             met.update(schedule='adaptive', adaptive=ax.hash, **{k: cnt[k] for k in ('p', 'ratio_chosen', 'ratio', 'pruned', 'clamped')},
