@@ -17,8 +17,8 @@ from .stats import mean_std
 
 # %% auto #0
 __all__ = ['ROLE_COLORS', 'DENSE_COLOR', 'COMMON_PARAMS', 'FIGURE_PRESETS', 'rewind_roles', 'rewind_label', 'Curve', 'by_rewind',
-           'dense_stats', 'plot_error_vs_density', 'save_figure', 'figure_png', 'image_slider', 'claims_table',
-           'FigureSetup', 'figure_setup']
+           'dense_stats', 'plot_error_vs_density', 'save_figure', 'figure_png', 'image_slider', 'FigureSetup',
+           'figure_setup']
 
 # %% ../nbs/10_plots.ipynb #2086542c
 ROLE_COLORS = {'rewind 0': '#6a3d9a', 'early': '#ff7f00', 'matching': '#33a02c'}
@@ -124,14 +124,6 @@ def image_slider(images:dict, # label -> PNG bytes, in slider order
     return HTML(f'<div class="lottery-slider"><label>{html.escape(label)} <input type="range" min="0" max="{len(keys) - 1}" step="1" '
                 f'value="{k0}" data-labels="{labels}" oninput="{html.escape(js)}"> <output>{html.escape(str(keys[k0]))}</output></label>'
                 f'<div>{imgs}</div></div>')
-
-# %% ../nbs/10_plots.ipynb #672787a1
-def claims_table(claims:list) -> str:
-    "Markdown table from dicts with keys claim, paper, measured, holds (True/False/None)."
-    mark = {True: 'yes', False: '**no**', None: 'n/a'}
-    lines = ['| claim | paper says | this run measured | holds here |', '|---|---|---|---|']
-    lines += [f"| {c['claim']} | {c['paper']} | {c['measured']} | {mark[c.get('holds')]} |" for c in claims]
-    return '\n'.join(lines)
 
 # %% ../nbs/10_plots.ipynb #845c33d9
 def _injected_names(namespace:dict) -> set:
