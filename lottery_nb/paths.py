@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import LotteryError
+from .claims import dense_epsilon
 from .evaluator import _bar, _check_splits, _provenance, check_eval_args, eval_inputs, make_evaluator
 from .points import _fmt_levels, _is_int, check_points, load_point, resolve_point
 from .store import Experiment, analysis_file, cached, stored_levels, stored_seeds
@@ -66,7 +67,7 @@ def matching_threshold(exp:Experiment, # the experiment
         if not _is_int(s) or s not in have:
             raise LotteryError(f"Seed {s!r} has no dense run in the store {str(exp.path)!r}; stored seeds are {_fmt_levels(have)}.")
     errs = [exp.metrics(int(s), 0, 0)[f'{split}_error'] for s in seeds]
-    eps = float(np.std(errs, ddof=1)) if len(errs) > 1 else 0.0
+    eps = dense_epsilon(errs)   # the one definition of ε (Definition A.2), in lottery_nb.claims
     note = 'one replicate: epsilon = 0 (no spread to measure)' if len(errs) == 1 else ''
     if len(errs) < len(exp.cfg.seeds): note = (note + '; ' if note else '') + f'{len(errs)} of {len(exp.cfg.seeds)} seeds stored'
     mean = float(np.mean(errs))
