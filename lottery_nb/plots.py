@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import PRESETS, ExperimentConfig, LotteryError, default_store, get_preset
+from .config import PRESETS, ExperimentConfig, LotteryError, default_store, get_preset, project_root
 from .stats import mean_std
 
 # %% auto #0
 __all__ = ['ROLE_COLORS', 'DENSE_COLOR', 'COMMON_PARAMS', 'FIGURE_PRESETS', 'rewind_roles', 'rewind_label', 'Curve', 'by_rewind',
-           'dense_stats', 'plot_error_vs_density', 'save_figure', 'figure_png', 'image_slider', 'FigureSetup',
-           'figure_setup']
+           'dense_stats', 'plot_error_vs_density', 'save_figure', 'figure_png', 'image_slider', 'default_out_dir',
+           'FigureSetup', 'figure_setup']
 
 # %% ../nbs/10_plots.ipynb #2086542c
 ROLE_COLORS = {'rewind 0': '#6a3d9a', 'early': '#ff7f00', 'matching': '#33a02c'}
@@ -153,12 +153,17 @@ def _type_name(spec) -> str:
     return ' or '.join('None' if k is None else k.__name__ for k in kinds)
 
 # %% ../nbs/10_plots.ipynb #8fef63e7
-COMMON_PARAMS = dict(preset=str, store=(str, None), out_dir=str, seeds=(list, None), rewind_steps=(list, None),
+COMMON_PARAMS = dict(preset=str, store=(str, None), out_dir=(str, None), seeds=(list, None), rewind_steps=(list, None),
                      levels=(int, None), device=(str, None), overrides=(dict, None))
 
 # A figure's own preset within a family, where the paper uses a different setting per figure: `--preset cpu` runs
 # Fig. 4 on `cpu_fig4` (the `cpu` CNN has no room for the adaptive saving; see bench/calibrate_fig4.py).
 FIGURE_PRESETS = {'fig4': {'cpu': 'cpu_fig4'}}
+
+def default_out_dir() -> Path:
+    "Where figures go unless told otherwise: `<project root>/figures` in a checkout (whatever folder a notebook runs in), else `./figures`."
+    root = project_root()
+    return (root if root else Path.cwd().resolve()) / 'figures'
 
 @dataclass
 class FigureSetup:
@@ -166,7 +171,7 @@ class FigureSetup:
     name:str
     cfg:ExperimentConfig
     store:Path # `store`, or `default_store()` when the notebook's parameter is None
-    out:Path
+    out:Path # `<out_dir>/<preset>`, where out_dir None is `default_out_dir()`
     params:dict = field(default_factory=dict)
     preset:str = '' # the preset the config comes from (the figure's own one of `FIGURE_PRESETS`, else `params['preset']`)
 
@@ -191,7 +196,7 @@ def figure_setup(name:str, # the figure's name, e.g. 'fig5'
     used = FIGURE_PRESETS.get(name, {}).get(p['preset'], p['preset'])
     if used != p['preset']: print(f"{name}: preset {p['preset']!r} runs this figure on its own preset {used!r} ({PRESETS[used]().description})")
     cfg = get_preset(used, **ov)
-    out = Path(p['out_dir']) / p['preset']
+    out = (Path(p['out_dir']).expanduser() if p['out_dir'] is not None else default_out_dir()) / p['preset']
     out.mkdir(parents=True, exist_ok=True)
     store = Path(p['store']).expanduser() if p['store'] is not None else default_store()
     return FigureSetup(name, cfg, store, out, p, used)
