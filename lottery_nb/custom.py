@@ -5,6 +5,8 @@
 # %% ../nbs/12_custom.ipynb #a5364607
 from __future__ import annotations
 
+import hashlib
+import math
 import re
 
 import numpy as np
@@ -17,7 +19,7 @@ from .data import DATASETS, TensorDataSet, data_fingerprint, get_data, register_
 from .models import check_model, init_open_lth, model_fingerprint, register_model
 
 # %% auto #0
-__all__ = ['as_tensors', 'register_tensors', 'register_factory', 'custom_config']
+__all__ = ['PROBE_BITS', 'as_tensors', 'register_tensors', 'behaviour_fingerprint', 'register_factory', 'custom_config']
 
 # %% ../nbs/12_custom.ipynb #564a0ba9
 def _stack(items:list, split:str):
@@ -102,6 +104,38 @@ def _build(model_fn, seed:int, init:str) -> nn.Module:
         if init == 'open_lth': init_open_lth(m)
     return m
 
+# %% ../nbs/12_custom.ipynb #5b0f3a1c
+PROBE_BITS = 8 # probe outputs are kept to 2**-PROBE_BITS of the power of two at or above the largest one
+
+def _quantise(out) -> bytes:
+    "A model's output, rounded to a grid of `2**-PROBE_BITS` × the power of two at or above its largest magnitude."
+    if not isinstance(out, Tensor): return f'not a tensor: {type(out).__name__}'.encode()
+    out = out.detach().to('cpu', torch.float64)
+    fin = torch.isfinite(out)
+    top = out[fin].abs().max().item() if fin.any() else 0.0
+    scale = 2.0 ** math.ceil(math.log2(top)) if top > 0 else 1.0
+    q = torch.round(torch.where(fin, out, 0.0) / scale * 2 ** PROBE_BITS).to(torch.int64)
+    return f'{tuple(out.shape)} {scale!r} {out[~fin].tolist()}'.encode() + q.numpy().tobytes()
+
+def behaviour_fingerprint(model:nn.Module, # a freshly built, seeded model (train mode updates its BatchNorm statistics)
+                          x:Tensor, # the probe batch, e.g. the first 2 training examples
+                          seed:int=0, # torch's generator is seeded with it before each forward (dropout)
+                         ) -> str: # 16 hex digits
+    "`model_fingerprint` (structure, weights, `forward` source) and the model's outputs on `x` in eval then train mode, rounded."
+    h = hashlib.sha256(model_fingerprint(model).encode())
+    was = model.training
+    try:
+        for mode in ('eval', 'train'):
+            model.train(mode == 'train')
+            with torch.random.fork_rng(devices=[]), torch.no_grad():
+                torch.random.default_generator.manual_seed(seed)
+                try: out = model(x)
+                except Exception as e: out = f'{type(e).__name__}'   # e.g. train-mode BatchNorm on 1 example
+            h.update(mode.encode() + (_quantise(out) if isinstance(out, Tensor) else out.encode()))
+    finally: model.train(was)
+    return h.hexdigest()[:16]
+
+
 # %% ../nbs/12_custom.ipynb #16b600b4
 def register_factory(model_fn, # a callable with no arguments returning a new `nn.Module`
                      x:Tensor, # a batch of model inputs (e.g. 2 training examples) the model must accept
@@ -109,7 +143,7 @@ def register_factory(model_fn, # a callable with no arguments returning a new `n
                      init:str='open_lth', # 'open_lth' (Kaiming-normal Conv/Linear, as every lottery-nb model) or 'factory' (its own, seeded)
                      prefix:str='model', # the name starts with it
                     ) -> tuple[str, str]: # (name, fingerprint)
-    "Check `model_fn`'s model on `x` and register `model_fn` as a model named after its `model_fingerprint`."
+    "Check `model_fn`'s model on `x` and register `model_fn` as a model named after its `behaviour_fingerprint` on `x`."
     _check_prefix(prefix, 'model_name')
     if isinstance(model_fn, nn.Module):
         raise LotteryError(f"model_fn is a {type(model_fn).__name__} module, not a factory; pass a function that builds a new one, e.g. lambda: MyNet(), so that every seed starts from its own weights.")
@@ -118,8 +152,8 @@ def register_factory(model_fn, # a callable with no arguments returning a new `n
     a, b = _build(model_fn, 0, init), _build(model_fn, 0, init)
     if a is b: raise LotteryError("model_fn returned the same module twice; make it build a new one on each call (e.g. lambda: nn.Sequential(...)).")
     check_model(a, x, num_classes, 'The model from model_fn')
-    fp = model_fingerprint(a)
-    if model_fingerprint(b) != fp:
+    fp = behaviour_fingerprint(a, x)
+    if behaviour_fingerprint(b, x) != fp:
         raise LotteryError("model_fn built two different models from the same seed; make it draw its random numbers from torch's generator only, which lottery-nb seeds.")
     name, sig = f'{prefix}-{fp[:8]}', _signature(a)
     def build(num_classes:int, input_shape:tuple) -> nn.Module:

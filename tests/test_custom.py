@@ -183,3 +183,25 @@ def test_a_factory_that_changes_after_custom_config_is_refused(tmp_path):
     with pytest.raises(LotteryError) as e: run_imp(cfg, tmp_path, progress=False)
     assert f"model_fn now builds another model than the one registered as {cfg.model!r}; call custom_config again" in str(e.value)
     assert not any(tmp_path.iterdir())
+
+
+class Scaled(nn.Module):
+    "A model whose behaviour depends on a plain attribute: no weight, no buffer, the same `forward` source."
+    def __init__(self, scale: float):
+        super().__init__(); self.body, self.scale = net()(), scale
+    def forward(self, x): return self.body(x) * self.scale
+
+
+def test_an_attribute_used_in_forward_is_part_of_the_key(tmp_path):
+    "`self.scale = 2.0` instead of 1.0 is another experiment: a new key, trained from scratch, not the stored results."
+    one = custom_config(lambda: Scaled(1.0), TRAIN, TEST, **SMALL)
+    exp = run_imp(one, tmp_path, progress=False)
+    before = metrics_files(tmp_path)
+    assert custom_config(lambda: Scaled(1.0), TRAIN, TEST, **SMALL).key == one.key       # the same model keeps its key
+    two = custom_config(lambda: Scaled(2.0), TRAIN, TEST, **SMALL)
+    assert two.key != one.key and two.extra_identity['model'] != one.extra_identity['model']
+    assert two.extra_identity['data'] == one.extra_identity['data']
+    exp2 = run_imp(two, tmp_path, progress=False)
+    assert exp2.path.name == two.key and len(list(exp2.path.rglob('metrics.json'))) == 5   # all trained anew
+    assert {p: t for p, t in metrics_files(tmp_path).items() if p in before} == before
+    assert exp.metrics(0, 0, 0)['test_loss'] != exp2.metrics(0, 0, 0)['test_loss']
