@@ -21,7 +21,7 @@ from .points import Point, _fmt_levels, _is_int, _label, check_points, load_poin
 from .store import Experiment, analysis_file, cached, load_torch, save_torch, stored_levels
 
 # %% auto #0
-__all__ = ['PlaneGeometry', 'plane_geometry', 'plane_points', 'error_plane']
+__all__ = ['PLANE_TEST_EXAMPLES', 'PlaneGeometry', 'plane_geometry', 'plane_points', 'plane_limit', 'error_plane']
 
 # %% ../nbs/07d_planes.ipynb #39b93df1
 @dataclass
@@ -93,6 +93,17 @@ def plane_points(exp:Experiment, seed:int, rewind:int|str, level:int) -> tuple:
     seed, rewind, level = _plane_ref(exp, seed, rewind, level)
     p0, p2 = load_point(exp, seed, rewind, level), load_point(exp, seed, rewind, level + 1)
     return p0, project_point(p0, p2.mask, f'm^({level + 1}) ⊙ w^({level}), seed {seed}, rewind {rewind}'), p2
+
+# %% ../nbs/07d_planes.ipynb #4f1d2b7e
+PLANE_TEST_EXAMPLES = 1000 # plane points use the first 1,000 examples by default: `error_plane`'s and Fig. 3's default
+
+def plane_limit(exp:Experiment, limit:int|None, splits=('test',)) -> int|None:
+    "`limit` as a plane's cache key records it: None (every example) when it is None or covers each of `splits`."
+    if limit is None: return None
+    from lottery_nb.data import get_data
+    data = get_data(exp.cfg.dataset, device='cpu', **exp.cfg.data_kwargs)
+    return None if all(limit >= (data.num_test if s == 'test' else data.num_train) for s in splits) else limit
+
 
 # %% ../nbs/07d_planes.ipynb #78505594
 def _grid_axis(lo_hi, n:int, name:str) -> np.ndarray:
@@ -167,7 +178,8 @@ def error_plane(exp:Experiment, # the experiment
                 ortho_range=(-2.0, 3.0), # gamma window along the orthogonal direction (projection at 0, w^(L) at 1)
                 splits=('test',), # data of the grid
                 bn:str='interpolate', bn_samples:int|None=None, bn_seed:int=0, bn_batch_size:int|None=None,
-                limit:int|None=None, device:str|None=None, batch_points:int|None=None,
+                limit:int|None=PLANE_TEST_EXAMPLES, # the first N examples of each split (as Fig. 3); None: all (the paper)
+                device:str|None=None, batch_points:int|None=None,
                 rows_per_chunk:int=5, # rows computed between two saves of the partial grid
                 cache:bool=True, # read and write the analysis cache (and the partial grid)
                 progress:bool=True, # progress bar over grid points
@@ -175,6 +187,7 @@ def error_plane(exp:Experiment, # the experiment
                ) -> dict:
     "Error (and loss) on a grid over the plane of an IMP step (Fig. 3, 7, 8), in the plot frame of Appendix C."
     splits = check_eval_args(exp, splits, bn, bn_samples, bn_seed, bn_batch_size, limit, batch_points)
+    limit = plane_limit(exp, limit, splits)
     rows, cols = _grid_size(grid)
     alpha, gamma = _grid_axis(axial_range, cols, 'axial_range'), _grid_axis(ortho_range, rows, 'ortho_range')
     _check_pos_int('rows_per_chunk', rows_per_chunk, False)
