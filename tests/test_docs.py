@@ -1,21 +1,69 @@
-"""The docs site: what can be checked without Quarto. nbdev_proc_nbs must process every notebook and produce a
-rendered show_doc entry for every public function and class of every module; Quarto's own render is skipped
-here with a message when Quarto is not installed."""
+"""The docs site: what can be checked without Quarto. The notebooks are processed as `nbdev_proc_nbs` does, but
+without its Quarto installer: without Quarto, nbdev 2 runs `sudo touch .installing`, downloads Quarto and runs
+`pip install -e "<root>[dev]"`, and a test installs nothing. Every notebook must process, with a rendered show_doc
+entry for every public function and class of every module; Quarto's own render is skipped here with a message when
+Quarto is not installed. Stub `sudo`, `pip`, `pip3` and `curl` first on PATH record any call: none may happen."""
 import importlib
 import json
+import os
 import shutil
+import stat
 import subprocess
 
 import pytest
 
-from conftest import BIN, ROOT
+from conftest import BIN, ENV, ROOT
+
+# nbdev's `nbdev_proc_nbs` is `_pre_docs()`, whose first step `_ensure_quarto()` installs Quarto (sudo, curl, pip)
+# when `quarto` is not on PATH; the rest (refresh _quarto.yml, the module index, the sidebar, proc_nbs) installs nothing.
+PROC_NBS = """import nbdev.quarto as q
+assert callable(getattr(q, '_ensure_quarto', None)) and callable(getattr(q, '_pre_docs', None)), 'nbdev changed: see tests/test_docs.py'
+q._ensure_quarto = lambda: None
+q._pre_docs()
+"""
+INSTALLERS = ('sudo', 'pip', 'pip3', 'curl')
+
+
+def stubs(folder, record):
+    "Scripts named after the installers that append their command line to `record` and fail; returns `folder`."
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in INSTALLERS:
+        f = folder / name
+        f.write_text(f'#!/bin/sh\necho "{name} $*" >> "{record}"\nexit 1\n')
+        f.chmod(f.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return folder
+
+
+def stubbed_env(folder) -> dict:
+    return {**ENV, 'PATH': f"{folder}{os.pathsep}{ENV.get('PATH', '')}"}
 
 
 @pytest.fixture(scope='module')
-def proc():
-    r = subprocess.run([str(BIN / 'nbdev_proc_nbs')], capture_output=True, text=True, cwd=ROOT, timeout=900)
-    assert r.returncode == 0, r.stderr[-2000:]
+def installer_calls(tmp_path_factory):
+    "The file in which the stub installers record their calls (absent: no call)."
+    return tmp_path_factory.mktemp('stubs') / 'calls.txt'
+
+
+@pytest.fixture(scope='module')
+def proc(tmp_path_factory, installer_calls):
+    env = stubbed_env(stubs(tmp_path_factory.mktemp('bin'), installer_calls))
+    r = subprocess.run([str(BIN / 'python'), '-c', PROC_NBS], capture_output=True, text=True, cwd=ROOT, timeout=900, env=env)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     return ROOT / '_proc'
+
+
+def test_the_stubs_record_a_call(tmp_path):
+    "The check below can fail: a stub first on PATH is the `sudo` or `pip` a subprocess's shell finds, and it records."
+    record = tmp_path / 'calls.txt'
+    env = stubbed_env(stubs(tmp_path / 'bin', record))
+    r = subprocess.run('sudo touch .installing; pip install -e ".[dev]"', shell=True, cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and record.read_text().splitlines() == ['sudo touch .installing', 'pip install -e .[dev]']
+    assert not (tmp_path / '.installing').exists()
+
+
+def test_processing_installs_nothing(proc, installer_calls):
+    assert not installer_calls.exists(), f'the docs processing called an installer: {installer_calls.read_text()}'
 
 
 def test_every_notebook_is_processed(proc):
