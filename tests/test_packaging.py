@@ -1,16 +1,24 @@
 """A release a user can install: the sdist builds a wheel on its own, the wheel ships the figure notebooks as
 `lottery_nb/figure_notebooks/`, and, installed into a fresh virtual environment, its commands run from an empty
-folder (no checkout in sight). The fresh environment reuses this one's third-party packages (torch is large) through
-a `.pth` file, and gets lottery-nb itself only from the wheel (`pip install --no-deps`)."""
+folder (no checkout in sight).
+
+The fresh environment (no system site-packages) must not download torch again, so it gets its third-party packages
+from this environment, but only those the wheel declares: the distributions of its `Requires-Dist` (no extra) and,
+transitively, theirs, linked one by one into a folder that a `.pth` file puts on its path. Anything else of this
+environment (the dev extra: nbdev, pytest, jupyterlab, ...) is not importable there, so a run-time import that
+`install_requires` forgot fails here. lottery-nb itself comes only from the wheel (`pip install --no-deps`)."""
+import email
+import importlib.metadata as md
+import os
 import sys
-import sysconfig
 import tarfile
 import zipfile
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
-from conftest import ROOT, run
+from conftest import ENV, ROOT, run
 
 pytestmark = pytest.mark.slow
 
@@ -25,19 +33,95 @@ def dist(tmp_path_factory):
     return sdist, wheel
 
 
+def wheel_requirements(wheel) -> list:
+    "The wheel's `Requires-Dist` entries that hold without an extra (its install_requires)."
+    z = zipfile.ZipFile(wheel)
+    meta = email.message_from_bytes(z.read(next(n for n in z.namelist() if n.endswith('.dist-info/METADATA'))))
+    reqs = [Requirement(r) for r in meta.get_all('Requires-Dist') or []]
+    return [r for r in reqs if r.marker is None or r.marker.evaluate({'extra': ''})]
+
+
+def closure(reqs) -> tuple[dict, list]:
+    "name -> Distribution of this environment for `reqs` and their requirements (with the extras asked for); missing names."
+    found, missing, todo = {}, [], [(r, set(r.extras)) for r in reqs]
+    while todo:
+        r, extras = todo.pop()
+        key = r.name.lower().replace('_', '-')
+        try: d = md.distribution(r.name)
+        except md.PackageNotFoundError: missing.append(r.name); continue
+        if key in found and not extras: continue
+        found[key] = d
+        for q in map(Requirement, d.requires or []):
+            env = [{'extra': e} for e in extras | {''}]
+            if q.marker is None or any(q.marker.evaluate(e) for e in env): todo.append((q, set(q.extras)))
+    return found, missing
+
+
+def link_distributions(dists, folder: Path):
+    "Symbolic links in `folder` to the top-level modules, packages and .dist-info folders of `dists`."
+    folder.mkdir(parents=True, exist_ok=True)
+    for d in dists.values():
+        base = Path(d.locate_file(''))
+        tops = {f.parts[0] for f in d.files or [] if f.parts and f.parts[0] not in ('..', '__pycache__')
+                and not f.parts[0].endswith('.pth')}
+        for t in tops:
+            if (base / t).exists() and not (folder / t).exists(): (folder / t).symlink_to(base / t)
+
+
+def venv_env(venv) -> dict:
+    "The environment of a command of the fresh venv: its bin first, no PYTHONPATH (the checkout), Jupyter's own folders empty."
+    env = {k: v for k, v in ENV.items() if k not in ('PYTHONPATH', 'VIRTUAL_ENV', 'JUPYTER_PATH')}
+    jup = venv.parent / 'jupyter-home'
+    for sub in ('data', 'config', 'ipython'): (jup / sub).mkdir(parents=True, exist_ok=True)
+    return {**env, 'PATH': f"{venv}{os.pathsep}{env.get('PATH', '')}", 'JUPYTER_DATA_DIR': str(jup / 'data'),
+            'JUPYTER_CONFIG_DIR': str(jup / 'config'), 'IPYTHONDIR': str(jup / 'ipython')}
+
+
+def vrun(venv, cmd, cwd):
+    "Run `cmd` with the fresh venv's environment only (subprocess.run, as conftest.run, without the test's PYTHONPATH)."
+    import subprocess
+    return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=1800, cwd=cwd, env=venv_env(venv))
+
+
 @pytest.fixture(scope='module')
 def venv(dist, tmp_path_factory):
-    "A fresh virtual environment with the wheel installed; returns its bin folder."
+    "A fresh virtual environment with the wheel installed and its declared dependencies linked in; returns its bin folder."
     d = tmp_path_factory.mktemp('venv') / 'env'
     r = run([sys.executable, '-m', 'venv', '--without-pip', d])
     assert r.returncode == 0, r.stderr
     py = d / 'bin' / 'python'
-    site = Path(run([py, '-c', "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip())
-    (site / '_reuse_test_env.pth').write_text(sysconfig.get_paths()['purelib'] + '\n')
-    r = run([sys.executable, '-m', 'pip', '--python', py, 'install', '--no-deps', '--no-index',
-             '--disable-pip-version-check', '-q', dist[1]])
+    site = Path(vrun(d / 'bin', [py, '-c', "import sysconfig; print(sysconfig.get_paths()['purelib'])"], d).stdout.strip())
+    dists, missing = closure(wheel_requirements(dist[1]))
+    assert not [m for m in missing if m.lower() in {r.name.lower() for r in wheel_requirements(dist[1])}], missing
+    link_distributions(dists, d.parent / 'deps')
+    (site / '_declared_deps.pth').write_text(str(d.parent / 'deps') + '\n')
+    # (without the test's PYTHONPATH: the checkout's build leaves lottery_nb.egg-info there, which pip would take
+    # for an installed lottery-nb and install nothing)
+    r = vrun(d / 'bin', [sys.executable, '-m', 'pip', '--python', py, 'install', '--no-deps', '--no-index',
+                         '--disable-pip-version-check', '-q', dist[1]], d.parent)
     assert r.returncode == 0, r.stdout + r.stderr
     return d / 'bin'
+
+
+def test_install_requires_holds_the_run_time_packages(dist):
+    "What `lottery figures` and the figure notebooks import at run time is in install_requires, not only in the dev extra."
+    names = {r.name.lower().replace('_', '-') for r in wheel_requirements(dist[1])}
+    assert {'torch', 'papermill', 'scrapbook', 'ipykernel', 'jupyter-client', 'matplotlib', 'tqdm', 'filelock'} <= names, names
+    assert not names & {'nbdev', 'pytest', 'jupyterlab', 'execnb'}, names
+
+
+def test_fresh_venv_sees_only_declared_packages(venv, tmp_path):
+    "The test environment is honest: the wheel's dependencies import there, the dev extra does not."
+    code = ("import importlib.util as u; print(' '.join(n for n in ['torch', 'papermill', 'scrapbook', 'ipykernel', "
+            "'nbdev', 'pytest', 'jupyterlab', 'execnb'] if u.find_spec(n)))")
+    r = vrun(venv, [venv / 'python', '-c', code], tmp_path)
+    assert r.returncode == 0 and r.stdout.split() == ['torch', 'papermill', 'scrapbook', 'ipykernel'], r.stdout + r.stderr
+    code = ("import sys; from jupyter_client.kernelspec import KernelSpecManager as K; "
+            "print(K().get_kernel_spec('python3').argv[0] == sys.executable, sys.executable)")
+    r = vrun(venv, [venv / 'python', '-c', code], tmp_path)      # papermill's kernel is this environment's Python
+    assert r.returncode == 0 and r.stdout.split() == ['True', str(venv / 'python')], r.stdout + r.stderr
+    r = vrun(venv, [sys.executable, '-m', 'pip', '--python', venv / 'python', 'check', '--disable-pip-version-check'], tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr     # every requirement of every linked distribution is there too
 
 
 def test_sdist_has_what_the_wheel_needs(dist):
@@ -61,11 +145,11 @@ def test_installed_wheel_runs_outside_a_checkout(venv, tmp_path):
     empty = tmp_path / 'empty'; empty.mkdir()
     code = ("import importlib.resources as r, lottery_nb; nb = r.files('lottery_nb') / 'figure_notebooks' / 'fig5_rewind.ipynb';"
             "print(lottery_nb.__file__); print(nb.is_file(), str(nb))")
-    r = run([venv / 'python', '-c', code], cwd=empty)
+    r = vrun(venv, [venv / 'python', '-c', code], empty)
     assert r.returncode == 0, r.stderr
     where, (ok, nb) = r.stdout.splitlines()[0], r.stdout.splitlines()[1].split(' ', 1)
     assert where.startswith(str(venv.parent)) and ok == 'True' and nb.startswith(str(venv.parent)), r.stdout
-    r = run([venv / 'lottery-imp', '--help'], cwd=empty)
+    r = vrun(venv, [venv / 'lottery-imp', '--help'], empty)
     assert r.returncode == 0 and 'usage: lottery-imp' in r.stdout, r.stdout + r.stderr
     assert not list(empty.iterdir())       # --help writes nothing
 
@@ -73,7 +157,7 @@ def test_installed_wheel_runs_outside_a_checkout(venv, tmp_path):
 def test_lottery_figures_from_an_installed_wheel(venv, tmp_path):
     "`pip install` + `lottery-figures --preset smoke --only fig5` works from an empty folder."
     empty = tmp_path / 'empty'; empty.mkdir()
-    r = run([venv / 'lottery-figures', '--preset', 'smoke', '--only', 'fig5', '--store', tmp_path / 'runs',
-             '--out', tmp_path / 'out', '--no-progress'], cwd=empty)
+    r = vrun(venv, [venv / 'lottery-figures', '--preset', 'smoke', '--only', 'fig5', '--store', tmp_path / 'runs',
+                    '--out', tmp_path / 'out', '--no-progress'], empty)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert list((tmp_path / 'out' / 'smoke').rglob('fig5*.png')) and not list(empty.iterdir())
