@@ -161,3 +161,27 @@ def test_lottery_figures_from_an_installed_wheel(venv, tmp_path):
                     '--out', tmp_path / 'out', '--no-progress'], empty)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert list((tmp_path / 'out' / 'smoke').rglob('fig5*.png')) and not list(empty.iterdir())
+
+
+def test_setup_sh_picks_the_torch_build_and_says_why(tmp_path):
+    """scripts/setup.sh before it installs anything: without a GPU it tries PyTorch's CPU wheel index and, when that
+    cannot be reached, falls back to the default build quickly; with a GPU (a stub nvidia-smi) it takes the default
+    CUDA build. A fake checkout whose torch-less .venv is already stamped, so that nothing is installed."""
+    import time
+    for f in ('settings.ini', 'setup.py', 'scripts/setup.sh'):
+        (tmp_path / f).parent.mkdir(parents=True, exist_ok=True); (tmp_path / f).write_text((ROOT / f).read_text())
+    assert run([sys.executable, '-m', 'venv', '--without-pip', tmp_path / '.venv']).returncode == 0
+    (tmp_path / '.venv' / '.lottery-nb-installed').touch()
+    stub = tmp_path / 'stub'; stub.mkdir()
+    path = ':'.join(p for p in ENV['PATH'].split(':') if not (Path(p) / 'nvidia-smi').exists())   # no GPU here
+    unreachable = 'http://127.0.0.1:9/whl/cpu'                                                      # the discard port: refused
+    t = time.perf_counter()
+    r = run(['bash', 'scripts/setup.sh'], cwd=tmp_path, env={'PATH': path, 'TORCH_CPU_INDEX': unreachable})
+    assert r.returncode == 0, r.stderr
+    assert time.perf_counter() - t < 120                                       # bounded by its 10 s limit, not pip's retries
+    assert r.stdout.strip().splitlines() == [
+        f'setup: torch  installed: no GPU (no working nvidia-smi), but {unreachable} could not be reached (5 s limit), so the default build']
+    (stub / 'nvidia-smi').write_text('#!/bin/sh\necho "GPU 0: stub"\n'); (stub / 'nvidia-smi').chmod(0o755)
+    r = run(['bash', 'scripts/setup.sh'], cwd=tmp_path, env={'PATH': f'{stub}:{path}', 'TORCH_CPU_INDEX': unreachable})
+    assert r.returncode == 0 and r.stdout.strip().splitlines() == [
+        'setup: torch  installed: nvidia-smi finds a GPU, so the default (CUDA) build'], r.stdout + r.stderr
