@@ -156,9 +156,10 @@ def register_factory(model_fn, # a callable with no arguments returning a new `n
     if behaviour_fingerprint(b, x) != fp:
         raise LotteryError("model_fn built two different models from the same seed; make it draw its random numbers from torch's generator only, which lottery-nb seeds.")
     name, sig = f'{prefix}-{fp[:8]}', _signature(a)
+    probe = x.detach().cpu().clone()
     def build(num_classes:int, input_shape:tuple) -> nn.Module:
-        m = model_fn()
-        if not isinstance(m, nn.Module) or _signature(m) != sig:
+        m = model_fn()   # (then the seed-0 model again, under its own generator: `m` draws what it always drew)
+        if not isinstance(m, nn.Module) or _signature(m) != sig or behaviour_fingerprint(_build(model_fn, 0, init), probe) != fp:
             raise LotteryError(f"model_fn now builds another model than the one registered as {name!r}; call custom_config again for a config (and a run key) of the new model.")
         return m
     build.fingerprint = fp

@@ -205,3 +205,15 @@ def test_an_attribute_used_in_forward_is_part_of_the_key(tmp_path):
     assert exp2.path.name == two.key and len(list(exp2.path.rglob('metrics.json'))) == 5   # all trained anew
     assert {p: t for p, t in metrics_files(tmp_path).items() if p in before} == before
     assert exp.metrics(0, 0, 0)['test_loss'] != exp2.metrics(0, 0, 0)['test_loss']
+
+
+def test_an_attribute_changed_after_custom_config_is_refused(tmp_path):
+    "The factory's model computes something else than when its key was made: refused before anything is stored."
+    scale = {'s': 1.0}
+    cfg = custom_config(lambda: Scaled(scale['s']), TRAIN, TEST, **SMALL)
+    scale['s'] = 2.0     # same structure and weights, other outputs
+    with pytest.raises(LotteryError) as e: run_imp(cfg, tmp_path, progress=False)
+    assert f"model_fn now builds another model than the one registered as {cfg.model!r}; call custom_config again" in str(e.value)
+    assert not any(tmp_path.iterdir())
+    scale['s'] = 1.0
+    assert run_imp(cfg, tmp_path, progress=False).path.name == cfg.key
