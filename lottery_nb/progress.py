@@ -118,12 +118,12 @@ class Progress:
 
     def close(self, complete:bool|None=None):
         """Close the count. `complete` (default: no exception is being raised) says the work is done, also where this
-        process did less: nothing at all is 'cached' (no bar is drawn), else the rest was done elsewhere, and the bar ends
-        full instead of looking failed. Otherwise the status says 'stopped'."""
+        process did less: nothing at all is 'cached' (no bar is drawn), else the rest was found done (another process did it), and
+        the bar ends full instead of looking failed. Otherwise the status says 'stopped'."""
         if complete is None: complete = sys.exc_info()[0] is None
         if complete and self.n == self.initial and self.bar is None: self.end = 'cached'
         elif complete:
-            if self.n < self.total: self.sync(self.total, self.note or 'done by another process')
+            if self.n < self.total: self.sync(self.total, self.note or 'the rest found in the store')
             self.end = 'finished' + (f' ({self.note})' if self.note else '')
         else: self.end = 'stopped'
         if self.bar is not None:
