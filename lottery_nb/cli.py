@@ -382,7 +382,8 @@ def heartbeat_line(total:int, # notebooks of the job
                    jobs:int=1, # notebooks run at once
                   ) -> str:
     """The job's one line: notebooks done of all, time so far, a rate and an ETA (from the notebooks finished), and the
-    stage each running notebook reported last (its status file, with every open loop, outermost first)."""
+    stage each running notebook reported last (its status file, with every open loop, outermost first; when it was
+    written 10 s ago or more, since when)."""
     from lottery_nb.progress import _secs, read_status
     done, el = len(took), now - started
     head = f"[{done}/{total} notebooks done, {_secs(el)}"
@@ -390,7 +391,13 @@ def heartbeat_line(total:int, # notebooks of the job
         per = sum(took) / done
         head += f", {_secs(per)}/notebook, ETA ~{_secs(max(0.0, (total - done) * per / min(jobs, total - done) - max((now - t for t in running.values()), default=0)))}"
     head += ']'
-    runs = [f"{n} {_secs(now - t)}: {read_status(status[n]) or 'no progress reported yet'}" for n, t in list(running.items())]
+    def stage(n):   # a status not rewritten for a while: say since when (the notebook is between counted loops)
+        s = read_status(status[n])
+        if s is None: return 'no progress reported yet'
+        try: age = time.time() - status[n].stat().st_mtime
+        except OSError: age = 0
+        return s + (f' [last update {_secs(age)} ago]' if age >= 10 else '')
+    runs = [f"{n} {_secs(now - t)}: {stage(n)}" for n, t in list(running.items())]
     return ' | '.join([head] + runs)
 
 # %% ../nbs/11_cli.ipynb #19320c76
