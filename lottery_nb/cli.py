@@ -89,7 +89,7 @@ def folder_arg(value:str|None, option:str, default=None) -> Path:
 
 def store_arg(args:argparse.Namespace) -> Path:
     "The run store of the command: `--store`, else `default_store()`; an empty name or a file in the way is refused at once."
-    return folder_arg(args.store, '--store', default_store)
+    return folder_arg(args.store, 'the store' if hasattr(args, 'action') else '--store', default_store)   # (`lottery store`: an argument)
 
 # %% ../nbs/11_cli.ipynb #093aeead
 def _option_of(path, options:dict) -> str|None:
@@ -135,11 +135,12 @@ def _options(args:tuple) -> dict:
     out['--store'] = st if st else (default_store() if hasattr(ns, 'store') else None)
     return out
 
-def guarded(prog:str, fn, *args) -> int:
+def guarded(prog:str, fn, *args, sigterm:bool=True) -> int:
     """Run `fn(*args)`; a `LotteryError` or `OSError` becomes one line on stderr and exit status 2, Ctrl-C exit 130,
-    SIGTERM (in the main thread) one line saying what it stopped, exit 143."""
+    and with `sigterm` (in the main thread) SIGTERM one line saying what it stopped, exit 143."""
     import signal, threading
-    old = signal.signal(signal.SIGTERM, _on_sigterm) if threading.current_thread() is threading.main_thread() else None
+    main = sigterm and threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGTERM, _on_sigterm) if main else None
     try: return fn(*args)
     except LotteryError as e: print(f"{prog}: error: {e}", file=sys.stderr); return 2
     except OSError as e: print(f"{prog}: error: {_os_sentence(e, _options(args))}", file=sys.stderr); return 2
@@ -506,7 +507,7 @@ def _figures(args:argparse.Namespace, prog:str) -> int:
 def figures_main(argv:list|None=None, prog:str='lottery-figures') -> int:
     "Entry point of `lottery figures` and its alias `lottery-figures`."
     args = figures_parser(prog).parse_args(argv)
-    return guarded(prog, _figures, args, prog)
+    return guarded(prog, _figures, args, prog, sigterm=False)   # SIGTERM ends it at once, as before (its kernels with it)
 
 # %% ../nbs/11_cli.ipynb #f29e97ae
 def _floats(name:str, text:str) -> tuple:
