@@ -134,7 +134,7 @@ class Progress:
 
     def _report(self, force:bool=False):
         now = time.monotonic()
-        if self.lines is not None and (self.end or now - self._line_at >= self.lines):
+        if self.lines is not None and (self.end not in ('', 'cached') or not self.end and now - self._line_at >= self.lines):
             print(f'{self.status()}', file=sys.stderr, flush=True); self._line_at = now
         if not self.file: return
         if force or self._last is None or now - self._last >= self.every:
