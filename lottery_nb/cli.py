@@ -84,12 +84,14 @@ def folder_arg(value:str|None, option:str, default=None) -> Path:
         raise LotteryError(f"{option} {value!r} is empty; give a folder, or leave {option} out for its default.")
     p = Path(value).expanduser() if value is not None else default()
     for q in (p, *p.parents):
-        if q.exists() and not q.is_dir(): raise LotteryError(f"{option} {str(p)!r} cannot be a folder: {str(q)!r} is a file; point {option} at a folder.")
+        if q.exists() and not q.is_dir():
+            raise LotteryError(f"{option} {str(p)!r} cannot be a folder: {str(q)!r} is a file; point {option} at a folder.")
     return p
 
 def store_arg(args:argparse.Namespace) -> Path:
     "The run store of the command: `--store`, else `default_store()`; an empty name or a file in the way is refused at once."
-    return folder_arg(args.store, 'the store' if hasattr(args, 'action') else '--store', default_store)   # (`lottery store`: an argument)
+    name = 'the store' if hasattr(args, 'action') else '--store'   # (`lottery store` takes it as an argument)
+    return folder_arg(args.store, name, default_store)
 
 # %% ../nbs/11_cli.ipynb #093aeead
 def _option_of(path, options:dict) -> str|None:
@@ -390,7 +392,8 @@ def heartbeat_line(total:int, # notebooks of the job
     head = f"[{done}/{total} notebooks done, {_secs(el)}"
     if done and done < total:
         per = sum(took) / done
-        head += f", {_secs(per)}/notebook, ETA ~{_secs(max(0.0, (total - done) * per / min(jobs, total - done) - max((now - t for t in running.values()), default=0)))}"
+        eta = (total - done) * per / min(jobs, total - done) - max((now - t for t in running.values()), default=0)
+        head += f", {_secs(per)}/notebook, ETA ~{_secs(max(0.0, eta))}"
     head += ']'
     def stage(n):   # a status not rewritten for a while: say since when (the notebook is between counted loops)
         s = read_status(status[n])
@@ -493,7 +496,8 @@ def figures_params(args:argparse.Namespace) -> dict:
 def _figures(args:argparse.Namespace, prog:str) -> int:
     only = None if args.only is None else [x.strip() for x in args.only.split(',') if x.strip()]
     t0, out = time.perf_counter(), folder_arg(args.out, '--out')
-    res = run_figures(args.preset, only, out, store_arg(args), figures_params(args), progress=not args.no_progress, jobs=args.jobs, heartbeat=args.heartbeat)
+    res = run_figures(args.preset, only, out, store_arg(args), figures_params(args), progress=not args.no_progress,
+                      jobs=args.jobs, heartbeat=args.heartbeat)
     print(f"\n{prog}: preset {args.preset}, {sum(r['ok'] for r in res)}/{len(res)} notebooks ok in {time.perf_counter() - t0:.0f} s; figures in {Path(args.out) / args.preset}")
     for r in res: print(f"  {r['name']:5s} {'ok    ' if r['ok'] else 'FAILED'} {r['seconds']:7.1f} s  {r['error'] or ''}")
     failed = [r for r in res if not r['ok']]
