@@ -196,26 +196,26 @@ def ratio_sweep(evaluator:PointEvaluator, # evaluates 'train' (the sweep's subsa
     start = float(evaluator.evaluate([point], [[1.0]])['train_loss'][0])
     points, outcomes = 1, []
     inner = [b for b in sorted(betas, reverse=True) if 0 < b < 1]
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=len(ratios), desc='sweep', unit='ratio', leave=False)
-    for r in ratios:
-        m = magnitude_prune(point.state, point.mask, r, scope)
-        loss = {0.0: start}
-        ok = start <= threshold
-        if ok or full_paths:
-            comb = evaluator.combiner([point, project_point(point, m)])
-            loss[1.0] = float(evaluator.evaluate(comb, [[0.0, 1.0]])['train_loss'][0]); points += 1
-            ok = ok and loss[1.0] <= threshold
-            if (ok or full_paths) and inner:   # the projection is inside: the rest of the path decides
-                out = evaluator.evaluate(comb, [[1 - b, b] for b in inner])['train_loss']
-                loss.update({b: float(v) for b, v in zip(inner, out)}); points += len(inner)
-                ok = ok and all(v <= threshold for v in loss.values())
-        outcomes.append({'ratio': r, 'pruned': rem - num_remaining(m), 'density': density(m),
-                         'losses': [loss.get(b) for b in betas], 'max_loss': max(loss.values()), 'passed': bool(ok)})
-        if bar: bar.update(1)
-    if bar: bar.close()
+    from lottery_nb.progress import progress as _progress
+    bar = _progress(len(ratios), 0, progress, 'sweep', 'ratio', leave=False)   # also the status line `lottery figures` shows
+    try:
+        for r in ratios:
+            m = magnitude_prune(point.state, point.mask, r, scope)
+            loss = {0.0: start}
+            ok = start <= threshold
+            if ok or full_paths:
+                comb = evaluator.combiner([point, project_point(point, m)])
+                loss[1.0] = float(evaluator.evaluate(comb, [[0.0, 1.0]])['train_loss'][0]); points += 1
+                ok = ok and loss[1.0] <= threshold
+                if (ok or full_paths) and inner:   # the projection is inside: the rest of the path decides
+                    out = evaluator.evaluate(comb, [[1 - b, b] for b in inner])['train_loss']
+                    loss.update({b: float(v) for b, v in zip(inner, out)}); points += len(inner)
+                    ok = ok and all(v <= threshold for v in loss.values())
+            outcomes.append({'ratio': r, 'pruned': rem - num_remaining(m), 'density': density(m),
+                             'losses': [loss.get(b) for b in betas], 'max_loss': max(loss.values()), 'passed': bool(ok)})
+            if bar: bar.update(1)
+    finally:
+        if bar: bar.close()
     passed = [o['passed'] for o in outcomes]
     p_ff, p_lp = choose_ratio(ratios, passed, 'first_failure'), choose_ratio(ratios, passed, 'largest_pass')
     return {'p': p_ff if rule == 'first_failure' else p_lp, 'p_first_failure': p_ff, 'p_largest_pass': p_lp,

@@ -17,10 +17,11 @@ from .stats import mean_std, text_table
 
 # %% auto #0
 __all__ = ['FIGURES', 'KERNEL_NOISE', 'HEARTBEAT_ENV', 'SUBCOMMANDS', 'summary_table', 'Parser', 'add_run_args', 'run_overrides',
-           'store_arg', 'guarded', 'imp_parser', 'imp_config', 'imp_main', 'figures_dir', 'notebook_parameters',
-           'available_figures', 'figure_jobs', 'kernel_noise', 'forwarded', 'run_notebook', 'heartbeat_seconds',
-           'heartbeat_lines', 'run_figures', 'figures_parser', 'figures_params', 'figures_main', 'adaptive_parser',
-           'adaptive_main', 'store_parser', 'store_main', 'main']
+           'folder_arg', 'store_arg', 'Terminated', 'guarded', 'imp_parser', 'imp_config', 'wait_for_run', 'imp_main',
+           'figures_dir', 'notebook_parameters', 'available_figures', 'figure_jobs', 'kernel_noise', 'forwarded',
+           'user_errors', 'run_notebook', 'heartbeat_seconds', 'heartbeat_lines', 'heartbeat_line', 'run_figures',
+           'figures_parser', 'figures_params', 'figures_main', 'adaptive_parser', 'adaptive_main', 'store_parser',
+           'store_main', 'main']
 
 # %% ../nbs/11_cli.ipynb #25ffc187
 def summary_table(rows:list[dict], # `Experiment.results()`
@@ -77,33 +78,83 @@ def run_overrides(args:argparse.Namespace) -> dict:
     if args.device: ov['device'] = args.device
     return ov
 
-def store_arg(args:argparse.Namespace) -> Path:
-    "The run store of the command: `--store`, else `default_store()`; a file in the way is refused at once."
-    p = Path(args.store).expanduser() if args.store else default_store()
+def folder_arg(value:str|None, option:str, default=None) -> Path:
+    "The folder an option names (`default()` when it is left out); an empty name or a file in the way is refused at once."
+    if value is not None and not str(value).strip():
+        raise LotteryError(f"{option} {value!r} is empty; give a folder, or leave {option} out for its default.")
+    p = Path(value).expanduser() if value is not None else default()
     for q in (p, *p.parents):
-        if q.exists() and not q.is_dir(): raise LotteryError(f"The store {str(p)!r} cannot be a folder: {str(q)!r} is a file; point --store at a folder.")
+        if q.exists() and not q.is_dir():
+            raise LotteryError(f"{option} {str(p)!r} cannot be a folder: {str(q)!r} is a file; point {option} at a folder.")
     return p
 
+def store_arg(args:argparse.Namespace) -> Path:
+    "The run store of the command: `--store`, else `default_store()`; an empty name or a file in the way is refused at once."
+    name = 'the store' if hasattr(args, 'action') else '--store'   # (`lottery store` takes it as an argument)
+    return folder_arg(args.store, name, default_store)
+
 # %% ../nbs/11_cli.ipynb #093aeead
-def _os_sentence(e:OSError) -> str:
-    "One sentence for an OS error: what failed, on which path, and what to do."
+def _option_of(path, options:dict) -> str|None:
+    "The option (e.g. `'--out'`) of `options` (option -> folder) whose folder holds `path`, the innermost; else None."
+    try: p = Path(path).expanduser().resolve()
+    except (OSError, RuntimeError, TypeError): return None
+    hits = []
+    for opt, q in options.items():
+        if q is None: continue
+        q = Path(q).expanduser().resolve()
+        if p == q or q in p.parents: hits.append((len(q.parts), opt))
+    return max(hits)[1] if hits else None
+
+def _os_sentence(e:OSError, options:dict|None=None) -> str:
+    "One sentence for an OS error: what failed, on which path, and what to do, naming the option (of `options`) at fault."
     import errno
     path = e.filename or ''
-    what = {errno.ENOSPC: 'the disk is full; free some space', errno.EACCES: 'permission denied; choose a store you can write to or fix its permissions',
-            errno.EPERM: 'permission denied; choose a store you can write to or fix its permissions',
-            errno.EROFS: 'the file system is read-only; choose a writable --store',
-            errno.ENOTDIR: 'a path component is a file, not a folder; point --store at a folder',
-            errno.EEXIST: 'a file is in the way; point --store at a folder',
+    opt = _option_of(path, options or {}) if path else None
+    it = f'point {opt} at' if opt else 'choose'
+    what = {errno.ENOSPC: 'the disk is full; free some space',
+            errno.EACCES: f'permission denied; {it} a folder you can write to, or fix its permissions',
+            errno.EPERM: f'permission denied; {it} a folder you can write to, or fix its permissions',
+            errno.EROFS: f'the file system is read-only; {it} a writable folder',
+            errno.ENOTDIR: f'a path component is a file, not a folder; {it} a folder',
+            errno.EEXIST: f'a file is in the way; {it} a folder',
             errno.EISDIR: 'a folder is where a file was expected'}.get(e.errno, f"{e.strerror or e}; check the path")
     return f"{e.strerror or type(e).__name__} at {str(path)!r}: {what}." if path else f"{e.strerror or e}: {what}."
 
-def guarded(prog:str, fn, *args) -> int:
-    "Run `fn(*args)`; a `LotteryError` or `OSError` becomes one line on stderr and exit status 2, Ctrl-C exit 130."
+class Terminated(BaseException):
+    "SIGTERM arrived; `what` is the work that was running (the status line of the open progress counts)."
+    def __init__(self, what:str=''): super().__init__(what); self.what = what
+
+def _on_sigterm(signum, frame):
+    from lottery_nb.progress import _ACTIVE
+    raise Terminated(' › '.join(p.status() for p in _ACTIVE))
+
+def _options(args:tuple) -> dict:
+    "Option -> folder of the command's arguments (`--store`, `--out`), for naming the option an OS error is about."
+    ns = next((a for a in args if isinstance(a, argparse.Namespace)), None)
+    if ns is None: return {}
+    out = {'--out': getattr(ns, 'out', None)}
+    st = getattr(ns, 'store', None)
+    out['--store'] = st if st else (default_store() if hasattr(ns, 'store') else None)
+    return out
+
+def guarded(prog:str, fn, *args, sigterm:bool=True) -> int:
+    """Run `fn(*args)`; a `LotteryError` or `OSError` becomes one line on stderr and exit status 2, Ctrl-C exit 130,
+    and with `sigterm` (in the main thread) SIGTERM one line saying what it stopped, exit 143."""
+    import signal, threading
+    main = sigterm and threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGTERM, _on_sigterm) if main else None
     try: return fn(*args)
     except LotteryError as e: print(f"{prog}: error: {e}", file=sys.stderr); return 2
-    except OSError as e: print(f"{prog}: error: {_os_sentence(e)}", file=sys.stderr); return 2
+    except OSError as e: print(f"{prog}: error: {_os_sentence(e, _options(args))}", file=sys.stderr); return 2
     except KeyboardInterrupt:
         print(f"{prog}: interrupted; finished work is stored, re-run the same command to resume.", file=sys.stderr); return 130
+    except Terminated as e:
+        at = f" while running {e.what}" if e.what else ''
+        print(f"{prog}: stopped by SIGTERM{at}; finished levels and the last checkpoint are stored, re-run the same command "
+              "to resume exactly.", file=sys.stderr, flush=True)
+        return 143
+    finally:
+        if old is not None: signal.signal(signal.SIGTERM, old)
 
 # %% ../nbs/11_cli.ipynb #77bc3895
 def imp_parser(prog:str='lottery imp') -> argparse.ArgumentParser:
@@ -123,6 +174,20 @@ def imp_config(args:argparse.Namespace):
     if getattr(args, 'ddp', False): ov['parallel'] = 'ddp'
     return get_preset(args.preset, **ov)
 
+def wait_for_run(exp, # the `Experiment` of the run
+                 poll:float=1.0, # seconds between looks at the store
+                 timeout:float|None=None, # seconds at most (None: until it is complete)
+                ) -> bool: # whether every unit of the run is stored
+    "Wait until every dense run and every chain of `exp`'s config is finished in the store (other ranks write them)."
+    cfg, t0 = exp.cfg, time.monotonic()
+    def complete():
+        return all(exp.is_done(s, 0, 0) for s in cfg.seeds) and all(
+            exp.is_done(s, r, l) for s in cfg.seeds for r in exp.plan.rewind_steps for l in range(1, cfg.levels + 1))
+    while not complete():
+        if timeout is not None and time.monotonic() - t0 > timeout: return False
+        time.sleep(poll)
+    return True
+
 def _imp(args:argparse.Namespace, prog:str) -> int:
     if args.list_presets:
         for k, f in PRESETS.items(): print(f"{k:20s} {f().description}")
@@ -130,13 +195,16 @@ def _imp(args:argparse.Namespace, prog:str) -> int:
     cfg = imp_config(args)  # every cheap check happens here, before torch is imported
     if args.show_config: print(json.dumps(cfg.to_dict(), indent=1)); return 0
     store = store_arg(args)
-    print(f"{prog}: preset {cfg.name}, store {store / cfg.key}, seeds {list(cfg.seeds)}, "
-          f"rewind steps {list(cfg.rewind_steps)}, levels 0..{cfg.levels}", flush=True)
+    rank, world = int(os.environ.get('RANK', '0')), int(os.environ.get('WORLD_SIZE', '1'))   # under torchrun
+    if rank == 0: print(f"{prog}: preset {cfg.name}, store {store / cfg.key}, seeds {list(cfg.seeds)}, "
+                        f"rewind steps {list(cfg.rewind_steps)}, levels 0..{cfg.levels}", flush=True)
     from lottery_nb.imp import run_imp
-    exp = run_imp(cfg, store, progress=not args.no_progress)
-    if os.environ.get('RANK', '0') == '0': print(summary_table(exp.results()))   # under torchrun, rank 0 alone
+    exp = run_imp(cfg, store, progress=not args.no_progress and rank == 0)   # other ranks: nothing but errors
     import torch.distributed as dist
     if dist.is_initialized(): dist.destroy_process_group()   # (DDP) leave the process group cleanly
+    if rank != 0: return 0
+    if world > 1 and cfg.parallel != 'ddp': wait_for_run(exp)   # the other ranks' chains: the table is complete
+    print(summary_table(exp.results()))
     return 0
 
 def imp_main(argv:list|None=None, prog:str='lottery-imp') -> int:
@@ -196,7 +264,10 @@ def figure_jobs(preset:str, # a preset name
     params = dict(params or {})
     ov = dict(params.get('overrides') or {})
     ov.update({k: params[k] for k in ('seeds', 'rewind_steps', 'levels', 'device') if params.get(k) is not None})
-    get_preset(preset, **ov)  # an unknown preset or a bad seed, level or override is reported before any kernel starts
+    cfg = get_preset(preset, **ov)  # an unknown preset or a bad seed, level or override is reported before any kernel starts
+    if cfg.device != 'auto':   # a device this machine lacks (e.g. cuda without CUDA), as lottery imp refuses it
+        from lottery_nb.training import get_device
+        get_device(cfg.device)
     figs = available_figures()
     names = list(figs) if only is None else list(only)
     if not names: raise LotteryError("The list of figures is empty; name at least one of " + ', '.join(figs) + " (or leave it out for all).")
@@ -259,17 +330,27 @@ def _stderr_reader(name:str, log:Path):
             for l in forwarded(logged()): sys.stderr.write(f'    {name} kernel: {l}\n'); sys.stderr.flush()
     return read
 
+def user_errors() -> set:
+    "Names of `LotteryError` and its subclasses (`StoreError`, `StoreCorrupt`, `TrainingDiverged`, ...): a user's mistake."
+    import lottery_nb.store, lottery_nb.training   # (where the subclasses are defined)
+    out, todo = set(), [LotteryError]
+    while todo:
+        c = todo.pop(); out.add(c.__name__); todo += c.__subclasses__()
+    return out
+
 def run_notebook(name:str, nb:Path, params:dict, nb_out:Path, env:dict|None=None, bars:bool=False) -> dict:
-    "Execute one figure notebook with papermill (widget state stored); returns name, notebook, ok, error, traceback, seconds (a failure is recorded)."
+    """Execute one figure notebook with papermill (widget state stored); returns name, notebook, ok, error, traceback,
+    seconds, and `user_error`: the failure is a `LotteryError` (a failure is recorded, not raised)."""
     import papermill as pm, re
-    t0 = time.perf_counter(); res = {'name': name, 'notebook': str(nb_out / nb.name), 'ok': True, 'error': None, 'traceback': None}
+    t0 = time.perf_counter()
+    res = {'name': name, 'notebook': str(nb_out / nb.name), 'ok': True, 'error': None, 'traceback': None, 'user_error': False}
     km = _kernel_manager(env or {}, _stderr_reader(name, nb_out / f'{nb.stem}.stderr.log'))
     try:
         pm.execute_notebook(str(nb), str(nb_out / nb.name), parameters=params, progress_bar=bars, kernel_name='python3',
                             language='python', cwd=str(nb.parent), kernel_manager_class=km, store_widget_state=True)
     except pm.PapermillExecutionError as e:
         res.update(ok=False, error=f"cell [{e.exec_count}]: {e.ename}: {e.evalue.splitlines()[0] if e.evalue else ''}",
-                   traceback=re.sub(r'\x1b\[[0-9;]*m', '', '\n'.join(e.traceback)))
+                   traceback=re.sub(r'\x1b\[[0-9;]*m', '', '\n'.join(e.traceback)), user_error=e.ename in user_errors())
     except Exception as e:
         res.update(ok=False, error=f"{type(e).__name__}: {e}")
     res['seconds'] = time.perf_counter() - t0
@@ -295,6 +376,34 @@ def heartbeat_lines(running:dict, # name -> start time (`time.perf_counter`)
     from lottery_nb.progress import read_status
     return [f"    {n} {now - t:.0f} s: {read_status(status[n]) or 'no progress reported yet'}" for n, t in list(running.items())]
 
+def heartbeat_line(total:int, # notebooks of the job
+                   took:list, # seconds of each notebook finished so far
+                   running:dict, # name -> start time (`time.perf_counter`)
+                   status:dict, # name -> its status file
+                   now:float, # `time.perf_counter()`
+                   started:float, # when the job started (`time.perf_counter`)
+                   jobs:int=1, # notebooks run at once
+                  ) -> str:
+    """The job's one line: notebooks done of all, time so far, a rate and an ETA (from the notebooks finished), and the
+    stage each running notebook reported last (its status file, with every open loop, outermost first; when it was
+    written 10 s ago or more, since when)."""
+    from lottery_nb.progress import _secs, read_status
+    done, el = len(took), now - started
+    head = f"[{done}/{total} notebooks done, {_secs(el)}"
+    if done and done < total:
+        per = sum(took) / done
+        eta = (total - done) * per / min(jobs, total - done) - max((now - t for t in running.values()), default=0)
+        head += f", {_secs(per)}/notebook, ETA ~{_secs(max(0.0, eta))}"
+    head += ']'
+    def stage(n):   # a status not rewritten for a while: say since when (the notebook is between counted loops)
+        s = read_status(status[n])
+        if s is None: return 'no progress reported yet'
+        try: age = time.time() - status[n].stat().st_mtime
+        except OSError: age = 0
+        return s + (f' [last update {_secs(age)} ago]' if age >= 10 else '')
+    runs = [f"{n} {_secs(now - t)}: {stage(n)}" for n, t in list(running.items())]
+    return ' | '.join([head] + runs)
+
 # %% ../nbs/11_cli.ipynb #19320c76
 def _quiet_log(name:str):
     "A context in which the logger `name` drops the records that are `kernel_noise`."
@@ -314,7 +423,7 @@ def run_figures(preset:str='cpu', # a preset name
                 out:str|Path='figures', # output folder; figures go to <out>/<preset>/
                 store:str|Path|None=None, # the shared run store (default: `default_store()`)
                 params:dict|None=None, # more notebook parameters (seeds, levels, overrides, grid, ...)
-                progress:bool=True, # a start and end line per notebook, and a progress line per running notebook every `heartbeat` s
+                progress:bool=True, # a start and end line per notebook, and the job's progress line every `heartbeat` s
                 jobs:int=1, # notebooks run at once (they share the store safely: its locks divide the work)
                 heartbeat:float|None=None, # seconds between progress lines (None: `$LOTTERY_HEARTBEAT`, else 30)
                ) -> list[dict]: # one dict per notebook: name, ok, seconds, error, traceback
@@ -342,12 +451,14 @@ def run_figures(preset:str='cpu', # a preset name
             try: res = run_notebook(n, nb, p, nb_out, {**env, PROGRESS_ENV: str(status[n])})
             finally: running.pop(n, None)
             if progress: say(f"    {n} {'done' if res['ok'] else 'FAILED ' + res['error']} in {res['seconds']:.1f} s")
-            if res['traceback'] and 'LotteryError' not in res['error']:   # a user's mistake is its one sentence; anything else its traceback
+            if res['traceback'] and not res['user_error']:   # a user's mistake is its one sentence; anything else its traceback
                 say(f"{n} failed:\n" + '\n'.join(res['traceback'].splitlines()[-30:]), sys.stderr)
+            took.append(res['seconds'])
             return res
-        def tick():   # one line per running notebook per heartbeat (cell bars would interleave and tell less)
+        t0, took = time.perf_counter(), []
+        def tick():   # one line for the job per heartbeat (cell bars would interleave and tell less)
             while not stop.wait(every):
-                say('\n'.join(heartbeat_lines(running, status, time.perf_counter())))
+                say(heartbeat_line(len(todo), list(took), running, status, time.perf_counter(), t0, jobs))
         if progress: threading.Thread(target=tick, daemon=True).start()
         try:
             with ThreadPoolExecutor(max_workers=jobs) as ex:
@@ -384,20 +495,23 @@ def figures_params(args:argparse.Namespace) -> dict:
 
 def _figures(args:argparse.Namespace, prog:str) -> int:
     only = None if args.only is None else [x.strip() for x in args.only.split(',') if x.strip()]
-    t0 = time.perf_counter()
-    res = run_figures(args.preset, only, args.out, store_arg(args), figures_params(args), progress=not args.no_progress, jobs=args.jobs, heartbeat=args.heartbeat)
+    t0, out = time.perf_counter(), folder_arg(args.out, '--out')
+    res = run_figures(args.preset, only, out, store_arg(args), figures_params(args), progress=not args.no_progress,
+                      jobs=args.jobs, heartbeat=args.heartbeat)
     print(f"\n{prog}: preset {args.preset}, {sum(r['ok'] for r in res)}/{len(res)} notebooks ok in {time.perf_counter() - t0:.0f} s; figures in {Path(args.out) / args.preset}")
     for r in res: print(f"  {r['name']:5s} {'ok    ' if r['ok'] else 'FAILED'} {r['seconds']:7.1f} s  {r['error'] or ''}")
     failed = [r for r in res if not r['ok']]
+    for r in failed:   # a user's mistake: its one sentence (no traceback), exit status 2 when every failure is one
+        if r['user_error']: print(f"{prog}: error: {r['name']}: {r['error'].split(': ', 2)[-1]}", file=sys.stderr)
     if failed:
         print(f"{prog}: {len(failed)} notebook(s) failed: " + '; '.join(f"{r['name']} at {r['error']} (see {r['notebook']})" for r in failed), file=sys.stderr)
-        return 1
+        return 2 if all(r['user_error'] for r in failed) else 1
     return 0
 
 def figures_main(argv:list|None=None, prog:str='lottery-figures') -> int:
     "Entry point of `lottery figures` and its alias `lottery-figures`."
     args = figures_parser(prog).parse_args(argv)
-    return guarded(prog, _figures, args, prog)
+    return guarded(prog, _figures, args, prog, sigterm=False)   # SIGTERM ends it at once, as before (its kernels with it)
 
 # %% ../nbs/11_cli.ipynb #f29e97ae
 def _floats(name:str, text:str) -> tuple:

@@ -227,12 +227,22 @@ def _follow(runner:_Runner):
         runner.dense(u[0]) if u[1] is None else runner.chain(*u)
 
 # %% ../nbs/06_imp.ipynb #c8fea3af
+def _config(cfg) -> ExperimentConfig:
+    "`cfg` itself, or the preset that a string names; anything else is refused in one sentence."
+    if isinstance(cfg, str):
+        from lottery_nb.config import get_preset
+        return get_preset(cfg)
+    if not isinstance(cfg, ExperimentConfig):
+        raise LotteryError(f"cfg={cfg!r} is not an experiment config; pass one (e.g. get_preset('smoke')) or a preset name such as 'smoke'.")
+    return cfg
+
 def run_imp(cfg:ExperimentConfig, # the experiment (e.g. `get_preset('cpu')`)
             store:str|Path|None=None, # run-store root directory; None: `default_store()` ($LOTTERY_STORE, else runs/ in the project root)
             progress:bool=True, # show a progress bar
             poll:float=1.0, # seconds between looks at units another process is working on
            ) -> Experiment:
-    "Run IMP-WR (Algorithm 1) for every seed and rewind step of `cfg`, resuming whatever is stored."
+    "Run IMP-WR (Algorithm 1) for every seed and rewind step of `cfg` (a config or a preset name), resuming whatever is stored."
+    cfg = _config(cfg)
     dev, data, plan = setup(cfg, allow_ddp=True)
     rank, world, _ = dist_env()
     ddp = cfg.parallel == 'ddp'   # every rank trains every unit; rank 0 alone writes and schedules
@@ -263,14 +273,17 @@ def run_imp(cfg:ExperimentConfig, # the experiment (e.g. `get_preset('cpu')`)
         with contextlib.ExitStack() as stack:
             for u in us: clean_tmp(unit_dir(u)); stack.enter_context(discarding(exp, *u))
             runner.dense_group([s for s, _ in us]) if us[0][1] is None else runner.chain_group(us)
-    def check():   # cheap integrity check of what will be reused: sizes against the recorded checksums
+    def check():   # integrity of what will be reused: every tensor file against its recorded SHA-256 (once per process)
         for s, r in units:
             for l in ([0] if r is None else range(1, cfg.levels + 1)):
-                if exp.is_done(s, 0 if r is None else r, l): exp.check_level(s, 0 if r is None else r, l)
+                if exp.is_done(s, 0 if r is None else r, l): exp.check_level(s, 0 if r is None else r, l, full=True)
     on_rank0(check) if ddp else check()
+    def waiting():   # what another process finished counts as done (a bar shared by two notebooks ends full)
+        bar.sync(_steps(exp, plan, cfg, units)[1], 'partly by another process on this store')
+        on_unit('waiting for another process on this store')
     try:
         kw = dict(ready=lambda u: u[1] is None or finished((u[0], None)), done=lambda u: finished(u) and not has_tmp(unit_dir(u)),
-                  poll=poll, on_wait=(lambda: on_unit('waiting for another process on this store')) if on_unit else None)
+                  poll=poll, on_wait=(lambda: waiting()) if on_unit else None)
         if ddp and rank > 0: _follow(runner)
         elif cfg.group_size == 1:
             run_units(units, lambda u: exp.unit_lock(*u), work, **kw)

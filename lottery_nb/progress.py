@@ -6,12 +6,13 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['PROGRESS_ENV', 'write_status', 'read_status', 'Progress', 'progress']
+__all__ = ['PROGRESS_ENV', 'LINES_ENV', 'write_status', 'read_status', 'Progress', 'progress']
 
 # %% ../nbs/00b_progress.ipynb #10cce41e
 PROGRESS_ENV = 'LOTTERY_PROGRESS_FILE'
@@ -39,44 +40,107 @@ def read_status(path:str|Path) -> str|None:
     except OSError: return None
 
 # %% ../nbs/00b_progress.ipynb #3ad12632
+LINES_ENV = 'LOTTERY_PROGRESS_LINES'   # seconds between two whole progress lines on a stream that is not a terminal
+_ACTIVE = []   # the open `Progress`es of this process, outermost first: the status line names each of them
+
+def _in_notebook() -> bool:
+    "Whether this process is a Jupyter kernel (tqdm.auto then draws a widget bar)."
+    ip = sys.modules.get('IPython')
+    try: return ip is not None and 'IPKernelApp' in ip.get_ipython().config
+    except Exception: return False
+
+def _lines_every() -> float|None:
+    "Seconds between whole progress lines when stderr is neither a terminal nor a notebook (None: draw a tqdm bar)."
+    if _in_notebook() or (hasattr(sys.stderr, 'isatty') and sys.stderr.isatty()): return None
+    try: return max(0.0, float(os.environ.get(LINES_ENV, 10)))
+    except ValueError: return 10.0
+
+def _secs(s:float) -> str:
+    s = int(round(s))
+    return f'{s // 3600}h{s % 3600 // 60:02d}m' if s >= 3600 else f'{s // 60}m{s % 60:02d}s' if s >= 60 else f'{s}s'
+
 class Progress:
-    "Counts `total` units of work: a tqdm bar when `enabled`, and the status line of `write_status` when a status file is set."
-    def __init__(self, total:int, initial:int=0, desc:str='', unit:str='step', enabled:bool=True, every:float=0.5):
-        self.total, self.n, self.desc, self.unit, self.every = total, initial, desc, unit, every
-        self.what, self.file, self._last = '', os.environ.get(PROGRESS_ENV), None
-        self.bar = None
-        if enabled:
-            from tqdm.auto import tqdm
-            self.bar = tqdm(total=total, initial=initial, desc=desc, unit=unit, dynamic_ncols=True, smoothing=0.05)
+    """Counts `total` units of work: a tqdm bar when `enabled` (whole lines every `$LOTTERY_PROGRESS_LINES` s, default 10,
+    on a stream that is not a terminal), and the status line of `write_status` when a status file is set."""
+    def __init__(self, total:int, initial:int=0, desc:str='', unit:str='step', enabled:bool=True, every:float=0.5,
+                 leave:bool=True):
+        self.total, self.n, self.initial, self.desc, self.unit, self.every = total, initial, initial, desc, unit, every
+        self.what, self.file, self._last, self.note, self.end = '', os.environ.get(PROGRESS_ENV), None, '', ''
+        self.enabled, self.leave, self.bar, self.t0, self.synced = enabled, leave, None, time.monotonic(), 0
+        self.lines = _lines_every() if enabled else None
+        self._line_at = self.t0
+        _ACTIVE.append(self)
         self._report(True)
 
+    def _tqdm(self):
+        "The tqdm bar, made at the first update: a read that finds everything done draws no bar."
+        if self.bar is None and self.enabled and self.lines is None and not self.end:
+            from tqdm.auto import tqdm
+            self.bar = tqdm(total=self.total, initial=self.n, desc=self.desc, unit=self.unit, dynamic_ncols=True,
+                            smoothing=0.05, leave=self.leave)
+            if self.what: self.bar.set_postfix_str(self.what, refresh=False)
+        return self.bar
+
+    def rate(self) -> float|None:
+        "Units per second done here since the start (None before the first one)."
+        dt = time.monotonic() - self.t0
+        k = self.n - self.initial - self.synced
+        return k / dt if dt > 0 and k > 0 else None
+
     def status(self) -> str:
-        "One line: the description, what is computed now, and how much of the total is done."
+        "One line: the description, what is computed now, how much of the total is done, the rate and the time left."
         what = f': {self.what}' if self.what else ''
-        pct = f' ({100 * self.n / self.total:.0f}%)' if self.total else ''
-        return f'{self.desc}{what}, {self.n}/{self.total} {self.unit}s{pct}'
+        if self.end == 'cached': return f'{self.desc}{what}, cached ({self.total} {self.unit}s read from the store)'
+        pct = f'{100 * self.n / self.total:.0f}%' if self.total else ''
+        r, more = self.rate(), ''
+        if r and not self.end: more = f', {r:.3g} {self.unit}s/s, ETA {_secs((self.total - self.n) / r)}'
+        tail = f' ({pct}{more})' if pct or more else ''
+        return f'{self.desc}{what}, {self.n}/{self.total} {self.unit}s{tail}' + (f', {self.end}' if self.end else '')
 
     def update(self, n:int=1):
         "Count `n` more units done."
         self.n += n
-        if self.bar is not None: self.bar.update(n)
+        if self._tqdm() is not None: self.bar.update(n)
         self._report()
+
+    def sync(self, n:int, note:str=''):
+        "Set the count to `n` units done (more than counted here: another process did them, e.g. `'by another process'`)."
+        if n <= self.n: return
+        self.note = note
+        if self.bar is not None: self.bar.update(n - self.n)
+        self.synced += n - self.n; self.n = n; self._report(True)
 
     def set_postfix_str(self, s:str='', refresh:bool=True):
         "Say what is computed now, e.g. `'level 7/11 (seed 1, rewind 150)'`."
         self.what = s
-        if self.bar is not None: self.bar.set_postfix_str(s, refresh=refresh)
+        if self._tqdm() is not None: self.bar.set_postfix_str(s, refresh=refresh)
         self._report(True)
 
-    def close(self):
-        if self.bar is not None: self.bar.close()
-        self._report(True, ', finished' if self.n >= self.total else ', stopped')
+    def close(self, complete:bool|None=None):
+        """Close the count. `complete` (default: no exception is being raised) says the work is done, also where this
+        process did less: nothing at all is 'cached' (no bar is drawn), else the rest was found done (another process did it), and
+        the bar ends full instead of looking failed. Otherwise the status says 'stopped'."""
+        if complete is None: complete = sys.exc_info()[0] is None
+        if complete and self.n == self.initial and self.bar is None: self.end = 'cached'
+        elif complete:
+            if self.n < self.total: self.sync(self.total, self.note or 'the rest found in the store')
+            self.end = 'finished' + (f' ({self.note})' if self.note else '')
+        else: self.end = 'stopped'
+        if self.bar is not None:
+            if self.end.startswith('finished') and self.note: self.bar.set_postfix_str(self.end, refresh=False)
+            self.bar.close()
+        if self in _ACTIVE: _ACTIVE.remove(self)
+        self._report(True)
 
-    def _report(self, force:bool=False, end:str=''):
-        if not self.file: return
+    def _report(self, force:bool=False):
         now = time.monotonic()
+        if self.lines is not None and (self.end not in ('', 'cached') or not self.end and now - self._line_at >= self.lines):
+            print(f'{self.status()}', file=sys.stderr, flush=True); self._line_at = now
+        if not self.file: return
         if force or self._last is None or now - self._last >= self.every:
-            write_status(self.status() + end, self.file); self._last = now
+            line = ' › '.join(p.status() for p in _ACTIVE if p.file == self.file)
+            if self.end: line = (line + ' › ' if line else '') + self.status()
+            write_status(line, self.file); self._last = now
 
 # %% ../nbs/00b_progress.ipynb #ff844271
 def progress(total:int, # units of work in all
@@ -84,7 +148,8 @@ def progress(total:int, # units of work in all
              enabled:bool, # show a tqdm bar
              desc:str, # what the work is, e.g. 'training cpu' or 'plane seed 0, rewind 150, level 4'
              unit:str='step', # the unit counted (singular)
+             leave:bool=True, # keep the bar once closed
             ) -> Progress|None:
     "A `Progress` when a bar is wanted or `$LOTTERY_PROGRESS_FILE` names a status file, else None."
     if not enabled and not os.environ.get(PROGRESS_ENV): return None
-    return Progress(total, initial, desc, unit, enabled)
+    return Progress(total, initial, desc, unit, enabled, leave=leave)

@@ -84,12 +84,20 @@ def writing(path:Path):
     except OSError as e: raise store_os_error(e, path) from None
 
 # %% ../nbs/05_store.ipynb #68a6c6cd
+def _new_tmp(path:Path) -> tuple[int, str]:
+    "A new temporary file `.<name>.<random>.tmp` next to `path`, open for writing, its mode from the umask (as the locks')."
+    for _ in range(100):
+        tmp = path.with_name(f'.{path.name}.{os.urandom(6).hex()}.tmp')
+        try: return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, 'O_BINARY', 0), 0o666), str(tmp)
+        except FileExistsError: continue
+    raise FileExistsError(errno.EEXIST, 'no free temporary file name', str(path))
+
 def atomic_write(path:Path, data:bytes) -> str:
     "Write `data` to `path` atomically (temporary file + fsync + rename); returns its SHA-256."
     path = Path(path)
     with writing(path):
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+        fd, tmp = _new_tmp(path)
         try:
             with os.fdopen(fd, 'wb') as f: f.write(data); f.flush(); os.fsync(f.fileno())
             os.replace(tmp, path)
@@ -515,6 +523,7 @@ def _level_problem(d:Path) -> str|None:
     for name in ('mask.pt', 'weights.pt', 'losses.pt'):
         if name not in man and not (d / name).exists(): return f'{name} is missing'
     for name, entry in man.items():
+        if not (d / name).exists(): return f'{name} is missing'
         try: check_file(d / name, entry)
         except StoreCorrupt: return f'{name} does not match its checksum'
     bad = [p.name for p in d.glob('*.pt') if p.name not in man and not _loads(p)]
@@ -534,7 +543,7 @@ def verify(store:str|Path, key:str|None=None) -> list[dict]:
                 continue
             for f in files:
                 p = d / f
-                if not f.startswith('.') and f.endswith(('.pt', '.json')) and f != 'config.json' and not _loads(p):
+                if not f.startswith('.') and f.endswith(('.pt', '.json')) and not _loads(p):   # config.json too
                     out.append({'path': str(p), 'problem': 'corrupt or truncated', 'remove': str(p)})
     return out
 

@@ -135,6 +135,18 @@ def test_fig3_plane_levels_checked_before_training(tmp_path):
     "fig3's plane_levels is checked against levels in its setup cell: the notebook fails there, nothing is trained."
     r = run('lottery', 'figures', '--preset', 'smoke', '--only', 'fig3', '--param', 'plane_levels=[99]', '--no-progress',
             '--store', str(tmp_path / 'runs'), '--out', str(tmp_path / 'out'))
-    assert r.returncode == 1, r.stdout + r.stderr
-    assert 'fig3 at cell [' in r.stderr and 'Parameter plane_levels has [99]; planes exist for levels 0..1' in r.stderr
+    assert r.returncode == 2, r.stdout + r.stderr   # a LotteryError in the notebook: the user's mistake
+    assert 'Traceback' not in r.stderr and 'fig3 at cell [' in r.stderr and 'Parameter plane_levels has [99]; planes exist for levels 0..1' in r.stderr
     assert not (tmp_path / 'runs').exists()
+
+
+def test_empty_store_or_out_is_refused(tmp_path, capsys):
+    "`--store ''` meant ./runs without a word; `--out ''` likewise the current folder: both are refused, nothing written."
+    from lottery_nb import cli
+    for argv, msg in [(['imp', '--preset', 'smoke', '--store', ''], "--store '' is empty"),
+                      (['adaptive', '--preset', 'smoke', '--store', ' '], "--store ' ' is empty"),
+                      (['store', 'verify', ''], "the store '' is empty"),
+                      (['figures', '--preset', 'smoke', '--only', 'fig5', '--out', ''], "--out '' is empty")]:
+        assert cli.main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and msg in err, err

@@ -56,11 +56,11 @@ def test_warm_store_only_replots(smoke_figures, tmp_path):
 
 
 def test_failing_notebook_is_named_and_others_continue(tmp_path):
-    "A notebook that fails (here: fig3's own check of plane_levels in its setup cell) is reported with its cell; exit status 1."
+    "A notebook that fails (here: fig3's own check of plane_levels in its setup cell) is reported with its cell; exit status 2 (a LotteryError: the user's mistake)."
     r = run(figures_cmd('--preset', 'smoke', '--out', tmp_path, '--store', tmp_path / 'runs', '--no-progress', '--only', 'fig3',
                         '--param', 'plane_levels=[99]'))
-    assert r.returncode == 1, r.stdout + r.stderr
-    assert 'fig3 at cell [' in r.stderr and 'Parameter plane_levels has [99]' in r.stderr
+    assert r.returncode == 2, r.stdout + r.stderr   # a LotteryError in the notebook: the user's mistake, exit 2
+    assert 'fig3 at cell ['  in r.stderr and 'Parameter plane_levels has [99]' in r.stderr
 
 
 def test_bad_figure_name_and_parameter(tmp_path):

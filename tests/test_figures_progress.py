@@ -119,9 +119,9 @@ def fig3_run(tmp_path_factory):
 def test_heartbeat_names_level_and_points(fig3_run):
     d, r = fig3_run
     assert r.returncode == 0, r.stdout + r.stderr
-    beats = [l for l in r.stdout.splitlines() if re.match(r'^    fig3 \d+ s: ', l)]
-    assert any(re.search(r'fig3 \d+ s: training smoke: (dense level 0|level [12]/2) \(seed 0', l) for l in beats), r.stdout
-    assert any(re.search(r'fig3 \d+ s: plane seed 0, rewind 5, level [01], \d+/2601 points \(\d+%\)', l) for l in beats), r.stdout
+    beats = [l for l in r.stdout.splitlines() if re.match(r'^\[0/1 notebooks done, \S+\] \| fig3 \S+: ', l)]   # one line per beat
+    assert any(re.search(r'\| fig3 \S+: training smoke: (dense level 0|level [12]/2) \(seed 0', l) for l in beats), r.stdout
+    assert any(re.search(r'\| fig3 \S+: plane seed 0, rewind 5, level [01], \d+/2601 points \(\d+%', l) for l in beats), r.stdout
     assert 'Executing:' not in r.stderr            # no per-cell papermill bar
 
 
