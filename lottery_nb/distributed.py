@@ -168,9 +168,8 @@ def eval_share(n:int, # examples to evaluate
     nb = -(-n // batch_size)
     return range(nb * rank // world, nb * (rank + 1) // world)
 
-def _batches_from(data, split:str, batch_size:int, lo:int, hi:int):
-    "Batches `lo`..`hi - 1` of `data.eval_batches(split, batch_size)`, loading only those where the data set allows."
-    n = data.num_train if split == 'train' else data.num_test
+def _batches_from(data, split:str, batch_size:int, lo:int, hi:int, n:int):
+    "Batches `lo`..`hi - 1` of `data.eval_batches(split, batch_size, n)`, loading only those where the data set allows."
     first, last = lo * batch_size, min(hi * batch_size, n)
     if first >= last: return iter(())
     if isinstance(data, TensorDataSet) and split in ('train', 'test'):
@@ -201,7 +200,7 @@ def evaluate_ddp(model:torch.nn.Module, # the network, equal on every rank (as D
     sums = torch.zeros(width, 2, dtype=torch.float64, device=dev)   # row 0: [number of batches, 0]; then [loss, wrong]
     was_training = model.training; model.eval()
     try:
-        for j, (x, y) in enumerate(_batches_from(data, split, batch_size, mine.start, mine.stop), 1):
+        for j, (x, y) in enumerate(_batches_from(data, split, batch_size, mine.start, mine.stop, n), 1):
             out = model(x)   # the sums below are computed as `evaluate` computes them
             sums[j, 0] = F.cross_entropy(out, y, reduction='sum').item(); sums[j, 1] = (out.argmax(1) != y).sum().item()
         sums[0, 0] = len(mine)
