@@ -225,14 +225,16 @@ class Setup:
         self.cfg = get_preset('cifar10_resnet20', batch_size=self.batch, device=dev.type)
         self.plan = self.cfg.resolve(390)   # CIFAR-10's 50,000 images at batch 128: the paper's schedule
         self.model = get_model('resnet20', 10, (3, 32, 32), seed=0).to(dev)
-        self.template = copy.deepcopy(self.model)   # runs with options get a fresh copy (channels_last changes a model)
+        self.template = copy.deepcopy(self.model)
+        self.by_options = {}   # options -> its own model (channels_last changes a model; capture keeps its compiled code)
         init = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
         self.names = prunable_names(self.model)
         self.mask = magnitude_prune(init, dense_mask(init, self.names), 0.2)    # level 1's mask
         self.start = {k: (v * self.mask[k] if k in self.mask else v) for k, v in init.items()}
 
     def train(self, steps: int, seed: int = 0, options=None, start_step: int = 0, start=None):
-        model = self.model if options is None else copy.deepcopy(self.template)
+        if options is not None and options not in self.by_options: self.by_options[options] = copy.deepcopy(self.template)
+        model = self.model if options is None else self.by_options[options]
         start = self.start if start is None else start
         return train(model, self.data, self.cfg, self.plan, seed, start, start_step, start_step + steps,
                      mask=self.mask, options=options)
@@ -448,19 +450,20 @@ WORKER = textwrap.dedent('''
     model = get_model('resnet20', 10, (3, 32, 32), seed=0).to(dev)
     init = {k: v.clone() for k, v in model.state_dict().items()}
     sync_bn = None if dev.type == 'cuda' else False
-    train_ddp(model, data, cfg, plan, 0, init, 0, 1, sync_bn=sync_bn)   # warm-up
+    fresh = lambda: get_model('resnet20', 10, (3, 32, 32), seed=0).to(dev)   # one module per DDP wrapper, as imp does
+    train_ddp(fresh(), data, cfg, plan, 0, init, 0, 1, sync_bn=sync_bn)   # warm-up
     if dev.type == 'cuda': torch.cuda.synchronize()
     t = time.perf_counter()
-    res = train_ddp(model, data, cfg, plan, 0, init, 0, steps, sync_bn=sync_bn)
+    res = train_ddp(fresh(), data, cfg, plan, 0, init, 0, steps, sync_bn=sync_bn)
     if dev.type == 'cuda': torch.cuda.synchronize()
     t = time.perf_counter() - t
-    model.load_state_dict(broadcast(res['state']))   # rank 0's model (per-rank BatchNorm statistics in the CPU smoke)
+    model = fresh(); model.load_state_dict(broadcast(res['state']))   # rank 0's model (the CPU smoke's BatchNorm is per rank)
     shared = evaluate_ddp(model, data, 'test', 128)
     alone = evaluate(model, data, 'test', 128)
     if rank == 0:
         json.dump(dict(steps_per_s=steps / t, loss=res['losses'][-1].item(), finite=bool(torch.isfinite(res['losses']).all()),
                        shared=shared, alone=alone, world=world), open(out, 'w'))
-    dist.destroy_process_group()
+    dist.barrier(); dist.destroy_process_group()   # leave together: a rank exiting with the group alive may abort
 ''')
 
 
@@ -474,14 +477,21 @@ def launch(p: Part, backend: str, devname: str, timeout: float) -> tuple:
     for k in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT'): env.pop(k, None)
     cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2', str(script), str(ROOT),
            str(out), backend, devname, str(steps), str(batch)]
-    try: r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=max(timeout, 5))
-    except subprocess.TimeoutExpired: return None, f'did not finish within {timeout:.0f} s'
-    if r.returncode == 0 and out.exists(): return json.loads(out.read_text()), ''
-    lines = [l.strip() for l in (r.stderr + r.stdout).splitlines() if l.strip()]
+    # its own process group, so that a timeout (or the part's budget) ends torchrun's workers too, not the agent alone
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try: so, se = proc.communicate(timeout=max(timeout, 5))
+    except BaseException as e:
+        try: os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError: pass
+        proc.communicate()
+        if isinstance(e, subprocess.TimeoutExpired): return None, f'did not finish within {timeout:.0f} s'
+        raise
+    if proc.returncode == 0 and out.exists(): return json.loads(out.read_text()), ''
+    lines = [l.strip() for l in (se + so).splitlines() if l.strip()]
     for pat in (r'Duplicate GPU|ncclInvalidUsage', r'NCCL|nccl', r'[A-Za-z]+Error: '):
         key = [l for l in lines if re.search(pat, l) and 'ChildFailedError' not in l]
         if key: return None, key[0][:300]
-    return None, (lines or [f'exit status {r.returncode}'])[-1][:300]
+    return None, (lines or [f'exit status {proc.returncode}'])[-1][:300]
 
 
 def part_torchrun(p: Part, S: Setup):
@@ -514,7 +524,9 @@ def header(dev, a) -> tuple:
         try:
             driver = subprocess.run(['nvidia-smi', '--query-gpu=driver_version', '--format=csv,noheader'], capture_output=True,
                                     text=True, timeout=20).stdout.strip().splitlines()[0]
-        except Exception as e: driver = f'unknown ({one_line(e)})'
+        except Exception as e:
+            try: v = torch._C._cuda_getDriverVersion(); driver = f'unknown build; supports CUDA {v // 1000}.{v % 1000 // 10}'
+            except Exception: driver = f'unknown ({one_line(e)})'
         desc = f"{card} ({pr.total_memory / 2**30:.0f} GiB, compute capability {pr.major}.{pr.minor})"
     else:
         card, driver, desc = 'CPU', 'none (CPU dry run)', f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"

@@ -115,3 +115,38 @@ def test_failing_and_overrunning_parts_are_reported_and_the_next_runs(tmp_path):
 
 def test_report_name_by_card_and_date():
     assert gc_mod.slug('NVIDIA H200') == 'nvidia-h200' and gc_mod.slug('NVIDIA GeForce RTX 4090 (x)') == 'nvidia-geforce-rtx-4090-x'
+
+
+def load_make_readme():
+    spec = importlib.util.spec_from_file_location('make_readme', ROOT / 'scripts' / 'make_readme.py')
+    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+    return mod
+
+
+def test_readme_times_come_from_the_newest_gpu_results(dry, tmp_path):
+    "The README's GPU block: 'not measured' without a GPU results file; else the newest file's numbers, card and date."
+    mr = load_make_readme()
+    _, out = dry
+    assert mr.gpu_results(tmp_path) is None and 'not measured on a GPU yet' in mr.gpu_times(tmp_path)
+    text = out.read_text()
+    data = json.loads(re.search(r'<!-- gpu_check results: (.*) -->', text).group(1))
+    (tmp_path / 'gpu-cpu-2030-01-01.md').write_text(text)             # a CPU dry run under a GPU name: never used
+    assert mr.gpu_results(tmp_path) is None
+    def fake(card, date, scale):   # the dry run's own report, as if a GPU had written it, its speeds times `scale`
+        d = json.loads(json.dumps(data)); d.update(device='cuda', tiny=False, card=card, date=date)
+        for r in d['speed'].values(): r['steps_per_s'] *= scale; r['images_per_s'] *= scale
+        d['level']['level_hours'] /= scale; d['level']['suite_hours'] /= scale; d['level']['one_by_one_suite_hours'] /= scale
+        name = f"gpu-{card.lower().replace(' ', '-')}-{date}.md"
+        (tmp_path / name).write_text(text.replace(re.search(r'<!-- gpu_check results: .* -->', text).group(0),
+                                                  f'<!-- gpu_check results: {json.dumps(d)} -->'))
+        return d
+    fake('NVIDIA A100', '2026-11-30', 100.0)
+    new = fake('NVIDIA H200', '2026-12-04', 300.0)
+    got = mr.gpu_results(tmp_path)
+    assert (got['card'], got['date'], got['file']) == ('NVIDIA H200', '2026-12-04', str(tmp_path / 'gpu-nvidia-h200-2026-12-04.md'))
+    s = mr.gpu_times(tmp_path)
+    assert 'on one NVIDIA H200 on 2026-12-04' in s and 'A100' not in s and 'not measured on a GPU yet' not in s
+    assert f"ResNet-20 one run at a time: {new['speed']['r20_ours']['steps_per_s']:.1f} steps/s per run" in s
+    assert f"{new['level']['suite_hours']:.0f} h on one GPU" in s and 'Projected from the measured rates' in s
+    md = f'before\n{mr.BEGIN}\nstale text\n{mr.END}\nafter'
+    assert mr.with_gpu_times(md, tmp_path) == f'before\n{mr.BEGIN}\n{s}\n{mr.END}\nafter'
