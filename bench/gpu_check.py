@@ -351,15 +351,36 @@ def part_speed(p: Part, S: Setup):
         w=max(warm, 3), note='warm-up (compile, graph capture) not timed')
 
 
+def resnet50_plain(num_classes: int = 1000) -> torch.nn.Module:
+    "torchvision's ResNet-50 architecture (v1.5, bottlenecks [3, 4, 6, 3]) rebuilt, to time it where torchvision is absent."
+    from torch import nn
+    class Bottleneck(nn.Module):
+        def __init__(s, cin, width, stride):
+            super().__init__()
+            s.conv1, s.bn1 = nn.Conv2d(cin, width, 1, bias=False), nn.BatchNorm2d(width)
+            s.conv2, s.bn2 = nn.Conv2d(width, width, 3, stride, 1, bias=False), nn.BatchNorm2d(width)
+            s.conv3, s.bn3 = nn.Conv2d(width, 4 * width, 1, bias=False), nn.BatchNorm2d(4 * width)
+            s.down = None if stride == 1 and cin == 4 * width else nn.Sequential(
+                nn.Conv2d(cin, 4 * width, 1, stride, bias=False), nn.BatchNorm2d(4 * width))
+        def forward(s, x):
+            out = F.relu(s.bn1(s.conv1(x))); out = F.relu(s.bn2(s.conv2(out))); out = s.bn3(s.conv3(out))
+            return F.relu(out + (x if s.down is None else s.down(x)))
+    layers, cin = [nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1)], 64
+    for width, n, stride in ((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)):
+        for i in range(n): layers.append(Bottleneck(cin, width, stride if i == 0 else 1)); cin = 4 * width
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2048, num_classes))
+
+
 def resnet50_row(p: Part, row, tiny: bool, dev):
     "ResNet-50 at 224x224 (64x64 in the dry run), the largest batch of 256/128/64/32 that fits."
-    try: import torchvision  # noqa: F401
-    except ImportError:
-        p.row('ResNet-50', '', '', '', '', '', 'SKIPPED: torchvision is not installed here (lottery_nb builds ResNet-50 '
-              'with it)'); return
     shape = (3, 64, 64) if tiny else (3, 224, 224)
     cfg = get_preset('imagenet_resnet50', device=dev.type)
-    m = get_model('resnet50', 1000, shape, seed=0).to(dev)
+    try:
+        import torchvision  # noqa: F401
+        m, built = get_model('resnet50', 1000, shape, seed=0).to(dev), 'lottery_nb.models (torchvision)'
+    except ImportError:
+        torch.manual_seed(0)
+        m, built = resnet50_plain().to(dev), "torchvision's architecture rebuilt here: torchvision is not installed"
     start = {k: v.clone() for k, v in m.state_dict().items()}
     tried = []
     for B in ((2,) if tiny else (256, 128, 64, 32)):
@@ -376,7 +397,7 @@ def resnet50_row(p: Part, row, tiny: bool, dev):
         except Exception as e:
             if not is_oom(e): raise
             tried.append(B); del data; free(dev); continue
-        note = f"{shape[1]}x{shape[2]} images, fp32" + (f"; batch {', '.join(map(str, tried))} did not fit" if tried else '')
+        note = f"{shape[1]}x{shape[2]} images, fp32; {built}" + (f"; batch {', '.join(map(str, tried))} did not fit" if tried else '')
         row('r50_ours', f'ResNet-50, ImageNet shape (train)', 1, B, lambda k: train(m, data, c, plan, 0, start, 0, k),
             n=2 if tiny else 20, w=1 if tiny else 3, note=note)
         return
@@ -578,7 +599,10 @@ def main(argv=None):
     rep = Report(out, lines)
     rep.data.update(card=card, date=f'{date:%Y-%m-%d}', device=dev.type, torch=torch.__version__, tiny=a.tiny)
     t0 = time.perf_counter()
-    S = Setup(dev, a.tiny)
+    try: S = Setup(dev, a.tiny)
+    except Exception as e:
+        rep.header.append(f"- FAIL: the shared setup (data, ResNet-20, mask) stopped with {one_line(e)}; no part ran")
+        rep.write(); print(rep.header[-1], file=sys.stderr, flush=True); return 1
     for name, fn in (('correctness', part_correctness), ('speed', part_speed), ('level', part_level), ('torchrun', part_torchrun)):
         run_part(rep, name, getattr(a, 'budget_' + name), lambda p, fn=fn: fn(p, S), dev, a)
     rep.data['total_seconds'] = round(time.perf_counter() - t0, 1); rep.write()

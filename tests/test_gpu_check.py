@@ -62,7 +62,7 @@ def test_dry_run_covers_every_section_and_row(dry):
     assert set(gc_mod.ROWS) == set(gc_mod.SECTIONS)
     for part in gc_mod.SECTIONS: assert f'>> {part}: start' in p.stdout and f'>> {part}: end' in p.stdout
     assert 'FAIL' not in text, text   # on the CPU every check passes (or is INFO/SKIPPED with its reason)
-    assert 'SKIPPED: torchvision is not installed' in text   # blocked here, as on a machine without it
+    assert "torchvision's architecture rebuilt here: torchvision is not installed" in text   # blocked, as on the GPU machine
     assert '- command: `PYTHONPATH=. python3 bench/gpu_check.py --device cpu --tiny --out' in text
 
 
@@ -150,3 +150,12 @@ def test_readme_times_come_from_the_newest_gpu_results(dry, tmp_path):
     assert f"{new['level']['suite_hours']:.0f} h on one GPU" in s and 'Projected from the measured rates' in s
     md = f'before\n{mr.BEGIN}\nstale text\n{mr.END}\nafter'
     assert mr.with_gpu_times(md, tmp_path) == f'before\n{mr.BEGIN}\n{s}\n{mr.END}\nafter'
+
+
+def test_rebuilt_resnet50_is_torchvisions_architecture():
+    "The ResNet-50 timed where torchvision is absent has torchvision's parameter shapes, in its order."
+    pytest.importorskip('torchvision')
+    from lottery_nb.models import get_model
+    ours, theirs = gc_mod.resnet50_plain(), get_model('resnet50', 1000, (3, 224, 224), seed=0)
+    assert [v.shape for v in ours.state_dict().values()] == [v.shape for v in theirs.state_dict().values()]
+    assert sum(p.numel() for p in ours.parameters()) == 25_557_032
