@@ -125,8 +125,10 @@ class Report:
 
 class Part:
     "A running part: its rows, each wrapped so that an exception becomes a FAIL (or SKIPPED for memory) row."
-    def __init__(self, rep: Report, name: str, dev, a):
-        self.rep, self.name, self.dev, self.a = rep, name, dev, a
+    def __init__(self, rep: Report, name: str, dev, a, deadline: float = math.inf):
+        self.rep, self.name, self.dev, self.a, self.deadline = rep, name, dev, a, deadline
+
+    def left(self) -> float: return self.deadline - time.perf_counter()
 
     def row(self, *cells): self.rep.row(self.name, *cells)
 
@@ -150,7 +152,7 @@ def run_part(rep: Report, name: str, budget: float, fn, dev, a):
     signal.setitimer(signal.ITIMER_REAL, max(budget, 1.0))
     try:
         if budget <= 0: raise PartTimeout()
-        fn(Part(rep, name, dev, a))
+        fn(Part(rep, name, dev, a, t0 + budget))
     except PartTimeout:
         rep.note(name, f"Stopped: the part's budget of {budget:.0f} s was spent after {time.perf_counter() - t0:.0f} s; "
                        f"the rows above are complete, the rest of the part did not run (SKIPPED).")
@@ -158,7 +160,10 @@ def run_part(rep: Report, name: str, budget: float, fn, dev, a):
         rep.note(name, f"FAIL: the part stopped with {one_line(e)}")
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0); signal.signal(signal.SIGALRM, old)
-    try: sync(dev)
+    try:
+        if dev.type == 'cuda' and torch.cuda.is_current_stream_capturing():
+            rep.note(name, 'The part was stopped during a CUDA graph capture: the parts after it may fail because of that.')
+        sync(dev)
     except Exception: pass
     free(dev)
     took = time.perf_counter() - t0
@@ -279,8 +284,13 @@ def part_correctness(p: Part, S: Setup):
         p.row('capture vs not', 'not run', '', "SKIPPED: on the CPU capture means an inductor compile (minutes); "
               "pass --cpu-capture to run it"); return
     opts = TrainOptions(capture='compile' if cpu else 'reduce-overhead')
-    p.guard(f'capture ({opts.capture}) vs not', lambda: pair_rows(
-        p, f'capture ({opts.capture}) vs not', compare(ref, S.train(steps, options=opts), S.names, S.mask), tol))
+    if p.left() < p.a.capture_seconds:   # not started rather than cut off in the middle of a graph capture
+        p.row(f'capture ({opts.capture}) vs not', 'not run', '', f'SKIPPED: {p.left():.0f} s of the part left, capture '
+              f'is started with at least {p.a.capture_seconds:.0f} s (its compile)'); return
+    def cap():
+        pair_rows(p, f'capture ({opts.capture}) vs not', compare(ref, S.train(steps, options=opts), S.names, S.mask), tol)
+        p.rep.data['capture_compiled'] = True
+    p.guard(f'capture ({opts.capture}) vs not', cap)
 
 
 # ---------------------------------------------------------------- part 2: speed
@@ -347,6 +357,10 @@ def part_speed(p: Part, S: Setup):
         p.row('ResNet-20 capture', 1, B, '', '', '', 'SKIPPED: on the CPU capture is an inductor compile (minutes); '
               'pass --cpu-capture'); return
     opts = TrainOptions(capture='compile' if dev.type == 'cpu' else 'reduce-overhead')
+    need = p.a.capture_seconds / (3 if p.rep.data.get('capture_compiled') else 1)   # less once compiled in correctness
+    if p.left() < need:
+        p.row(f'ResNet-20 capture ({opts.capture})', 1, B, '', '', '', f'SKIPPED: {p.left():.0f} s of the part left, '
+              f'capture is started with at least {need:.0f} s'); return
     row('r20_capture', f'ResNet-20 capture ({opts.capture})', 1, B, lambda n: S.train(n, options=opts),
         w=max(warm, 3), note='warm-up (compile, graph capture) not timed')
 
@@ -509,7 +523,7 @@ def launch(p: Part, backend: str, devname: str, timeout: float) -> tuple:
         raise
     if proc.returncode == 0 and out.exists(): return json.loads(out.read_text()), ''
     lines = [l.strip() for l in (se + so).splitlines() if l.strip()]
-    for pat in (r'Duplicate GPU|ncclInvalidUsage', r'NCCL|nccl', r'[A-Za-z]+Error: '):
+    for pat in (r'Duplicate GPU', r'ncclInvalidUsage', r'NCCL|nccl', r'[A-Za-z]+Error: '):
         key = [l for l in lines if re.search(pat, l) and 'ChildFailedError' not in l]
         if key: return None, key[0][:300]
     return None, (lines or [f'exit status {proc.returncode}'])[-1][:300]
@@ -577,6 +591,8 @@ def main(argv=None):
                     help='a folder (the file is gpu-<card>-<date>.md there; cpu-dry-run-<date>.md on the CPU) or a .md file')
     ap.add_argument('--cpu-capture', action='store_true', help='on the CPU, also run the capture rows (an inductor compile)')
     ap.add_argument('--row-seconds', type=float, default=4.0, help='timed seconds a speed row aims at (after its warm-up)')
+    ap.add_argument('--capture-seconds', type=float, default=90.0,
+                    help='start a capture row only with this much of its part left (its compile is not cut off)')
     ap.add_argument('--level-seconds', type=float, default=20.0, help='timed seconds the partial level aims at')
     for k, v in (('correctness', 160), ('speed', 140), ('level', 50), ('torchrun', 80)):
         ap.add_argument(f'--budget-{k}', type=float, default=v, help=f'wall seconds for the {k} part (default {v})')
