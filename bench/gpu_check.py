@@ -523,7 +523,7 @@ def launch(p: Part, backend: str, devname: str, timeout: float) -> tuple:
         raise
     if proc.returncode == 0 and out.exists(): return json.loads(out.read_text()), ''
     lines = [l.strip() for l in (se + so).splitlines() if l.strip()]
-    for pat in (r'Duplicate GPU', r'ncclInvalidUsage', r'NCCL|nccl', r'[A-Za-z]+Error: '):
+    for pat in (r'Duplicate GPU', r'ncclInvalidUsage', r'^[\w.]*(Error|Exception): .*(NCCL|nccl)', r'^[\w.]*(Error|Exception): '):
         key = [l for l in lines if re.search(pat, l) and 'ChildFailedError' not in l]
         if key: return None, key[0][:300]
     return None, (lines or [f'exit status {proc.returncode}'])[-1][:300]
