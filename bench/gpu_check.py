@@ -606,9 +606,11 @@ def main(argv=None):
         print(f"gpu_check: {e}", file=sys.stderr); return 2
     if dev.type == 'cuda' and dev.index is None: dev = torch.device('cuda', 0)
     if dev.type == 'cuda': torch.cuda.set_device(dev)
+    defaults = f"PyTorch's TF32 defaults here: cuDNN {torch.backends.cudnn.allow_tf32}, matmul {torch.backends.cuda.matmul.allow_tf32}"
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.benchmark = False
     card, date, lines = header(dev, a)
+    lines[-1] += f" ({defaults}; TrainOptions(tf32=False) leaves them as they are)"
     out = Path(a.out)
     if out.suffix != '.md':
         out = out / (f"gpu-{slug(card)}-{date:%Y-%m-%d}.md" if dev.type == 'cuda' else f"cpu-dry-run-{date:%Y-%m-%d}.md")
