@@ -11,15 +11,17 @@ import sys
 
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from .config import LotteryError
 from .data import CIFARDataSet, ImageFolderDataSet, TensorDataSet, crop_flip, crop_flip_params, derive_seed
-from .training import train
+from .training import evaluate, train
 
 # %% auto #0
 __all__ = ['dist_env', 'is_writer', 'split_chains', 'idle_ranks', 'idle_message', 'rank_part', 'RankSlice', 'has_batchnorm',
-           'check_ddp', 'init_distributed', 'train_ddp', 'require_torchrun', 'broadcast', 'barrier', 'on_rank0']
+           'check_ddp', 'init_distributed', 'train_ddp', 'eval_share', 'evaluate_ddp', 'require_torchrun', 'broadcast',
+           'barrier', 'on_rank0']
 
 # %% ../nbs/04b_distributed.ipynb #08414ce9
 def dist_env(env:dict|None=None, # the environment to read (default `os.environ`)
@@ -157,6 +159,58 @@ def train_ddp(model, data, cfg, plan, seed:int, start_state:dict, *args,
     ck = checkpointer if rank == 0 or checkpointer is None else _ReadOnly(checkpointer)
     return train(ddp, RankSlice(data, rank, world), cfg, plan, seed, start_state, *args, checkpointer=ck,
                  on_snapshot=on_snapshot if rank == 0 else None, loss_reduce=mean_over_ranks, **kwargs)
+
+# %% ../nbs/04b_distributed.ipynb #b8f2d1ef
+def eval_share(n:int, # examples to evaluate
+               batch_size:int, # evaluation batch size
+               rank:int, world:int) -> range:
+    "The evaluation batches (indices into the split's fixed batches) that rank `rank` of `world` evaluates."
+    nb = -(-n // batch_size)
+    return range(nb * rank // world, nb * (rank + 1) // world)
+
+def _batches_from(data, split:str, batch_size:int, lo:int, hi:int, n:int):
+    "Batches `lo`..`hi - 1` of `data.eval_batches(split, batch_size, n)`, loading only those where the data set allows."
+    first, last = lo * batch_size, min(hi * batch_size, n)
+    if first >= last: return iter(())
+    if isinstance(data, TensorDataSet) and split in ('train', 'test'):
+        x, y = (data.x_train, data.y_train) if split == 'train' else (data.x_test, data.y_test)
+        return ((data.inputs(x[s:min(s + batch_size, last)]), y[s:min(s + batch_size, last)]) for s in range(first, last, batch_size))
+    if isinstance(data, ImageFolderDataSet):
+        return data._to_device(data._loader(data._samples[split][first:last], data.eval_transform, batch_size=batch_size))
+    return (b for i, b in enumerate(data.eval_batches(split, batch_size, last)) if i >= lo)
+
+@torch.no_grad()
+def evaluate_ddp(model:torch.nn.Module, # the network, equal on every rank (as DDP keeps it)
+                 data, # a `lottery_nb.data.DataSet`
+                 split:str='test', # 'train' or 'test'
+                 batch_size:int=1000, # evaluation batch size
+                 limit:int|None=None, # evaluate the first `limit` examples only
+                ) -> dict: # {'error': float, 'loss': float, 'n': int}, the same on every rank
+    "`lottery_nb.training.evaluate` with the batches shared by the ranks and the per-batch sums gathered; `evaluate` without a process group."
+    if not dist.is_initialized() or dist.get_world_size() == 1: return evaluate(model, data, split, batch_size, limit)
+    if split not in ('train', 'test'): raise LotteryError(f"split={split!r} is not allowed; choose 'train' or 'test'.")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise LotteryError(f"batch_size={batch_size!r} is not allowed; use an integer >= 1.")
+    rank, world = dist.get_rank(), dist.get_world_size()
+    n = data.num_train if split == 'train' else data.num_test
+    n = n if limit is None else min(int(limit), n)
+    mine, nb = eval_share(n, batch_size, rank, world), -(-n // batch_size)
+    width = -(-nb // world) + 1   # the longest share, plus room for its length
+    dev = next(model.parameters()).device if dist.get_backend() == 'nccl' else torch.device('cpu')
+    sums = torch.zeros(width, 2, dtype=torch.float64, device=dev)   # row 0: [number of batches, 0]; then [loss, wrong]
+    was_training = model.training; model.eval()
+    try:
+        for j, (x, y) in enumerate(_batches_from(data, split, batch_size, mine.start, mine.stop, n), 1):
+            out = model(x)   # the sums below are computed as `evaluate` computes them
+            sums[j, 0] = F.cross_entropy(out, y, reduction='sum').item(); sums[j, 1] = (out.argmax(1) != y).sum().item()
+        sums[0, 0] = len(mine)
+    finally: model.train(was_training)
+    parts = [torch.empty_like(sums) for _ in range(world)]
+    dist.all_gather(parts, sums)
+    loss, wrong = 0.0, 0
+    for p in parts:   # in rank order, which is batch order: the additions of one process, in its order
+        for j in range(1, int(p[0, 0].item()) + 1): loss += p[j, 0].item(); wrong += int(p[j, 1].item())
+    return {'error': wrong / n, 'loss': loss / n, 'n': n}
 
 # %% ../nbs/04b_distributed.ipynb #45e331a9
 def require_torchrun(env:dict|None=None, # the environment to read (default `os.environ`)

@@ -14,8 +14,8 @@ import torch
 
 from .config import ExperimentConfig, LotteryError, TrainPlan
 from .data import derive_seed, get_data
-from .distributed import (barrier, broadcast, check_ddp, dist_env, idle_message, init_distributed, is_writer, on_rank0,
-                                    require_torchrun, split_chains, train_ddp)
+from .distributed import (barrier, broadcast, check_ddp, dist_env, evaluate_ddp, idle_message, init_distributed, is_writer,
+                                    on_rank0, require_torchrun, split_chains, train_ddp)
 from .group import GroupRun, group_plan, train_group
 from .models import builtin_model, check_model, get_model, prunable_names
 from .pruning import apply_mask, dense_mask, density, num_prunable, num_remaining, prune
@@ -27,8 +27,9 @@ __all__ = ['level_metrics', 'prune_seed', 'order_seed', 'progress_bar', 'run_uni
            'run_imp']
 
 # %% ../nbs/06_imp.ipynb #2aec362c
-def level_metrics(model, data, cfg, seed, rewind, level, mask, out, prov) -> dict:
-    tr, te = evaluate(model, data, 'train', cfg.eval_batch_size), evaluate(model, data, 'test', cfg.eval_batch_size)
+def level_metrics(model, data, cfg, seed, rewind, level, mask, out, prov, ev=evaluate) -> dict:
+    "A level's metrics.json; `ev` evaluates (`evaluate_ddp` under DDP: every rank its share of the batches)."
+    tr, te = ev(model, data, 'train', cfg.eval_batch_size), ev(model, data, 'test', cfg.eval_batch_size)
     return {'seed': seed, 'rewind_step': rewind, 'level': level, 'density': density(mask),
             'remaining_weights': num_remaining(mask), 'prunable_weights': num_prunable(mask),
             'train_error': tr['error'], 'train_loss': tr['loss'], 'test_error': te['error'], 'test_loss': te['loss'],
@@ -54,8 +55,9 @@ class _Runner:
         self.ddp, self.writer, self.train = ddp, not ddp or is_writer(), train_ddp if ddp else train
 
     def finish(self, d, mask, out, model, seed, rewind, level, ck):
-        "Store a finished level: rank 0 alone under DDP, and every rank goes on once it is written."
-        if self.writer: store_level(d, mask, out, level_metrics(model, self.data, self.cfg, seed, rewind, level, mask, out, self.prov), ck)
+        "Store a finished level: under DDP every rank evaluates its share, rank 0 alone writes, and every rank goes on once it is written."
+        metrics = level_metrics(model, self.data, self.cfg, seed, rewind, level, mask, out, self.prov, evaluate_ddp if self.ddp else evaluate)
+        if self.writer: store_level(d, mask, out, metrics, ck)
         if self.ddp: barrier()
 
     def model(self, seed):

@@ -14,7 +14,6 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
-import torchvision
 from torch import nn
 
 from .config import IDENTITY_SOURCES, LotteryError
@@ -192,6 +191,7 @@ def resnet50(num_classes:int, input_shape:tuple) -> nn.Module:
     c = _check_shape(input_shape, 3, 'resnet50', '(3, 224, 224)')[0]
     if c != 3:
         raise LotteryError(f"Input shape {tuple(input_shape)!r} has {c} channels, but model 'resnet50' takes 3.")
+    import torchvision   # here, not at the top: the rest of lottery_nb runs without torchvision
     return torchvision.models.resnet50(weights=None, num_classes=num_classes)
 
 # %% ../nbs/02_models.ipynb #2fdaed1c

@@ -1,12 +1,12 @@
 "torchrun helpers: chain split, and DDP over 2 gloo processes equal to one process with the same global batch."
-import os, shutil, signal, subprocess, sys, textwrap, time
+import json, os, shutil, signal, subprocess, sys, textwrap, time
 from pathlib import Path
 
 import pytest
 import torch
 
 from lottery_nb.config import LotteryError, get_preset
-from lottery_nb.distributed import dist_env, idle_message, is_writer, split_chains
+from lottery_nb.distributed import dist_env, eval_share, idle_message, is_writer, split_chains
 
 BIN = Path(sys.executable).parent
 
@@ -174,3 +174,50 @@ def test_ddp_bad_input(tmp_path, monkeypatch, capsys):
         err = capsys.readouterr().err
         assert msg in err and len(err.strip().splitlines()) == 1, (args, err)
     assert not store.exists() or not any(store.iterdir())
+
+
+EVAL_SCRIPT = textwrap.dedent('''
+    import json, sys, torch
+    torch.set_num_threads(1)
+    import torch.distributed as dist
+    from lottery_nb.data import get_data
+    from lottery_nb.distributed import evaluate_ddp, init_distributed
+    from lottery_nb.models import get_model
+    from lottery_nb.training import evaluate
+    rank, world = init_distributed('gloo')
+    data = get_data('synthetic', num_train=300, num_test=128)
+    model = get_model('mlp', data.num_classes, data.input_shape, seed=0, hidden=[16])   # the same weights on every rank
+    calls = []
+    model.register_forward_hook(lambda m, i, o: calls.append(len(i[0])))
+    out = {}
+    for split, bs, limit in (('test', 50, None), ('test', 1000, None), ('train', 32, None), ('train', 7, 101)):
+        calls.clear(); shared = evaluate_ddp(model, data, split, bs, limit); mine = list(calls)
+        out[f'{split}-{bs}-{limit}'] = dict(shared=shared, alone=evaluate(model, data, split, bs, limit), batches=mine)
+    json.dump(out, open(f'{sys.argv[1]}/eval_rank{rank}_world{world}.json', 'w'))
+    dist.barrier(); dist.destroy_process_group()   # leave together: a rank exiting with the group alive may abort
+''')
+
+
+@pytest.mark.parametrize('nproc', [2, 3])
+def test_evaluation_shared_by_ranks_equals_one_process(tmp_path, nproc):
+    """`evaluate_ddp` over gloo ranks: each rank runs only its block of whole batches, and the result on every rank is
+    one process's `evaluate`: the error counts exactly, the loss to 1e-12 relative (the same per-batch sums added in the
+    same order; only a different summation order could move it, by float rounding)."""
+    script = tmp_path / 'ev.py'; script.write_text(EVAL_SCRIPT)
+    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
+    for k in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT'): env.pop(k, None)
+    p = subprocess.run([str(BIN / 'torchrun'), '--standalone', f'--nproc_per_node={nproc}', str(script), str(tmp_path)],
+                       env=env, capture_output=True, text=True, timeout=900)
+    assert p.returncode == 0, p.stderr[-3000:]
+    res = [json.loads((tmp_path / f'eval_rank{r}_world{nproc}.json').read_text()) for r in range(nproc)]
+    sizes = {'test-50-None': (128, 50), 'test-1000-None': (128, 1000), 'train-32-None': (300, 32), 'train-7-101': (101, 7)}
+    for key, (n, bs) in sizes.items():
+        for r in range(nproc):
+            sh, al = res[r][key]['shared'], res[r][key]['alone']
+            assert sh['n'] == al['n'] == n, key
+            assert round(sh['error'] * n) == round(al['error'] * n), (key, r, sh, al)   # error counts: exactly equal
+            assert sh['loss'] == pytest.approx(al['loss'], rel=1e-12), (key, r)
+            assert sh == res[0][key]['shared']                                   # every rank gets the same numbers
+            mine = eval_share(n, bs, r, nproc)                                   # and ran only its own batches
+            assert res[r][key]['batches'] == [min(bs, n - b * bs) for b in mine], (key, r)
+        assert sum(len(res[r][key]['batches']) for r in range(nproc)) == -(-n // bs)   # every batch once

@@ -1,0 +1,632 @@
+"""GPU check: prove and time the GPU path in one command, in at most 8 minutes on one GPU, with no data set.
+
+CIFAR-shaped synthetic data (labels a fixed random linear function of the images, so the loss falls) and the real
+models. Four parts run in order, each under its own wall budget (`--budget-*`, seconds), so a slow part cannot starve
+the rest; a part that throws is reported FAIL with its one-line reason and the next part runs; a row that runs out of
+GPU memory is reported SKIPPED with the reason. Progress lines go to stdout as each part starts and ends, and the
+report is rewritten after every row, so a killed run still leaves a partial report.
+
+  correctness  grouped (R=4) against one-by-one training of ResNet-20 with a pruning mask: relative weight
+               difference, masks after one more pruning step, loss curves; capture on against off; channels_last
+               against not; each with its tolerance and PASS/FAIL. bf16 and TF32 are reported as the options they
+               are (INFO), with their difference from fp32.
+  speed        ResNet-20 steps/s and images/s: naive DataLoader loop, our trainer, grouped R=4 and R=12, capture;
+               ResNet-18 (CIFAR-100 shape); ResNet-50 (224x224, the largest batch of 256/128/64/32 that fits);
+               each row's ratio against the naive row of the same run.
+  level        12 ResNet-20 runs (4 seeds x 3 rewind steps) trained as one group for a fixed number of steps: the
+               projected time of one level of 62,400 steps and of the whole Fig. 2 CIFAR-10 suite (a projection from
+               the measured rate, not a measured time).
+  torchrun     2 processes on one device: NCCL if it allows, else the reason and gloo on the same device; DDP
+               training (train_ddp) and the evaluation shared by the ranks against one process's evaluation.
+
+fp32 rows are true fp32: the script turns off TF32 (PyTorch lets cuDNN use TF32 by default) and the TF32 row turns it on.
+
+    PYTHONPATH=. python3 bench/gpu_check.py --out bench/results          # on a GPU: bench/results/gpu-<card>-<date>.md
+    PYTHONPATH=. python3 bench/gpu_check.py --device cpu --tiny --out /tmp/dry.md   # the CPU dry run, seconds
+"""
+import argparse, copy, datetime, gc, json, math, os, platform, re, shlex, signal, statistics, subprocess, sys, tempfile
+import textwrap, time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path: sys.path.insert(0, str(ROOT))
+
+from lottery_nb.config import LotteryError, get_preset  # noqa: E402
+from lottery_nb.data import TensorDataSet  # noqa: E402
+from lottery_nb.group import GroupRun, train_group  # noqa: E402
+from lottery_nb.models import get_model, prunable_names  # noqa: E402
+from lottery_nb.pruning import dense_mask, magnitude_prune  # noqa: E402
+from lottery_nb.training import TrainOptions, get_device, train  # noqa: E402
+
+ROWS = {  # part -> how the rows of a full GPU run begin; the CPU dry run writes each of them too (run or SKIPPED)
+    'correctness': ('rounding floor', 'scale of a real difference', 'grouped R=4 vs one by one', 'channels_last vs not',
+                    'bf16 autocast vs fp32', 'TF32 vs fp32', 'capture'),
+    'speed': ('ResNet-20 naive', 'ResNet-20 ours', 'ResNet-20 grouped R=4', 'ResNet-20 grouped R=12', 'ResNet-18',
+              'ResNet-50', 'ResNet-20 capture'),
+    'level': ('measured:', 'projected: one level', 'projected: Fig. 2 CIFAR-10 suite'),
+    'torchrun': ('nccl:', 'gloo:'),   # on a GPU the gloo rows come only where NCCL refuses two ranks on one device
+}
+SECTIONS = {  # part -> (title, table columns); the CPU dry run writes every one of them
+    'correctness': ('Correctness', ('check', 'measured', 'tolerance', 'result')),
+    'speed': ('Speed', ('row', 'runs', 'batch', 'steps/s', 'images/s', 'vs naive', 'note')),
+    'level': ('One partial paper level, and the projection', ('quantity', 'value', 'note')),
+    'torchrun': ('torchrun on one device', ('check', 'result', 'detail')),
+}
+# Two fp32 paths that round differently (other CUDA kernels) may differ by the larger of these and FLOOR_X x the floor
+# measured in the same run (how far a one-ulp change of the start grows over the same steps):
+FLOOR_X = 10      # times the rounding floor (rounding enters every step of a path, the floor's only at the start)
+TOL = 5e-3        # relative weight difference ||a - b|| / ||a|| over the whole state
+LOSS_TOL = 5e-2   # largest difference of one step's loss
+MASK_TOL = 1e-2   # fraction of prunable weights whose keep/prune decision differs after one more pruning step
+LEVEL_STEPS = 62400   # one level of the CIFAR-10 ResNet-20 preset (Appendix C)
+
+
+class PartTimeout(BaseException):
+    "A part's wall budget is spent (a BaseException, so the per-row `except Exception` lets it through)."
+
+
+def one_line(e: BaseException) -> str:
+    s = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {s[0] if s else ''}"[:300]
+
+
+def is_oom(e: BaseException) -> bool:
+    return isinstance(e, torch.cuda.OutOfMemoryError) or 'out of memory' in str(e).lower()
+
+
+def sync(dev):
+    if dev.type == 'cuda': torch.cuda.synchronize(dev)
+
+
+def free(dev):
+    gc.collect()
+    if dev.type == 'cuda': torch.cuda.empty_cache()
+
+
+# ---------------------------------------------------------------- the report
+class Report:
+    "The markdown report: a header, one table per part; rewritten (atomically) after every row and printed as it grows."
+    def __init__(self, path: Path, header: list):
+        self.path, self.header, self.parts, self.notes, self.data = path, header, {}, {}, {}
+        for line in header: print(line, flush=True)
+        self.write()
+
+    def start(self, part: str):
+        title, cols = SECTIONS[part]
+        self.parts[part], self.notes[part] = [], []
+        print(f"\n## {title}\n\n| {' | '.join(cols)} |\n|{'---|' * len(cols)}", flush=True)
+        self.write()
+
+    def row(self, part: str, *cells):
+        cells = [str(c) for c in cells] + [''] * (len(SECTIONS[part][1]) - len(cells))
+        self.parts[part].append(cells)
+        print(f"| {' | '.join(cells)} |", flush=True); self.write()
+
+    def note(self, part: str, text: str):
+        self.notes[part].append(text); print(text, flush=True); self.write()
+
+    def text(self) -> str:
+        out = list(self.header)
+        for part, rows in self.parts.items():
+            title, cols = SECTIONS[part]
+            out += ['', f'## {title}', '', f"| {' | '.join(cols)} |", f"|{'---|' * len(cols)}"]
+            out += [f"| {' | '.join(r)} |" for r in rows]
+            if self.notes[part]: out += [''] + self.notes[part]
+        out += ['', f'<!-- gpu_check results: {json.dumps(self.data, sort_keys=True)} -->']
+        return '\n'.join(out) + '\n'
+
+    def write(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + '.tmp'); tmp.write_text(self.text()); os.replace(tmp, self.path)
+
+
+class Part:
+    "A running part: its rows, each wrapped so that an exception becomes a FAIL (or SKIPPED for memory) row."
+    def __init__(self, rep: Report, name: str, dev, a, deadline: float = math.inf):
+        self.rep, self.name, self.dev, self.a, self.deadline = rep, name, dev, a, deadline
+
+    def left(self) -> float: return self.deadline - time.perf_counter()
+
+    def row(self, *cells): self.rep.row(self.name, *cells)
+
+    def guard(self, label: str, fn):
+        "Run `fn()`; an exception becomes one row naming `label` and the one-line reason; returns fn's value or None."
+        try: return fn()
+        except Exception as e:
+            oom = is_oom(e); free(self.dev)
+            n = len(SECTIONS[self.name][1])
+            self.row(label, *([''] * (n - 2)), ('SKIPPED (not enough GPU memory): ' if oom else 'FAIL: ') + one_line(e))
+            return None
+
+
+def run_part(rep: Report, name: str, budget: float, fn, dev, a):
+    "Run part `name` under a wall budget of `budget` seconds (SIGALRM); whatever happens, the next part runs."
+    print(f"\n>> {name}: start (budget {budget:.0f} s)", flush=True)
+    t0 = time.perf_counter()
+    rep.start(name)
+    def on_alarm(signum, frame): raise PartTimeout()
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, max(budget, 1.0))
+    try:
+        if budget <= 0: raise PartTimeout()
+        fn(Part(rep, name, dev, a, t0 + budget))
+    except PartTimeout:
+        rep.note(name, f"Stopped: the part's budget of {budget:.0f} s was spent after {time.perf_counter() - t0:.0f} s; "
+                       f"the rows above are complete, the rest of the part did not run (SKIPPED).")
+    except Exception as e:
+        rep.note(name, f"FAIL: the part stopped with {one_line(e)}")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0); signal.signal(signal.SIGALRM, old)
+    try:
+        if dev.type == 'cuda' and torch.cuda.is_current_stream_capturing():
+            rep.note(name, 'The part was stopped during a CUDA graph capture: the parts after it may fail because of that.')
+        sync(dev)
+    except Exception: pass
+    free(dev)
+    took = time.perf_counter() - t0
+    rep.data.setdefault('seconds', {})[name] = round(took, 1)
+    print(f">> {name}: end ({took:.1f} s)", flush=True)
+
+
+# ---------------------------------------------------------------- data, models, comparisons
+def synthetic(dev, n_train: int, n_test: int, classes: int, shape=(3, 32, 32), seed=0) -> TensorDataSet:
+    "CIFAR-shaped images whose labels are a fixed random linear function of the pixels (learnable, no download)."
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n_train + n_test, *shape, generator=g)
+    w = torch.randn(math.prod(shape), classes, generator=g)
+    y = (x.flatten(1) @ w).argmax(1)
+    return TensorDataSet('synthetic_images', x[:n_train], y[:n_train], x[n_train:], y[n_train:], classes, device=dev)
+
+
+def rel_diff(a: dict, b: dict) -> float:
+    "Relative difference ||a - b|| / ||a|| of two state dicts, over all their floating-point tensors together."
+    keys = [k for k, v in a.items() if v.is_floating_point()]
+    num = sum(((a[k].double() - b[k].double()) ** 2).sum().item() for k in keys)
+    den = sum((a[k].double() ** 2).sum().item() for k in keys)
+    return math.sqrt(num / max(den, 1e-300))
+
+
+def compare(a: dict, b: dict, names: list, mask) -> dict:
+    "Weights, losses and the next pruning masks of two results of the same training."
+    nxt_a, nxt_b = magnitude_prune(a['state'], mask, 0.2), magnitude_prune(b['state'], mask, 0.2)
+    total = sum(m.numel() for m in nxt_a.values())
+    differ = sum(int((nxt_a[n] != nxt_b[n]).sum()) for n in nxt_a)
+    held = all(bool((a['state'][n][~mask[n]] == 0).all()) and bool((b['state'][n][~mask[n]] == 0).all()) for n in mask)
+    return dict(rel=rel_diff(a['state'], b['state']), loss=(a['losses'] - b['losses']).abs().max().item(),
+                mask=differ / total, held=held, bitwise=all(torch.equal(a['state'][k], b['state'][k]) for k in a['state']))
+
+
+def verdict(ok: bool) -> str: return 'PASS' if ok else 'FAIL'
+
+
+def pair_rows(p: Part, what: str, c: dict, tol: dict | None, info=False):
+    "Three rows (weights, losses, masks): PASS/FAIL against `tol` (None: bitwise), or INFO for an option that changes numerics."
+    def cells(key, shown):
+        if info: return '(reported)', 'INFO'
+        if tol is None: return ('bitwise', verdict(c['bitwise'])) if key == 'rel' else ('equal', verdict(c[key] == 0))
+        return f'<= {tol[key]:.2g}', verdict(c[key] <= tol[key])
+    p.row(f'{what}: relative weight difference', f"{c['rel']:.2e}" + (' (bitwise equal)' if c['bitwise'] else ''), *cells('rel', 0))
+    p.row(f'{what}: largest loss difference over the steps', f"{c['loss']:.2e}", *cells('loss', 0))
+    t, v = cells('mask', 0)
+    p.row(f'{what}: masks after pruning 20% more, fraction that differ; pruned weights held at 0',
+          f"{c['mask']:.2e}; held at 0: {'yes' if c['held'] else 'NO'}", f'{t}; yes',
+          v if c['held'] else 'FAIL')
+
+
+def nudged(state: dict) -> dict:
+    "`state` with every floating-point value moved by one unit in the last place: a perturbation at rounding level."
+    return {k: torch.nextafter(v, torch.full_like(v, math.inf)) if v.is_floating_point() else v.clone() for k, v in state.items()}
+
+
+class Setup:
+    "What the parts share: device, sizes, the ResNet-20 data, config, plan, start state and mask."
+    def __init__(self, dev, tiny: bool):
+        self.dev, self.tiny = dev, tiny
+        self.batch = 8 if tiny else 128
+        self.data = synthetic(dev, 64 if tiny else 2560, 64 if tiny else 1000, 10)
+        self.cfg = get_preset('cifar10_resnet20', batch_size=self.batch, device=dev.type)
+        self.plan = self.cfg.resolve(390)   # CIFAR-10's 50,000 images at batch 128: the paper's schedule
+        self.model = get_model('resnet20', 10, (3, 32, 32), seed=0).to(dev)
+        self.template = copy.deepcopy(self.model)
+        self.by_options = {}   # options -> its own model (channels_last changes a model; capture keeps its compiled code)
+        init = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+        self.names = prunable_names(self.model)
+        self.mask = magnitude_prune(init, dense_mask(init, self.names), 0.2)    # level 1's mask
+        self.start = {k: (v * self.mask[k] if k in self.mask else v) for k, v in init.items()}
+
+    def train(self, steps: int, seed: int = 0, options=None, start_step: int = 0, start=None):
+        if options is not None and options not in self.by_options: self.by_options[options] = copy.deepcopy(self.template)
+        model = self.model if options is None else self.by_options[options]
+        start = self.start if start is None else start
+        return train(model, self.data, self.cfg, self.plan, seed, start, start_step, start_step + steps,
+                     mask=self.mask, options=options)
+
+
+# ---------------------------------------------------------------- part 1: correctness
+def part_correctness(p: Part, S: Setup):
+    dev, steps = p.dev, (3 if p.a.tiny else 200)
+    cpu = dev.type == 'cpu'
+    single = [S.train(steps, seed=s) for s in range(4)]
+    ref = single[0]
+    # the rounding floor: how far a one-ulp change of the start grows over these steps; two fp32 paths that differ only
+    # in rounding may differ by several times this: the tolerances are the larger of a fixed bound and FLOOR_X x the floor
+    fl = compare(ref, S.train(steps, start=nudged(S.start)), S.names, S.mask)
+    tol = dict(rel=max(TOL, FLOOR_X * fl['rel']), loss=max(LOSS_TOL, FLOOR_X * fl['loss']), mask=max(MASK_TOL, FLOOR_X * fl['mask']))
+    other = compare(ref, single[1], S.names, S.mask)   # another data order: the size of a real difference
+    p.rep.data['floor'] = {k: fl[k] for k in ('rel', 'loss', 'mask')}
+    p.rep.note('correctness', f"ResNet-20, batch {S.batch}, {steps} steps from a level-1 mask (20% pruned), the paper's lr "
+               f"schedule, fp32 unless named. Tolerances: grouped {'bitwise (the CPU path is exact)' if cpu else 'as below'}; "
+               f"other paths: the larger of {TOL:g}/{LOSS_TOL:g}/{MASK_TOL:g} (weights/loss/masks) and {FLOOR_X}x the rounding "
+               f"floor (one-ulp change of the start: {fl['rel']:.1e}/{fl['loss']:.1e}/{fl['mask']:.1e}).")
+    pair_rows(p, 'rounding floor (one-ulp start vs not)', fl, None, info=True)
+    pair_rows(p, 'scale of a real difference (data order of seed 1 vs seed 0)', other, None, info=True)
+    p.rep.data['seed_scale'] = {k: other[k] for k in ('rel', 'loss', 'mask')}
+    def grouped():
+        runs = [GroupRun(S.cfg, S.plan, s, S.start, 0, steps, mask=S.mask) for s in range(4)]
+        group = train_group(S.model, S.data, runs)
+        cs = [compare(a, b, S.names, S.mask) for a, b in zip(single, group)]
+        worst = dict(rel=max(c['rel'] for c in cs), loss=max(c['loss'] for c in cs), mask=max(c['mask'] for c in cs),
+                     held=all(c['held'] for c in cs), bitwise=all(c['bitwise'] for c in cs))
+        pair_rows(p, 'grouped R=4 vs one by one (worst of 4 runs)', worst, None if cpu else tol)
+        p.rep.data['grouped_rel'] = worst['rel']
+    p.guard('grouped R=4 vs one by one', grouped)
+    for what, opts, info in (('channels_last vs not', TrainOptions(channels_last=True), False),
+                             ('bf16 autocast vs fp32', TrainOptions(precision='bf16'), True),
+                             ('TF32 vs fp32', TrainOptions(tf32=True), True)):
+        if cpu and opts.tf32:
+            p.row(f'{what}', 'not run', '', 'SKIPPED: TF32 exists on CUDA only'); continue
+        p.guard(what, lambda opts=opts, what=what, info=info:
+                pair_rows(p, what, compare(ref, S.train(steps, options=opts), S.names, S.mask), tol, info))
+    if cpu and not p.a.cpu_capture:
+        p.row('capture vs not', 'not run', '', "SKIPPED: on the CPU capture means an inductor compile (minutes); "
+              "pass --cpu-capture to run it"); return
+    opts = TrainOptions(capture='compile' if cpu else 'reduce-overhead')
+    if p.left() < p.a.capture_seconds:   # not started rather than cut off in the middle of a graph capture
+        p.row(f'capture ({opts.capture}) vs not', 'not run', '', f'SKIPPED: {p.left():.0f} s of the part left, capture '
+              f'is started with at least {p.a.capture_seconds:.0f} s (its compile)'); return
+    def cap():
+        pair_rows(p, f'capture ({opts.capture}) vs not', compare(ref, S.train(steps, options=opts), S.names, S.mask), tol)
+        p.rep.data['capture_compiled'] = True
+    p.guard(f'capture ({opts.capture}) vs not', cap)
+
+
+# ---------------------------------------------------------------- part 2: speed
+def timed(dev, fn) -> float:
+    sync(dev); t = time.perf_counter(); fn(); sync(dev)
+    return time.perf_counter() - t
+
+
+def naive_loop(model, data, cfg, batch, steps, dev):
+    "The hand-written loop: DataLoader over CPU tensors, eager fp32, torch.optim.SGD."
+    m = model; m.train()
+    ds = torch.utils.data.TensorDataset(data.x_train.cpu(), data.y_train.cpu())
+    dl = torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=True, drop_last=True,
+                                     generator=torch.Generator().manual_seed(0))
+    opt = torch.optim.SGD(m.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    it, done = iter(dl), 0
+    while done < steps:
+        for x, y in it:
+            x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
+            loss = F.cross_entropy(m(x), y); opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+            done += 1
+            if done == steps: break
+        it = iter(dl)
+
+
+def part_speed(p: Part, S: Setup):
+    dev, tiny = p.dev, p.a.tiny
+    steps, warm = (2, 1) if tiny else (200, 10)
+    B = S.batch
+    rates = p.rep.data.setdefault('speed', {})
+    def row(key, label, R, batch, fn, n=steps, w=warm, note=''):
+        def go():
+            tw = timed(dev, lambda: fn(w))   # warm-up: first calls, cuDNN autotuning, compiles; its rate sizes the row
+            k = n if tiny else int(min(n, max(10, w / tw * p.a.row_seconds)))
+            t = timed(dev, lambda: fn(k))
+            sps = k / t
+            rates[key] = dict(steps_per_s=sps, images_per_s=sps * R * batch, runs=R, batch=batch)
+            base = rates.get('naive')
+            ratio = f"{sps * R * batch / base['images_per_s']:.2f}x" if base and batch and key.startswith('r20') else ''
+            ratio = '1.00x' if key == 'r20_naive' else ratio
+            p.row(label, R, batch, f'{sps:.1f}', f'{sps * R * batch:.0f}', ratio, f'{k} steps' + (f'; {note}' if note else ''))
+        p.guard(label, go)
+    fresh = lambda: {k: v.to(dev) for k, v in S.start.items()}
+    def naive(n):
+        S.model.load_state_dict(fresh()); naive_loop(S.model, S.data, S.cfg, B, n, dev)
+    row('r20_naive', 'ResNet-20 naive (DataLoader, eager fp32, optim.SGD)', 1, B, naive)
+    if 'r20_naive' in rates: rates['naive'] = rates['r20_naive']
+    row('r20_ours', 'ResNet-20 ours (train, masked, fp32)', 1, B, lambda n: S.train(n))
+    for R in (4, 12):
+        row(f'r20_group{R}', f'ResNet-20 grouped R={R} (train_group)', R, B, lambda n, R=R: train_group(
+            S.model, S.data, [GroupRun(S.cfg, S.plan, s, S.start, 0, n, mask=S.mask) for s in range(R)]),
+            note='steps/s of each run; images/s of all runs')
+    d100 = synthetic(dev, 64 if tiny else 2560, 64 if tiny else 1000, 100)
+    c18 = get_preset('cifar100_resnet18', batch_size=B, device=dev.type); p18 = c18.resolve(390)
+    m18 = p.guard('ResNet-18 model', lambda: get_model('resnet18', 100, (3, 32, 32), seed=0).to(dev))
+    if m18 is not None:
+        s18 = {k: v.clone() for k, v in m18.state_dict().items()}
+        row('r18_ours', 'ResNet-18, CIFAR-100 shape (train, fp32)', 1, B,
+            lambda n: train(m18, d100, c18, p18, 0, s18, 0, n), n=max(2, steps // 2))
+        del m18, s18
+    free(dev); del d100
+    p.guard('ResNet-50', lambda: resnet50_row(p, row, tiny, dev))
+    if dev.type == 'cpu' and not p.a.cpu_capture:
+        p.row('ResNet-20 capture', 1, B, '', '', '', 'SKIPPED: on the CPU capture is an inductor compile (minutes); '
+              'pass --cpu-capture'); return
+    opts = TrainOptions(capture='compile' if dev.type == 'cpu' else 'reduce-overhead')
+    need = p.a.capture_seconds / (3 if p.rep.data.get('capture_compiled') else 1)   # less once compiled in correctness
+    if p.left() < need:
+        p.row(f'ResNet-20 capture ({opts.capture})', 1, B, '', '', '', f'SKIPPED: {p.left():.0f} s of the part left, '
+              f'capture is started with at least {need:.0f} s'); return
+    row('r20_capture', f'ResNet-20 capture ({opts.capture})', 1, B, lambda n: S.train(n, options=opts),
+        w=max(warm, 3), note='warm-up (compile, graph capture) not timed')
+
+
+def resnet50_plain(num_classes: int = 1000) -> torch.nn.Module:
+    "torchvision's ResNet-50 architecture (v1.5, bottlenecks [3, 4, 6, 3]) rebuilt, to time it where torchvision is absent."
+    from torch import nn
+    class Bottleneck(nn.Module):
+        def __init__(s, cin, width, stride):
+            super().__init__()
+            s.conv1, s.bn1 = nn.Conv2d(cin, width, 1, bias=False), nn.BatchNorm2d(width)
+            s.conv2, s.bn2 = nn.Conv2d(width, width, 3, stride, 1, bias=False), nn.BatchNorm2d(width)
+            s.conv3, s.bn3 = nn.Conv2d(width, 4 * width, 1, bias=False), nn.BatchNorm2d(4 * width)
+            s.down = None if stride == 1 and cin == 4 * width else nn.Sequential(
+                nn.Conv2d(cin, 4 * width, 1, stride, bias=False), nn.BatchNorm2d(4 * width))
+        def forward(s, x):
+            out = F.relu(s.bn1(s.conv1(x))); out = F.relu(s.bn2(s.conv2(out))); out = s.bn3(s.conv3(out))
+            return F.relu(out + (x if s.down is None else s.down(x)))
+    layers, cin = [nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1)], 64
+    for width, n, stride in ((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)):
+        for i in range(n): layers.append(Bottleneck(cin, width, stride if i == 0 else 1)); cin = 4 * width
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2048, num_classes))
+
+
+def resnet50_row(p: Part, row, tiny: bool, dev):
+    "ResNet-50 at 224x224 (64x64 in the dry run), the largest batch of 256/128/64/32 that fits."
+    shape = (3, 64, 64) if tiny else (3, 224, 224)
+    cfg = get_preset('imagenet_resnet50', device=dev.type)
+    try:
+        import torchvision  # noqa: F401
+        m, built = get_model('resnet50', 1000, shape, seed=0).to(dev), 'lottery_nb.models (torchvision)'
+    except ImportError:
+        torch.manual_seed(0)
+        m, built = resnet50_plain().to(dev), "torchvision's architecture rebuilt here: torchvision is not installed"
+    start = {k: v.clone() for k, v in m.state_dict().items()}
+    tried = []
+    for B in ((2,) if tiny else (256, 128, 64, 32)):
+        data = None
+        try:
+            n = max(2 * B, 4)
+            g = torch.Generator().manual_seed(0)
+            data = TensorDataSet('synthetic_imagenet', torch.randn(n, *shape, generator=g), torch.randint(0, 1000, (n,), generator=g),
+                                 torch.randn(4, *shape, generator=g), torch.randint(0, 1000, (4,), generator=g), 1000, device=dev)
+            c = cfg.replace(batch_size=B); plan = c.resolve(data.steps_per_epoch(B))
+            sync(dev)
+            # a short probe step first, so that a batch that does not fit fails before the timed row
+            train(m, data, c, plan, 0, start, 0, 1)
+        except Exception as e:
+            if not is_oom(e): raise
+            tried.append(B); del data; free(dev); continue
+        note = f"{shape[1]}x{shape[2]} images, fp32; {built}" + (f"; batch {', '.join(map(str, tried))} did not fit" if tried else '')
+        row('r50_ours', f'ResNet-50, ImageNet shape (train)', 1, B, lambda k: train(m, data, c, plan, 0, start, 0, k),
+            n=2 if tiny else 20, w=1 if tiny else 3, note=note)
+        return
+    p.row('ResNet-50', '', '', '', '', '', f"SKIPPED (not enough GPU memory): no batch of {tried} fit")
+
+
+# ---------------------------------------------------------------- part 3: one partial level and the projection
+def suite_steps() -> tuple[int, int, int]:
+    "Training steps of the Fig. 2 CIFAR-10 suite (cifar10_resnet20): dense runs, chain steps, and the number of levels."
+    cfg = get_preset('cifar10_resnet20'); plan = cfg.resolve(390)
+    dense = len(cfg.seeds) * plan.total
+    chains = sum(cfg.levels * (plan.total - r) for s in cfg.seeds for r in plan.rewind_steps)
+    return dense, chains, cfg.levels
+
+
+def part_level(p: Part, S: Setup):
+    dev = p.dev
+    cfg = S.cfg
+    r12 = p.rep.data.get('speed', {}).get('r20_group12', {}).get('steps_per_s')
+    # about --level-seconds of timed training at the group-of-12 rate the speed part measured (100 steps without it)
+    steps = 3 if p.a.tiny else int(min(1000, max(20, r12 * p.a.level_seconds))) if r12 else 100
+    def runs(n, offset=0):
+        return [GroupRun(cfg, S.plan, s, S.start, r + offset, r + offset + n, mask=S.mask, where=f'seed {s}, rewind {r}')
+                for s in cfg.seeds for r in S.plan.rewind_steps]
+    train_group(S.model, S.data, runs(1 if p.a.tiny else 10))   # warm-up, not timed
+    t = timed(dev, lambda: train_group(S.model, S.data, runs(steps, 10)))
+    rate = steps / t
+    R = len(cfg.seeds) * len(S.plan.rewind_steps)
+    dense, chains, levels = suite_steps()
+    level_s = LEVEL_STEPS / rate
+    r4 = p.rep.data.get('speed', {}).get('r20_group4', {}).get('steps_per_s')
+    dense_s = LEVEL_STEPS / (r4 or rate)
+    suite_s = dense_s + levels * level_s
+    one = p.rep.data.get('speed', {}).get('r20_ours', {}).get('steps_per_s')
+    p.rep.data['level'] = dict(runs=R, steps=steps, batch=S.batch, group_steps_per_s=rate, level_hours=level_s / 3600,
+                               suite_hours=suite_s / 3600, suite_steps=dense + chains,
+                               one_by_one_suite_hours=(dense + chains) / one / 3600 if one else None)
+    p.row(f'measured: {R} ResNet-20 runs as one group (4 seeds x rewind {"/".join(map(str, S.plan.rewind_steps))})',
+          f'{rate:.2f} steps/s per run, {rate * R * S.batch:.0f} images/s', f'{steps} steps, batch {S.batch}, masked, fp32')
+    p.row('projected: one level of 62,400 steps (all 12 runs)', f'{level_s / 3600:.2f} h',
+          'projection from the measured rate; evaluation and pruning not included')
+    p.row(f'projected: Fig. 2 CIFAR-10 suite ({(dense + chains) / 1e6:.2f} M steps: 4 dense runs + {levels} levels of 12 chains)',
+          f'{suite_s / 3600:.1f} h', 'projection from the measured rates (dense runs as a group of 4'
+          + ('' if r4 else ', at the group-of-12 rate: R=4 not measured') + ')')
+    if one:
+        p.row('projected: the same suite one run at a time (ours row)', f'{(dense + chains) / one / 3600:.1f} h',
+              'projection from the measured one-by-one rate')
+
+
+# ---------------------------------------------------------------- part 4: torchrun
+WORKER = textwrap.dedent('''
+    import json, os, sys, time, torch
+    sys.path.insert(0, sys.argv[1]); sys.path.insert(0, os.path.join(sys.argv[1], 'bench'))
+    torch.set_num_threads(1)
+    import torch.distributed as dist
+    from gpu_check import synthetic
+    from lottery_nb.config import get_preset
+    from lottery_nb.distributed import broadcast, evaluate_ddp, train_ddp
+    from lottery_nb.models import get_model
+    from lottery_nb.training import evaluate
+    out, backend, devname, steps, batch = sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6])
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    rank, world = int(os.environ['RANK']), int(os.environ['WORLD_SIZE'])
+    dev = torch.device(devname)
+    if dev.type == 'cuda': torch.cuda.set_device(dev)
+    dist.init_process_group(backend, device_id=dev if backend == 'nccl' else None)
+    x = torch.ones(1, device=dev) * (rank + 1); dist.all_reduce(x)
+    assert x.item() == sum(range(1, world + 1)), x.item()
+    data = synthetic(dev, 256 if batch < 64 else 2560, 100 if batch < 64 else 1000, 10)
+    cfg = get_preset('cifar10_resnet20', batch_size=batch, device=dev.type); plan = cfg.resolve(390)
+    model = get_model('resnet20', 10, (3, 32, 32), seed=0).to(dev)
+    init = {k: v.clone() for k, v in model.state_dict().items()}
+    sync_bn = None if dev.type == 'cuda' else False
+    fresh = lambda: get_model('resnet20', 10, (3, 32, 32), seed=0).to(dev)   # one module per DDP wrapper, as imp does
+    train_ddp(fresh(), data, cfg, plan, 0, init, 0, 1, sync_bn=sync_bn)   # warm-up
+    if dev.type == 'cuda': torch.cuda.synchronize()
+    t = time.perf_counter()
+    res = train_ddp(fresh(), data, cfg, plan, 0, init, 0, steps, sync_bn=sync_bn)
+    if dev.type == 'cuda': torch.cuda.synchronize()
+    t = time.perf_counter() - t
+    model = fresh(); model.load_state_dict(broadcast(res['state']))   # rank 0's model (the CPU smoke's BatchNorm is per rank)
+    shared = evaluate_ddp(model, data, 'test', 128)
+    alone = evaluate(model, data, 'test', 128)
+    if rank == 0:
+        json.dump(dict(steps_per_s=steps / t, loss=res['losses'][-1].item(), finite=bool(torch.isfinite(res['losses']).all()),
+                       shared=shared, alone=alone, world=world), open(out, 'w'))
+    dist.barrier(); dist.destroy_process_group()   # leave together: a rank exiting with the group alive may abort
+''')
+
+
+def launch(p: Part, backend: str, devname: str, timeout: float) -> tuple:
+    "Run the worker on 2 processes under torchrun; (result dict or None, one-line reason)."
+    tmp = Path(tempfile.mkdtemp(prefix='gpu_check_'))
+    script, out = tmp / 'worker.py', tmp / 'result.json'
+    script.write_text(WORKER)
+    steps, batch = (2, 8) if p.a.tiny else (50, 128)
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': os.pathsep.join([str(ROOT), os.environ.get('PYTHONPATH', '')])}
+    for k in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT'): env.pop(k, None)
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2', str(script), str(ROOT),
+           str(out), backend, devname, str(steps), str(batch)]
+    # its own process group, so that a timeout (or the part's budget) ends torchrun's workers too, not the agent alone
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try: so, se = proc.communicate(timeout=max(timeout, 5))
+    except BaseException as e:
+        try: os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError: pass
+        proc.communicate()
+        if isinstance(e, subprocess.TimeoutExpired): return None, f'did not finish within {timeout:.0f} s'
+        raise
+    if proc.returncode == 0 and out.exists(): return json.loads(out.read_text()), ''
+    lines = [l.strip() for l in (se + so).splitlines() if l.strip()]
+    for pat in (r'Duplicate GPU', r'ncclInvalidUsage', r'^[\w.]*(Error|Exception): .*(NCCL|nccl)', r'^[\w.]*(Error|Exception): '):
+        key = [l for l in lines if re.search(pat, l) and 'ChildFailedError' not in l]
+        if key: return None, key[0][:300]
+    return None, (lines or [f'exit status {proc.returncode}'])[-1][:300]
+
+
+def part_torchrun(p: Part, S: Setup):
+    dev = p.dev
+    deadline = time.perf_counter() + p.a.budget_torchrun
+    devname = 'cuda:0' if dev.type == 'cuda' else 'cpu'
+    tries = [('nccl', devname), ('gloo', devname)] if dev.type == 'cuda' else [('gloo', 'cpu')]
+    if dev.type != 'cuda': p.row('nccl: 2 processes on one device', 'SKIPPED', 'NCCL needs CUDA; the CPU dry run runs gloo')
+    for i, (backend, dn) in enumerate(tries):
+        left = deadline - time.perf_counter() - 2
+        res, why = launch(p, backend, dn, left / (len(tries) - i) if i == 0 and len(tries) > 1 else left)
+        if res is None:
+            p.row(f'{backend}: 2 processes on {dn}', 'SKIPPED' if backend == 'nccl' else 'FAIL', why); continue
+        p.rep.data.setdefault('torchrun', {})[backend] = res
+        p.row(f'{backend}: 2 processes on {dn}, all_reduce and train_ddp', verdict(res['finite']),
+              f"ResNet-20 {res['steps_per_s']:.1f} steps/s (global batch {8 if p.a.tiny else 128}), last loss {res['loss']:.3f}")
+        sh, al = res['shared'], res['alone']
+        same = sh['n'] == al['n'] and round(sh['error'] * sh['n']) == round(al['error'] * al['n'])
+        p.row(f'{backend}: evaluation shared by the ranks vs one process', verdict(same and abs(sh['loss'] - al['loss']) <= 1e-4),
+              f"errors {round(sh['error'] * sh['n'])}/{sh['n']} vs {round(al['error'] * al['n'])}/{al['n']}, "
+              f"loss {sh['loss']:.6f} vs {al['loss']:.6f} (tolerance 1e-4)")
+        if backend == 'nccl': break
+
+
+# ---------------------------------------------------------------- main
+def header(dev, a) -> tuple:
+    if dev.type == 'cuda':
+        pr = torch.cuda.get_device_properties(dev)
+        card = torch.cuda.get_device_name(dev)
+        try:
+            driver = subprocess.run(['nvidia-smi', '--query-gpu=driver_version', '--format=csv,noheader'], capture_output=True,
+                                    text=True, timeout=20).stdout.strip().splitlines()[0]
+        except Exception as e:
+            try: v = torch._C._cuda_getDriverVersion(); driver = f'unknown build; supports CUDA {v // 1000}.{v % 1000 // 10}'
+            except Exception: driver = f'unknown ({one_line(e)})'
+        desc = f"{card} ({pr.total_memory / 2**30:.0f} GiB, compute capability {pr.major}.{pr.minor})"
+    else:
+        card, driver, desc = 'CPU', 'none (CPU dry run)', f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
+    try: commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=ROOT, capture_output=True, text=True,
+                                 timeout=10).stdout.strip() or 'unknown'
+    except Exception: commit = 'unknown'
+    date = datetime.datetime.now(datetime.timezone.utc)
+    cudnn = torch.backends.cudnn.version() if dev.type == 'cuda' else None
+    cmd = 'PYTHONPATH=. python3 ' + ' '.join(shlex.quote(x) for x in [os.path.relpath(sys.argv[0], ROOT)] + sys.argv[1:])
+    lines = [f"# GPU check: {card}, {date:%Y-%m-%d}" if dev.type == 'cuda' else f"# GPU check, CPU dry run, {date:%Y-%m-%d}", '',
+             f"- card: {desc}", f"- driver: {driver}",
+             f"- torch: {torch.__version__} (CUDA {torch.version.cuda}, cuDNN {cudnn}), Python {platform.python_version()}",
+             f"- date: {date:%Y-%m-%d %H:%M} UTC; commit {commit}", f"- command: `{cmd}`",
+             f"- mode: {'tiny (CPU dry run: shapes and code paths, not speeds)' if a.tiny else 'full'}; fp32 rows are true fp32 "
+             f"(TF32 off); budgets (s): " + ', '.join(f"{k} {getattr(a, 'budget_' + k):.0f}" for k in SECTIONS)]
+    return card, date, lines
+
+
+def slug(s: str) -> str: return re.sub(r'[^a-z0-9]+', '-', s.lower()).strip('-')
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--device', default='cuda', help="'cuda' (default), 'cuda:N' or 'cpu'")
+    ap.add_argument('--tiny', action='store_true', help='the dry run: every part at toy sizes (seconds on a CPU)')
+    ap.add_argument('--out', default=str(ROOT / 'bench' / 'results'),
+                    help='a folder (the file is gpu-<card>-<date>.md there; cpu-dry-run-<date>.md on the CPU) or a .md file')
+    ap.add_argument('--cpu-capture', action='store_true', help='on the CPU, also run the capture rows (an inductor compile)')
+    ap.add_argument('--row-seconds', type=float, default=4.0, help='timed seconds a speed row aims at (after its warm-up)')
+    ap.add_argument('--capture-seconds', type=float, default=90.0,
+                    help='start a capture row only with this much of its part left (its compile is not cut off)')
+    ap.add_argument('--level-seconds', type=float, default=20.0, help='timed seconds the partial level aims at')
+    for k, v in (('correctness', 160), ('speed', 140), ('level', 50), ('torchrun', 80)):
+        ap.add_argument(f'--budget-{k}', type=float, default=v, help=f'wall seconds for the {k} part (default {v})')
+    a = ap.parse_args(argv)
+    try:
+        if not re.fullmatch(r'cpu|cuda(:\d+)?', a.device):
+            raise LotteryError(f"--device {a.device!r} is not allowed; use 'cuda', 'cuda:N' or 'cpu'.")
+        dev = get_device(a.device)
+        if dev.type == 'cuda' and a.tiny: raise LotteryError("--tiny is the CPU dry run; drop it on a GPU or use --device cpu.")
+    except LotteryError as e:
+        print(f"gpu_check: {e}", file=sys.stderr); return 2
+    if dev.type == 'cuda' and dev.index is None: dev = torch.device('cuda', 0)
+    if dev.type == 'cuda': torch.cuda.set_device(dev)
+    defaults = f"PyTorch's TF32 defaults here: cuDNN {torch.backends.cudnn.allow_tf32}, matmul {torch.backends.cuda.matmul.allow_tf32}"
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.benchmark = False
+    card, date, lines = header(dev, a)
+    lines[-1] += f" ({defaults}; TrainOptions(tf32=False) leaves them as they are)"
+    out = Path(a.out)
+    if out.suffix != '.md':
+        out = out / (f"gpu-{slug(card)}-{date:%Y-%m-%d}.md" if dev.type == 'cuda' else f"cpu-dry-run-{date:%Y-%m-%d}.md")
+    rep = Report(out, lines)
+    rep.data.update(card=card, date=f'{date:%Y-%m-%d}', device=dev.type, torch=torch.__version__, tiny=a.tiny)
+    t0 = time.perf_counter()
+    try: S = Setup(dev, a.tiny)
+    except Exception as e:
+        rep.header.append(f"- FAIL: the shared setup (data, ResNet-20, mask) stopped with {one_line(e)}; no part ran")
+        rep.write(); print(rep.header[-1], file=sys.stderr, flush=True); return 1
+    for name, fn in (('correctness', part_correctness), ('speed', part_speed), ('level', part_level), ('torchrun', part_torchrun)):
+        run_part(rep, name, getattr(a, 'budget_' + name), lambda p, fn=fn: fn(p, S), dev, a)
+    rep.data['total_seconds'] = round(time.perf_counter() - t0, 1); rep.write()
+    print(f"\nreport: {out} ({rep.data['total_seconds']:.0f} s)", flush=True)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
