@@ -19,7 +19,7 @@ from .distributed import (barrier, broadcast, check_ddp, dist_env, idle_message,
 from .group import GroupRun, group_plan, train_group
 from .models import builtin_model, check_model, get_model, prunable_names
 from .pruning import apply_mask, dense_mask, density, num_prunable, num_remaining, prune
-from .store import (ONE_BY_ONE, Experiment, check_execution, clean_tmp, discarding, execution_mode, file_lock, has_tmp,
+from .store import (ONE_BY_ONE, Experiment, StoreCorrupt, check_execution, clean_tmp, discarding, execution_mode, file_lock, has_tmp,
                              provenance, save_torch, store_level)
 from .training import TrainOptions, evaluate, get_device, train
 
@@ -271,11 +271,14 @@ def run_imp(cfg:ExperimentConfig, # the experiment (e.g. `get_preset('cpu')`)
         for s, r in units:
             for l in ([0] if r is None else range(1, cfg.levels + 1)):
                 if exp.is_done(s, 0 if r is None else r, l): exp.check_level(s, 0 if r is None else r, l)
-            if not finished((s, r)):   # a unit to continue: what it stored was trained in this run's mode
+            if not finished((s, r)):   # a unit to continue: its levels and checkpoints were written in this run's mode
                 for l in ([0] if r is None else range(1, cfg.levels + 1)):
-                    if exp.is_done(s, 0 if r is None else r, l):
-                        got = exp.metrics(s, 0 if r is None else r, l)['provenance'].get('execution', ONE_BY_ONE)
+                    x = 0 if r is None else r
+                    if exp.is_done(s, x, l):
+                        got = exp.metrics(s, x, l)['provenance'].get('execution', ONE_BY_ONE)
                         check_execution(got, mode, f"The dense run of seed {s}" if r is None else f"Level {l} of seed {s}, rewind step {r}")
+                    elif exp.checkpointer(s, x, l).path.exists():
+                        with contextlib.suppress(StoreCorrupt): exp.checkpointer(s, x, l, mode).load()   # damaged: handled where trained
     on_rank0(check) if ddp else check()
     try:
         kw = dict(ready=lambda u: u[1] is None or finished((u[0], None)), done=lambda u: finished(u) and not has_tmp(unit_dir(u)),
