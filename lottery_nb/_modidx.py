@@ -645,4 +645,5 @@ d = { 'settings': { 'branch': 'main',
                                      'lottery_nb.training.prepare_input': ('training.html#prepare_input', 'lottery_nb/training.py'),
                                      'lottery_nb.training.prepare_model': ('training.html#prepare_model', 'lottery_nb/training.py'),
                                      'lottery_nb.training.step_context': ('training.html#step_context', 'lottery_nb/training.py'),
+                                     'lottery_nb.training.tf32_mode': ('training.html#tf32_mode', 'lottery_nb/training.py'),
                                      'lottery_nb.training.train': ('training.html#train', 'lottery_nb/training.py')}}}

@@ -17,7 +17,7 @@ from torch.func import functional_call
 
 from .config import ExperimentConfig, LotteryError, TrainPlan
 from .pruning import Mask, check_mask
-from .training import TrainOptions, check_losses, prepare_model, step_context
+from .training import TrainOptions, check_losses, prepare_model, step_context, tf32_mode
 
 # %% auto #0
 __all__ = ['GroupedConv', 'GroupedBatchNorm', 'GroupedLinear', 'GroupedModel', 'stack_states', 'unstack_state', 'GroupRun',
@@ -345,7 +345,7 @@ def _group_step(g:_Group, sts:list, opts:TrainOptions):
         if x.device.type == 'cpu': loss = torch.stack([F.cross_entropy(out[p], y[p]) for p in range(len(sts))])  # bitwise per run
         else: loss = F.cross_entropy(out.flatten(0, 1), y.flatten(), reduction='none').view(len(sts), -1).mean(1)  # one launch
     g.gm.zero_grad(set_to_none=True)
-    loss.sum().backward()
+    with tf32_mode(opts, x.device): loss.sum().backward()
     with torch.no_grad():
         if g.masks: torch._foreach_mul_([p.grad for p, _ in g.masks], [M for _, M in g.masks])
     cfgs = [s['run'].cfg for s in sts]
