@@ -13,18 +13,17 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.func import functional_call
 
 from .config import ExperimentConfig, LotteryError, TrainPlan
 from .pruning import Mask, check_mask
-from .training import TrainOptions, check_losses, prepare_model, step_context
+from .training import TrainOptions, check_losses, prepare_model, step_context, tf32_mode
 
 # %% auto #0
 __all__ = ['GroupedConv', 'GroupedBatchNorm', 'GroupedLinear', 'GroupedModel', 'stack_states', 'unstack_state', 'GroupRun',
            'check_group', 'group_plan', 'group_sgd_step', 'train_group']
 
 # %% ../nbs/04a_group.ipynb #ed96d416
-_EXACT_MIN_CIN = 16  # below this many input channels per group, convolutions are computed run by run (bitwise exact)
-
 class GroupedConv(nn.Module):
     "R convolutions of one shape on the R channel blocks of a `[B, R*C, ...]` activation; weight `[R, *conv.weight.shape]`."
     def __init__(self, conv:nn.modules.conv._ConvNd, R:int):
@@ -35,18 +34,11 @@ class GroupedConv(nn.Module):
         self.stride, self.padding, self.dilation, self.groups = conv.stride, conv.padding, conv.dilation, conv.groups
         self.weight = nn.Parameter(torch.empty(R, *conv.weight.shape, device=conv.weight.device))
         self.bias = None if conv.bias is None else nn.Parameter(torch.empty(R, *conv.bias.shape, device=conv.bias.device))
-        # where the grouped kernel's weight gradient rounds differently from the single one on the CPU (few input
-        # channels, strided 1x1), the CPU computes run by run; CUDA always uses the one grouped launch
-        self.per_run = conv.in_channels // conv.groups < _EXACT_MIN_CIN or (set(conv.kernel_size) == {1} and max(conv.stride) > 1)
 
     def forward(self, h:torch.Tensor) -> torch.Tensor:
-        R, b = self.R, self.bias
-        if self.per_run and h.device.type == 'cpu':
-            C = h.shape[1] // R
-            return torch.cat([self.fn(h[:, r * C:(r + 1) * C], self.weight[r], None if b is None else b[r],
-                                      self.stride, self.padding, self.dilation, self.groups) for r in range(R)], 1)
+        b = self.bias
         return self.fn(h, self.weight.flatten(0, 1), None if b is None else b.flatten(),
-                       self.stride, self.padding, self.dilation, self.groups * R)
+                       self.stride, self.padding, self.dilation, self.groups * self.R)
 
 # %% ../nbs/04a_group.ipynb #f7b50d01
 class GroupedBatchNorm(nn.Module):
@@ -73,7 +65,7 @@ class GroupedBatchNorm(nn.Module):
 
 # %% ../nbs/04a_group.ipynb #161a0ae5
 class _GroupedAffine(torch.autograd.Function):
-    "`baddbmm(b, x, w^T)` whose gradients are computed the way `F.linear`'s are (bitwise equal per run on the CPU)."
+    "`baddbmm(b, x, w^T)` whose gradients are computed the way `F.linear`'s are (one launch for the group on CUDA)."
     @staticmethod
     def forward(ctx, x, w, b):
         ctx.save_for_backward(x, w); ctx.has_b = b is not None
@@ -109,9 +101,11 @@ class GroupedModel(nn.Module):
     grouped = True
     def __init__(self, template:nn.Module, R:int,
                  channels_last:bool=False, # NHWC layout for the grouped 4-D activations
+                 exact_cpu:bool=True, # on the CPU, compute each run as the template alone (else the grouped kernels)
                 ):
         super().__init__()
-        self.R, self.net, self.channels_last = R, copy.deepcopy(template), channels_last
+        self.R, self.net, self.channels_last, self.exact_cpu = R, copy.deepcopy(template), channels_last, exact_cpu
+        self._alone = (copy.deepcopy(template),)   # a tuple: not a submodule, so not in parameters() or state_dict()
         def convert(mod, prefix):
             for name, child in list(mod.named_children()):
                 new = next((G(child, R) for T, G in _GROUPED if isinstance(child, T) and not isinstance(child, nn.modules.conv._ConvTransposeNd)), None)
@@ -122,10 +116,20 @@ class GroupedModel(nn.Module):
         convert(self.net, '')
 
     def forward(self, x:torch.Tensor) -> torch.Tensor:
+        if self.exact_cpu and x.device.type == 'cpu': return self._one_by_one(x)
         R, B = x.shape[0], x.shape[1]
         h = x.transpose(0, 1).reshape(B, R * x.shape[2], *x.shape[3:]) if x.dim() > 2 else x.transpose(0, 1).reshape(B, -1)
         if self.channels_last and h.dim() == 4: h = h.contiguous(memory_format=torch.channels_last)
         return self.net(h).reshape(B, R, -1).transpose(0, 1)
+
+    def _one_by_one(self, x:torch.Tensor) -> torch.Tensor:
+        "Run r as the template module itself on views of the stacked tensors: the same ops, shapes and layouts as alone."
+        alone = self._alone[0].train(self.training)
+        cl = lambda t: t.contiguous(memory_format=torch.channels_last) if self.channels_last and t.dim() == 4 else t
+        ps = {n: p.unbind(0) for n, p in self.net.named_parameters()}   # gradient: a stack of the runs' own (exact)
+        bufs = dict(self.net.named_buffers())   # BatchNorm updates run r's statistics in place through b[r]
+        return torch.stack([functional_call(alone, {**{n: cl(v[r]) for n, v in ps.items()}, **{n: b[r] for n, b in bufs.items()}},
+                                            (cl(x[r]),)) for r in range(x.shape[0])])
 
     def state_dict(self, *a, **k): return self.net.state_dict(*a, **k)
     def load_state_dict(self, sd, strict=True): return self.net.load_state_dict(sd, strict)
@@ -341,7 +345,7 @@ def _group_step(g:_Group, sts:list, opts:TrainOptions):
         if x.device.type == 'cpu': loss = torch.stack([F.cross_entropy(out[p], y[p]) for p in range(len(sts))])  # bitwise per run
         else: loss = F.cross_entropy(out.flatten(0, 1), y.flatten(), reduction='none').view(len(sts), -1).mean(1)  # one launch
     g.gm.zero_grad(set_to_none=True)
-    loss.sum().backward()
+    with tf32_mode(opts, x.device): loss.sum().backward()
     with torch.no_grad():
         if g.masks: torch._foreach_mul_([p.grad for p, _ in g.masks], [M for _, M in g.masks])
     cfgs = [s['run'].cfg for s in sts]

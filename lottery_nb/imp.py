@@ -19,7 +19,8 @@ from .distributed import (barrier, broadcast, check_ddp, dist_env, evaluate_ddp,
 from .group import GroupRun, group_plan, train_group
 from .models import builtin_model, check_model, get_model, prunable_names
 from .pruning import apply_mask, dense_mask, density, num_prunable, num_remaining, prune
-from .store import (Experiment, clean_tmp, discarding, file_lock, has_tmp, provenance, save_torch, store_level)
+from .store import (ONE_BY_ONE, Experiment, StoreCorrupt, check_execution, clean_tmp, discarding, execution_mode, file_lock, has_tmp,
+                             provenance, save_torch, store_level)
 from .training import TrainOptions, evaluate, get_device, train
 
 # %% auto #0
@@ -48,10 +49,12 @@ def order_seed(cfg:ExperimentConfig, seed:int, rewind:int|None, level:int) -> in
 # %% ../nbs/06_imp.ipynb #041bf20f
 class _Runner:
     "Runs the units of one experiment (dense runs, chains of levels), skipping what is done."
-    def __init__(self, exp:Experiment, data, plan:TrainPlan, device, on_steps=None, on_unit=None, ddp:bool=False):
+    def __init__(self, exp:Experiment, data, plan:TrainPlan, device, on_steps=None, on_unit=None, ddp:bool=False,
+                 execution:str=ONE_BY_ONE):
         self.exp, self.cfg, self.data, self.plan, self.dev = exp, exp.cfg, data, plan, device
         self.on_steps, self.on_unit = on_steps, on_unit or (lambda s: None)
-        self.prov, self.opts = provenance(device), TrainOptions.from_config(exp.cfg)
+        self.prov, self.opts = {**provenance(device), 'execution': execution}, TrainOptions.from_config(exp.cfg)
+        self.mode = execution   # recorded with every level and checkpoint; a checkpoint of another mode is refused
         self.ddp, self.writer, self.train = ddp, not ddp or is_writer(), train_ddp if ddp else train
 
     def finish(self, d, mask, out, model, seed, rewind, level, ck):
@@ -79,7 +82,7 @@ class _Runner:
             return
         self.on_unit(f'dense level 0 (seed {seed})')
         mask = dense_mask(init, prunable_names(model))
-        ck = exp.checkpointer(seed, 0, 0)
+        ck = exp.checkpointer(seed, 0, 0, self.mode)
         out = self.train(model, self.data, cfg, plan, seed, init, 0, plan.total, snapshot_steps=plan.rewind_steps,
                          on_snapshot=save_point, checkpointer=ck, on_steps=self.on_steps, where=where, options=self.opts)
         self.finish(d, mask, out, model, seed, None, 0, ck)
@@ -99,7 +102,7 @@ class _Runner:
             self.on_unit(f'level {level}/{cfg.levels} (seed {seed}, rewind {rewind})')
             mask = prune(prev_w, prev_m, cfg.prune_fraction, cfg.prune_method, cfg.prune_scope, seed=prune_seed(seed, level))
             if self.ddp: mask = broadcast(mask)   # rank 0's mask on every rank (their weights are equal, so is theirs)
-            ck = exp.checkpointer(seed, rewind, level)
+            ck = exp.checkpointer(seed, rewind, level, self.mode)
             out = self.train(model, self.data, cfg, plan, order_seed(cfg, seed, rewind, level), apply_mask(w_tau, mask), rewind, plan.total,
                              mask=mask, checkpointer=ck, on_steps=self.on_steps, where=f'seed {seed}, rewind {rewind}, level {level}', options=self.opts)
             self.finish(d, mask, out, model, seed, rewind, level, ck)
@@ -121,7 +124,7 @@ class _GroupedRunner(_Runner):
             model = self.model(s)
             init = {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
             masks.append(dense_mask(init, prunable_names(model)))
-            runs.append(GroupRun(cfg, plan, s, init, 0, plan.total, snapshot_steps=plan.rewind_steps, checkpointer=exp.checkpointer(s, 0, 0),
+            runs.append(GroupRun(cfg, plan, s, init, 0, plan.total, snapshot_steps=plan.rewind_steps, checkpointer=exp.checkpointer(s, 0, 0, self.mode),
                                  on_snapshot=lambda step, state, s=s: save_torch(state, exp.rewind_point(s, step)), where=f'seed {s}, dense'))
         self.on_unit(f"dense level 0 (seeds {', '.join(map(str, todo))})")
         outs = train_group(self.model(todo[0]), self.data, runs, on_steps=self.on_steps, options=self.opts)
@@ -139,7 +142,7 @@ class _GroupedRunner(_Runner):
                 if (s, r) not in w_tau: w_tau[s, r] = exp.rewind_state(s, r)
                 mask = prune(exp.weights(*prev), exp.mask(*prev), cfg.prune_fraction, cfg.prune_method, cfg.prune_scope, seed=prune_seed(s, level))
                 runs.append(GroupRun(cfg, plan, order_seed(cfg, s, r, level), apply_mask(w_tau[s, r], mask), r, plan.total, mask=mask,
-                                     checkpointer=exp.checkpointer(s, r, level), where=f'seed {s}, rewind {r}, level {level}'))
+                                     checkpointer=exp.checkpointer(s, r, level, self.mode), where=f'seed {s}, rewind {r}, level {level}'))
                 info.append((s, r, level, mask))
             if not runs: return
             self.on_unit('; '.join(f'level {l}/{cfg.levels} (seed {s}, rewind {r})' for s, r, l, _ in info))
@@ -260,7 +263,8 @@ def run_imp(cfg:ExperimentConfig, # the experiment (e.g. `get_preset('cpu')`)
     desc = 'training ' + (cfg.name or cfg.key) + ('' if world == 1 else f' DDP over {world} ranks' if ddp else f' rank {rank}/{world}')
     bar = progress_bar(total, done, progress and done < total, desc) if rank == 0 or not ddp else None   # DDP: rank 0's bar and status file
     on_unit = (lambda s: bar.set_postfix_str(s, refresh=True)) if bar else None
-    runner = _Runner(exp, data, plan, dev, bar.update if bar else None, on_unit, ddp) if cfg.group_size == 1 else _GroupedRunner(exp, data, plan, dev, bar.update if bar else None, on_unit)
+    mode = execution_mode(cfg, dev, world)
+    runner = (_Runner if cfg.group_size == 1 else _GroupedRunner)(exp, data, plan, dev, bar.update if bar else None, on_unit, ddp, mode)
     def finished(u):
         s, r = u
         if r is None: return exp.is_done(s, 0, 0) and all(exp.rewind_point(s, x).exists() for x in plan.rewind_steps)
@@ -279,6 +283,14 @@ def run_imp(cfg:ExperimentConfig, # the experiment (e.g. `get_preset('cpu')`)
         for s, r in units:
             for l in ([0] if r is None else range(1, cfg.levels + 1)):
                 if exp.is_done(s, 0 if r is None else r, l): exp.check_level(s, 0 if r is None else r, l, full=True)
+            if not finished((s, r)):   # a unit to continue: its levels and checkpoints were written in this run's mode
+                for l in ([0] if r is None else range(1, cfg.levels + 1)):
+                    x = 0 if r is None else r
+                    if exp.is_done(s, x, l):
+                        got = exp.metrics(s, x, l)['provenance'].get('execution', ONE_BY_ONE)
+                        check_execution(got, mode, f"The dense run of seed {s}" if r is None else f"Level {l} of seed {s}, rewind step {r}")
+                    elif exp.checkpointer(s, x, l).path.exists():
+                        with contextlib.suppress(StoreCorrupt): exp.checkpointer(s, x, l, mode).load()   # damaged: handled where trained
     on_rank0(check) if ddp else check()
     def waiting():   # what another process finished counts as done (a bar shared by two notebooks ends full)
         bar.sync(_steps(exp, plan, cfg, units)[1], 'partly by another process on this store')

@@ -29,11 +29,12 @@ import lottery_nb
 from .config import ExperimentConfig, LotteryError, TrainPlan, default_store, legacy_key
 
 # %% auto #0
-__all__ = ['ANALYSIS_VERSION', 'StoreCorrupt', 'StoreError', 'store_root', 'damaged', 'check_store', 'store_os_error', 'writing',
-           'atomic_write', 'save_torch', 'save_json', 'load_torch', 'load_json', 'file_digest', 'check_file',
-           'lock_file', 'file_lock', 'provenance', 'FileCheckpoint', 'clean_tmp', 'has_tmp', 'legacy_hash',
-           'store_level', 'discarding', 'stored_seeds', 'stored_rewinds', 'stored_levels', 'Experiment',
-           'analysis_file', 'cached', 'adaptive_hash', 'AdaptiveStore', 'list_runs', 'verify', 'repair']
+__all__ = ['ONE_BY_ONE', 'ANALYSIS_VERSION', 'StoreCorrupt', 'StoreError', 'store_root', 'damaged', 'check_store',
+           'store_os_error', 'writing', 'atomic_write', 'save_torch', 'save_json', 'load_torch', 'load_json',
+           'file_digest', 'check_file', 'lock_file', 'file_lock', 'execution_mode', 'check_execution', 'provenance',
+           'FileCheckpoint', 'clean_tmp', 'has_tmp', 'legacy_hash', 'store_level', 'discarding', 'stored_seeds',
+           'stored_rewinds', 'stored_levels', 'Experiment', 'analysis_file', 'cached', 'adaptive_hash', 'AdaptiveStore',
+           'list_runs', 'verify', 'repair']
 
 # %% ../nbs/05_store.ipynb #436ab03d
 class StoreCorrupt(LotteryError):
@@ -166,6 +167,29 @@ def file_lock(path:Path, blocking:bool=True):
     try: yield True
     finally: lock.release()
 
+# %% ../nbs/05_store.ipynb #e0c5a1b3
+ONE_BY_ONE = 'one-by-one' # the execution mode of a run computed alone (see `execution_mode`)
+
+def execution_mode(cfg:ExperimentConfig, device:torch.device, world:int=1) -> str:
+    "The execution mode of `cfg`'s training on `device` with `world` torchrun ranks: what, besides the run identity, fixes the bits."
+    if cfg.parallel == 'ddp': return f'ddp over {world} rank{"s" if world != 1 else ""}'
+    if cfg.group_size > 1 and torch.device(device).type != 'cpu': return f'grouped on {torch.device(device).type}'
+    return ONE_BY_ONE
+
+def _how(mode:str) -> str:
+    if mode == ONE_BY_ONE: return 'group_size=1 without --ddp, or any group_size on the CPU'
+    if mode.startswith('grouped on '): return f"group_size > 1 on a {mode.split()[-1]} device"
+    return f"--ddp under torchrun with {mode.split()[2]} process(es)"
+
+def check_execution(recorded:str, # the mode a stored level or checkpoint was written in
+                    current:str, # the mode this run trains in
+                    what:str, # words naming the stored thing, e.g. "Level 2 of seed 0, rewind step 10"
+                   ):
+    "Raise one `LotteryError` sentence naming both modes unless `recorded == current`."
+    if recorded != current:
+        raise LotteryError(f"{what} was trained in execution mode {recorded!r}, but this run would continue it in {current!r}, "
+                           f"which gives other numbers; continue it with {_how(recorded)}, or move it away to train it again.")
+
 # %% ../nbs/05_store.ipynb #98ee4194
 def _git_revision() -> str|None:
     try:
@@ -185,11 +209,15 @@ def provenance(device:torch.device) -> dict:
 
 class FileCheckpoint:
     "Checkpointer (see `lottery_nb.training.train`) that keeps the in-level checkpoint in a store file."
-    def __init__(self, path:Path): self.path = Path(path)
+    def __init__(self, path:Path,
+                 execution:str|None=None, # the execution mode (`execution_mode`): recorded, and required of a checkpoint to resume
+                ): self.path, self.execution = Path(path), execution
     def load(self):
-        try: return load_torch(self.path)
+        try: ck = load_torch(self.path)
         except FileNotFoundError: return None
-    def save(self, state:dict): save_torch(state, self.path)
+        if self.execution is not None: check_execution(ck.get('execution', ONE_BY_ONE), self.execution, f'The checkpoint {str(self.path)!r}')
+        return ck
+    def save(self, state:dict): save_torch(state if self.execution is None else {**state, 'execution': self.execution}, self.path)
     def clear(self):
         with contextlib.suppress(FileNotFoundError): self.path.unlink()
 
@@ -267,8 +295,9 @@ class _Layout:
         return self.dense_dir(seed) if level == 0 else self.chain_dir(seed, rewind) / f'level_{level}'
     def is_done(self, seed:int, rewind:int, level:int) -> bool:
         return (self.level_dir(seed, rewind, level) / 'metrics.json').exists()
-    def checkpointer(self, seed:int, rewind:int, level:int) -> FileCheckpoint:
-        return FileCheckpoint(self.level_dir(seed, rewind, level) / 'checkpoint.pt')
+    def checkpointer(self, seed:int, rewind:int, level:int, execution:str|None=None) -> FileCheckpoint:
+        "The in-level checkpoint of a level; with `execution`, it is written in and resumed only in that mode."
+        return FileCheckpoint(self.level_dir(seed, rewind, level) / 'checkpoint.pt', execution)
     def unit_lock(self, seed:int, rewind:int|None=None) -> Path:
         "The lock of a unit: the dense run of a seed (`rewind=None`) or the chain of a rewind step."
         return lock_file(self.dense_dir(seed) if rewind is None else self.chain_dir(seed, rewind))

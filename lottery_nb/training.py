@@ -19,8 +19,8 @@ from .config import ExperimentConfig, LotteryError, TrainPlan
 from .pruning import Mask, check_mask
 
 # %% auto #0
-__all__ = ['get_device', 'evaluate', 'MemoryCheckpoint', 'TrainingDiverged', 'TrainOptions', 'step_context', 'prepare_model',
-           'prepare_input', 'check_losses', 'train']
+__all__ = ['get_device', 'evaluate', 'MemoryCheckpoint', 'TrainingDiverged', 'TrainOptions', 'tf32_mode', 'step_context',
+           'prepare_model', 'prepare_input', 'check_losses', 'train']
 
 # %% ../nbs/04_training.ipynb #4e39faf5
 def get_device(name:str='auto') -> torch.device:
@@ -98,14 +98,21 @@ class TrainOptions:
 
 # %% ../nbs/04_training.ipynb #e756ebfb
 @contextlib.contextmanager
+def tf32_mode(opts:TrainOptions, device:torch.device):
+    "On CUDA, TF32 matmuls and convolutions on or off as `opts.tf32` says, for a forward or a backward pass; elsewhere nothing."
+    if torch.device(device).type != 'cuda': yield; return
+    m, c = torch.backends.cuda.matmul, torch.backends.cudnn
+    old = m.allow_tf32, c.allow_tf32   # PyTorch's default lets cuDNN convolutions use TF32: set both, both ways
+    m.allow_tf32 = c.allow_tf32 = opts.tf32
+    try: yield
+    finally: m.allow_tf32, c.allow_tf32 = old
+
+@contextlib.contextmanager
 def step_context(opts:TrainOptions, device:torch.device):
-    "The context a step's forward pass runs in: bf16 autocast and TF32 as `opts` asks, nothing otherwise."
+    "The context a step's forward pass runs in: bf16 autocast as `opts` asks; on CUDA, TF32 on or off as `opts` asks."
     with contextlib.ExitStack() as stack:
         if opts.precision == 'bf16': stack.enter_context(torch.autocast(torch.device(device).type, dtype=torch.bfloat16))
-        if opts.tf32:
-            old = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-            stack.callback(lambda: (setattr(torch.backends.cuda.matmul, 'allow_tf32', old[0]), setattr(torch.backends.cudnn, 'allow_tf32', old[1])))
+        stack.enter_context(tf32_mode(opts, device))
         yield
 
 def prepare_model(model:torch.nn.Module, opts:TrainOptions) -> Callable:
@@ -209,7 +216,7 @@ def train(model:torch.nn.Module, # the network (its parameters are overwritten w
         x, y = next(batches)
         lr = plan.lr_at(step)
         with step_context(opts, dev): loss = F.cross_entropy(fwd(prepare_input(x, opts)), y)
-        _update(opt, loss, params, m_params, m_masks, cfg, plan, lr)
+        with tf32_mode(opts, dev): _update(opt, loss, params, m_params, m_masks, cfg, plan, lr)   # the backward pass
         losses[step - start_step] = loss.detach() if loss_reduce is None else loss_reduce(loss.detach())
         step += 1
     return {'state': _cpu_state(model), 'losses': losses.cpu(), 'start_step': start_step, 'end_step': end_step,

@@ -1,5 +1,6 @@
-"Group training (lottery_nb.group) equals runs trained one at a time, and a killed group resumes bitwise."
-import os, signal, subprocess, sys, textwrap, time
+"""Group training (lottery_nb.group) equals runs trained one at a time on the CPU, at more than one oneDNN ISA level, and a
+killed group resumes bitwise (a run compared with itself, in one execution mode)."""
+import json, os, signal, subprocess, sys, textwrap, time
 from pathlib import Path
 
 import pytest
@@ -33,32 +34,75 @@ def make_runs(cfg, data, plan):
     return runs, m
 
 
-def test_group_equals_one_by_one():
+def compare_modes() -> dict:
+    """Measure, in this process, a group of 4 runs against the same runs trained one by one (`train`, 80 steps): the CPU
+    path (each run computed as the model alone) and, for one step, the channel-grouped kernels that CUDA uses."""
+    import json
+    import torch.nn.functional as F
+    from lottery_nb.group import GroupedModel, stack_states
     cfg = small_cfg()
     data = get_data(cfg.dataset, **cfg.data_kwargs)
     plan = cfg.resolve(data.steps_per_epoch(cfg.batch_size))
     runs, model = make_runs(cfg, data, plan)
     steps = []
     group = train_group(model, data, runs, on_steps=steps.append)
-    assert sum(steps) == sum(STEPS - r.start_step for r in runs)
+    m = dict(steps=sum(steps), expected=sum(STEPS - r.start_step for r in runs), bitwise=[], rel=0.0, masks=[], test_err=0.0)
     for r, g in zip(runs, group):
         one = train(model, data, cfg, plan, r.seed, r.start_state, r.start_step, mask=r.mask)
-        test_err_one = evaluate(model, data, 'test')['error']
+        err_one = evaluate(model, data, 'test')['error']
         assert g['end_step'] == STEPS and len(g['losses']) == STEPS - r.start_step
-        for k, v in one['state'].items():
-            if v.is_floating_point():
-                rel = ((g['state'][k] - v).norm() / v.norm().clamp_min(1e-12)).item()
-                assert rel < 1e-5, (r.where, k, rel)
-            else: assert torch.equal(g['state'][k], v)
-        assert torch.allclose(g['losses'], one['losses'], rtol=1e-5, atol=1e-6)
-        names = prunable_names(model)
-        m1 = magnitude_prune(one['state'], r.mask, 0.2); m2 = magnitude_prune(g['state'], r.mask, 0.2)
-        assert all(torch.equal(m1[n], m2[n]) for n in names)
+        m['bitwise'].append(all(torch.equal(g['state'][k], v) for k, v in one['state'].items()) and torch.equal(g['losses'], one['losses']))
+        m['rel'] = max([m['rel']] + [((g['state'][k] - v).norm() / v.norm().clamp_min(1e-12)).item()
+                                     for k, v in one['state'].items() if v.is_floating_point()])
+        m1, m2 = magnitude_prune(one['state'], r.mask, 0.2), magnitude_prune(g['state'], r.mask, 0.2)
+        m['masks'].append(all(torch.equal(m1[n], m2[n]) for n in prunable_names(model)))
         model.load_state_dict(g['state'])
-        assert abs(evaluate(model, data, 'test')['error'] - test_err_one) <= 0.001
-        # on the CPU the grouped arithmetic is the single run's, bit for bit
-        assert all(torch.equal(g['state'][k], v) for k, v in one['state'].items()), r.where
-        assert torch.equal(g['losses'], one['losses'])
+        m['test_err'] = max(m['test_err'], abs(evaluate(model, data, 'test')['error'] - err_one))
+    # the grouped kernels (exact_cpu=False: what CUDA runs) on one batch: gradients against each run's own
+    singles = [get_model(cfg.model, data.num_classes, data.input_shape, seed=s, **cfg.model_kwargs) for s in range(4)]
+    gm = GroupedModel(singles[0], 4, exact_cpu=False); gm.load_state_dict(stack_states([s.state_dict() for s in singles]))
+    x, y = next(data.train_batches(0, 0, cfg.batch_size))
+    out = gm(torch.stack([x] * 4)); torch.stack([F.cross_entropy(out[r], y) for r in range(4)]).sum().backward()
+    m['kernels_grad_rel'], m['kernels_bitwise'] = 0.0, True
+    for r, s in enumerate(singles):
+        F.cross_entropy(s(x), y).backward()
+        for n, p in s.named_parameters():
+            g = dict(gm.named_parameters())[n].grad[r]
+            m['kernels_grad_rel'] = max(m['kernels_grad_rel'], ((g - p.grad).norm() / p.grad.norm()).item())
+            m['kernels_bitwise'] &= torch.equal(g, p.grad)
+    return m
+
+
+COMPARE = textwrap.dedent('''
+    import json, sys, torch
+    torch.set_num_threads(1)
+    sys.path.insert(0, {tests!r})
+    import test_group
+    print(json.dumps(test_group.compare_modes()))
+''')
+
+
+@pytest.mark.parametrize('isa', [None, 'AVX2'], ids=['isa-default', 'isa-avx2'])
+def test_group_equals_one_by_one(isa):
+    """A group of 4 runs (seeds 0, 1 x rewind steps 0, 10, each with its mask) against the runs trained one by one, in a
+    process whose oneDNN is left to pick its ISA (AVX-512 on an AVX-512 machine) or is held to AVX2.
+
+    On the CPU a group computes each run as the model alone, so it claims, and gets, one-by-one's bits at every ISA
+    level (tolerance 0). The grouped kernels that CUDA uses are another execution mode: their one-step gradients differ
+    from a run alone's by rounding, measured 2.0e-6 (AVX-512) and 2.1e-6 (AVX2) relative, largest per tensor over 4
+    runs, on an AMD EPYC; the tolerance is 1e-4."""
+    env = {**os.environ, 'OMP_NUM_THREADS': '1'}; env.pop('ONEDNN_MAX_CPU_ISA', None)
+    if isa: env['ONEDNN_MAX_CPU_ISA'] = isa
+    p = subprocess.run([sys.executable, '-c', COMPARE.format(tests=str(Path(__file__).parent))], env=env,
+                       capture_output=True, text=True, timeout=900)
+    assert p.returncode == 0, p.stderr[-3000:]
+    m = json.loads(p.stdout.splitlines()[-1])
+    assert m['steps'] == m['expected'] == 2 * STEPS + 2 * (STEPS - 10)
+    assert m['bitwise'] == [True] * 4 and m['rel'] == 0.0, m     # one-by-one's arithmetic: the same bits
+    assert m['masks'] == [True] * 4 and m['test_err'] == 0.0, m
+    assert m['kernels_grad_rel'] < 1e-4, m                       # grouped kernels: within rounding of one-by-one
+    print(f"ISA {isa or 'default'}: grouped kernels' one-step gradient differs by {m['kernels_grad_rel']:.2g} relative "
+          f"({'bitwise equal' if m['kernels_bitwise'] else 'not bitwise'})")
 
 
 def test_group_snapshots_sgdw_and_divergence():
@@ -168,7 +212,7 @@ def test_execution_options_on_cpu():
 
 
 def test_group_resnet20_bitwise_on_cpu():
-    "ResNet-20 (3-channel stem and strided 1x1 shortcuts, which the CPU computes run by run) as a group of 3."
+    "ResNet-20 (3-channel stem, strided 1x1 shortcuts) as a group of 3 on the CPU: each run's bits are its own alone."
     from lottery_nb.data import TensorDataSet
     g = torch.Generator().manual_seed(0)
     data = TensorDataSet('syn', torch.randn(64, 3, 32, 32, generator=g), torch.randint(0, 10, (64,), generator=g),

@@ -100,3 +100,17 @@ def test_bad_config_json_refused_in_one_sentence(tmp_path, text, message):
     p = tmp_path / 'config.json'; p.write_text(text)
     with pytest.raises(LotteryError) as e: load_config(p)
     assert message in str(e.value) and len(str(e.value).splitlines()) == 1
+
+
+def test_execution_mode_is_recorded_not_hashed():
+    "How runs are laid out (group_size, parallel) keeps the key; the mode that fixes their bits is recorded instead."
+    import torch
+    from lottery_nb.store import execution_mode
+    cpu, gpu = torch.device('cpu'), torch.device('cuda')
+    for name in PINNED:
+        base = get_preset(name)
+        grouped, ddp = base.replace(group_size=4), base.replace(parallel='ddp')
+        assert grouped.key == ddp.key == base.key == PINNED[name]
+        assert execution_mode(base, cpu) == execution_mode(grouped, cpu) == execution_mode(base, gpu) == 'one-by-one'
+        assert execution_mode(grouped, gpu) == 'grouped on cuda'
+        assert execution_mode(ddp, gpu, 2) != execution_mode(ddp, gpu, 4) == 'ddp over 4 ranks'

@@ -1,4 +1,5 @@
-"""Scaling IMP out: runs trained as a group equal runs trained one by one, a killed group resumes bitwise, torchrun's
+"""Scaling IMP out: runs trained as a group equal runs trained one by one on the CPU (at two oneDNN ISA levels), a unit
+is continued only in the execution mode it started in, a killed group resumes bitwise, torchrun's
 chain split writes the same store as one process, and `data_order='per_run'` gives each training run its own order."""
 import json
 import shutil
@@ -41,6 +42,8 @@ def test_grouped_equals_one_by_one(stores):
     a, b = snapshot(one), snapshot(grouped)
     assert set(a) == set(b) and len([k for k in a if k.endswith('weights.pt')]) == 2 + 2 * 2 * 2   # 2 dense + 8 levels
     assert json.loads(next(grouped.glob('*/config.json')).read_text())['group_size'] == 4   # recorded, same key
+    for st in (one, grouped):   # on the CPU a group computes each run alone: one execution mode, recorded with each level
+        assert {json.loads(p.read_text())['provenance']['execution'] for p in st.glob('*/seed_*/**/metrics.json')} == {'one-by-one'}
     for k in a:
         if k.endswith('mask.pt') or k.endswith('losses.pt'): assert same(a[k], b[k]), k
         elif k.endswith('.pt'):
@@ -53,6 +56,42 @@ def test_grouped_equals_one_by_one(stores):
     assert not differences(without(a, 'group_size'), without(b, 'group_size'))
     errs = lambda s: sorted((k, v['test_error']) for k, v in s.items() if k.endswith('metrics.json'))
     assert errs(a) == errs(b) and len(errs(a)) == 10
+
+
+def test_grouped_equals_one_by_one_under_avx2(tmp_path):
+    "The same comparison with oneDNN held to AVX2 (the test above runs at the ISA oneDNN picks, AVX-512 here): bitwise too."
+    small = SMALL[:SMALL.index('--seeds')] + ['--seeds', '0,1', '--rewind-steps', '10it', '--levels', '1', '--no-progress']
+    env = {'ONEDNN_MAX_CPU_ISA': 'AVX2'}
+    ok(run(imp_cmd(*small, store=tmp_path / 'one'), env=env)); ok(run(imp_cmd(*small, '--group-size', '2', store=tmp_path / 'g'), env=env))
+    a, b = snapshot(tmp_path / 'one'), snapshot(tmp_path / 'g')
+    assert len([k for k in a if k.endswith('weights.pt')]) == 4 and not differences(without(a, 'group_size'), without(b, 'group_size'))
+
+
+def test_unit_is_continued_only_in_its_execution_mode(tmp_path):
+    "A chain whose stored level, or a level whose checkpoint, another execution mode wrote is refused in one sentence."
+    from lottery_nb.config import get_preset
+    from lottery_nb.imp import setup
+    from lottery_nb.store import Experiment
+    args = ['--preset', 'smoke', '--rewind-steps', '5it', '--no-progress']
+    store = tmp_path / 'runs'
+    ok(cli(*args, '--levels', '1', store=store))
+    exp = Experiment(get_preset('smoke', rewind_steps=('5it',)), store, setup(get_preset('smoke'))[2])
+    f = exp.level_dir(0, 5, 1) / 'metrics.json'
+    m = json.loads(f.read_text()); assert m['provenance']['execution'] == 'one-by-one'
+    m['provenance']['execution'] = 'ddp over 2 ranks'; f.write_text(json.dumps(m))   # as if `--ddp` had trained it
+    before = snapshot(store)
+    p = cli(*args, '--levels', '2', store=store)
+    assert p.returncode == 2 and not differences(before, snapshot(store)), p.stderr[-2000:]   # refused before training
+    assert ("Level 1 of seed 0, rewind step 5 was trained in execution mode 'ddp over 2 ranks', but this run would continue "
+            "it in 'one-by-one', which gives other numbers; continue it with --ddp under torchrun with 2") in p.stderr
+    # a checkpoint another mode wrote (here: grouped on a GPU) is refused when its level would resume from it
+    m['provenance']['execution'] = 'one-by-one'; f.write_text(json.dumps(m))
+    ck = exp.checkpointer(0, 5, 2, 'grouped on cuda'); ck.path.parent.mkdir(parents=True)
+    ck.save({'start_step': 5, 'end_step': 40, 'step': 10})
+    p = cli(*args, '--levels', '2', store=store)
+    assert p.returncode == 2 and "was trained in execution mode 'grouped on cuda', but this run would continue it in 'one-by-one'" in p.stderr
+    assert not exp.is_done(0, 5, 2) and ck.path.exists()
+    ck.path.unlink(); ok(cli(*args, '--levels', '2', store=store)); assert exp.is_done(0, 5, 2)
 
 
 def test_killed_group_resumes_bitwise(stores, tmp_path):
