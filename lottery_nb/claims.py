@@ -5,6 +5,7 @@
 # %% ../nbs/08_claims.ipynb #0ea7ea7e
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -13,14 +14,17 @@ import numpy as np
 from .config import LotteryError
 
 # %% auto #0
-__all__ = ['VERDICTS', 'decide', 'fmt_value', 'Verdict', 'as_values', 'dense_epsilon', 'dense_threshold', 'error_resolution',
-           'test_examples', 'bootstrap_margin', 'matching', 'path_barriers', 'linearly_connected', 'lcs_membership',
-           'iff_segments', 'iff_agreement', 'adaptive_saving', 'no_worse_than', 'share_at_most', 'rewind_better',
-           'matching_levels', 'matching_run', 'sparsest_matching', 'deeper_matching', 'all_hold', 'negate',
-           'share_hold', 'claims_markdown', 'n_test_for_resolution', 'error_sampling_std']
+__all__ = ['VERDICTS', 'DECIDED', 'decide', 'side', 'decide_interval', 'fmt_value', 'Verdict', 'untestable', 'by_construction',
+           'tally', 'as_values', 'dense_epsilon', 'dense_threshold', 'error_resolution', 'test_examples',
+           'chi2_quantile', 't_quantile', 'epsilon_interval', 'mean_halfwidth', 'threshold_interval',
+           'bootstrap_margin', 'matching', 'path_barriers', 'linearly_connected', 'lcs_membership', 'all_hold',
+           'negate', 'share_hold', 'iff_segments', 'iff_agreement', 'adaptive_saving', 'no_worse_than', 'share_at_most',
+           'rewind_better', 'matching_levels', 'matching_run', 'sparsest_matching', 'deeper_matching', 'claims_summary',
+           'claims_markdown', 'n_test_for_resolution', 'error_sampling_std']
 
 # %% ../nbs/08_claims.ipynb #3d184744
-VERDICTS = ('yes', 'no', 'undecided')
+VERDICTS = ('yes', 'no', 'undecided', 'untestable', 'by construction')
+DECIDED = ('yes', 'no')
 
 def _finite(name, v) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not math.isfinite(v):
@@ -39,6 +43,15 @@ def decide(margin:float, # signed: positive speaks for the claim
     if band > 0 and abs(m) <= band * (1 + 1e-9): return 'undecided'
     return 'yes' if m > 0 or (m == 0 and not strict) else 'no'
 
+def side(margin:float, lo:float, hi:float) -> float:
+    "The part of the interval (lo, hi) that could reverse `margin`'s sign: margin - lo for a margin >= 0, hi - margin below."
+    return max(margin - lo, 0.0) if margin >= 0 else max(hi - margin, 0.0)
+
+def decide_interval(margin:float, lo:float, hi:float, resolution:float=0.0, strict:bool=False) -> str:
+    "`decide` with an interval (lo, hi) around the margin, possibly asymmetric: 'yes' needs lo > 0, 'no' needs hi < 0."
+    return decide(margin, side(margin, lo, hi), resolution, strict)
+
+
 # %% ../nbs/08_claims.ipynb #4cfc6b0f
 def fmt_value(v:float, # a margin, uncertainty or resolution
               unit:str, # 'error' (fraction, shown in points), 'share' (fraction, shown in %), or a plain unit
@@ -53,9 +66,9 @@ def fmt_value(v:float, # a margin, uncertainty or resolution
 class Verdict:
     "A claim's verdict with its margin (positive: for the claim), seed-level uncertainty and resolution."
     claim:str # the claim, in words
-    verdict:str # 'yes', 'no' or 'undecided'
+    verdict:str # 'yes', 'no', 'undecided', 'untestable' or 'by construction'
     margin:float # signed, in `unit`; positive speaks for the claim
-    uncertainty:float # seed-level uncertainty of the margin (see `uncertainty_kind`)
+    uncertainty:float # seed-level uncertainty of the margin: the side of `details['interval']` that could reverse it
     resolution:float # smallest step of the measurement, in `unit`
     n:int # how many values (seeds, or seeds x segments) the verdict covers
     unit:str = 'error' # 'error', 'share' or a plain unit such as 'retrainings'
@@ -64,20 +77,48 @@ class Verdict:
     paper:str = '' # what the paper says
     measured:str = '' # what this run measured, in words and numbers
     details:dict = field(default_factory=dict) # the numbers behind the verdict
+    why:str = '' # 'untestable' and 'by construction': the reason, e.g. 'n=1' or 'no clearly matching level'
 
     def __post_init__(self):
         if self.verdict not in VERDICTS:
             raise LotteryError(f"verdict={self.verdict!r} is not allowed; use one of {', '.join(VERDICTS)}.")
 
     @property
-    def holds(self) -> bool|None: return {'yes': True, 'no': False, 'undecided': None}[self.verdict]
+    def holds(self) -> bool|None: return {'yes': True, 'no': False}.get(self.verdict)
+
+    @property
+    def evidence(self) -> bool: return self.verdict in DECIDED or self.verdict == 'undecided'
+
+    @property
+    def label(self) -> str:
+        "The verdict as the table shows it: with its reason where it is untestable or true by construction."
+        return f"{self.verdict}: {self.why}" if self.why and not self.verdict in DECIDED + ('undecided',) else self.verdict
 
     @property
     def text(self) -> str:
         "One line: claim, verdict, margin ± uncertainty, resolution, n."
+        if not self.evidence: return f"{self.claim}: {self.label}"
         agr = f", agreement {100 * self.agreement:.0f}%" if self.agreement is not None else ''
         return (f"{self.claim}: {self.verdict} (margin {fmt_value(self.margin, self.unit, True)} ± "
                 f"{fmt_value(self.uncertainty, self.unit)}, resolution {fmt_value(self.resolution, self.unit)}, n={self.n}{agr})")
+
+def untestable(claim:str, # the claim, in words
+               why:str, # what the run lacks, e.g. 'n=1' or 'no clearly matching level'
+               paper:str='', measured:str='', unit:str='error', n:int=0, **details) -> Verdict:
+    "A row for a claim this run has nothing to test on: it stays in the table, says why, and counts as no evidence."
+    return Verdict(claim, 'untestable', 0.0, 0.0, 0.0, n, unit, '', None, paper, measured or f'untestable: {why}', details, why)
+
+def by_construction(v:Verdict, # the verdict the claim's function gave
+                    why:str, # why it cannot come out otherwise, e.g. 'both schedules are the same'
+                   ) -> Verdict:
+    "The same row marked as true by construction: it keeps its numbers but counts as no evidence."
+    return dataclasses.replace(v, verdict='by construction', why=why, details={**v.details, 'verdict_if_tested': v.verdict})
+
+def tally(verdicts:list) -> dict:
+    "How many rows have each verdict (every key of `VERDICTS`)."
+    vs = list(verdicts)
+    return {k: sum(v.verdict == k for v in vs) for k in VERDICTS}
+
 
 # %% ../nbs/08_claims.ipynb #722b6d83
 def as_values(name:str, # the argument's name, for messages
@@ -119,6 +160,98 @@ def test_examples(cfg) -> int:
     from lottery_nb.data import get_data   # imported here: it brings torch
     return get_data(cfg.dataset, device='cpu', **cfg.data_kwargs).num_test
 
+# %% ../nbs/08_claims.ipynb #7ce12a06
+def _tiny(v): return v if abs(v) > 1e-300 else 1e-300
+
+def _gamma_p(a, x):
+    "Regularised lower incomplete gamma P(a, x) (series below a + 1, continued fraction above)."
+    if x <= 0: return 0.0
+    lg = -x + a * math.log(x) - math.lgamma(a)
+    if x < a + 1:
+        ap, s, d = a, 1.0 / a, 1.0 / a
+        while abs(d) > abs(s) * 1e-16: ap += 1; d *= x / ap; s += d
+        return s * math.exp(lg)
+    b, c = x + 1 - a, 1e300
+    d = 1 / b; h = d
+    for i in range(1, 10000):
+        an = -i * (i - a); b += 2
+        d = 1 / _tiny(an * d + b); c = _tiny(b + an / c); h *= d * c
+        if abs(d * c - 1) < 1e-16: break
+    return 1 - math.exp(lg) * h
+
+def _beta_cf(a, b, x):
+    c, d = 1.0, 1 / _tiny(1 - (a + b) * x / (a + 1)); h = d
+    for m in range(1, 10000):
+        aa = m * (b - m) * x / ((a - 1 + 2 * m) * (a + 2 * m))
+        d = 1 / _tiny(1 + aa * d); c = _tiny(1 + aa / c); h *= d * c
+        aa = -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 1 + 2 * m))
+        d = 1 / _tiny(1 + aa * d); c = _tiny(1 + aa / c); h *= d * c
+        if abs(d * c - 1) < 1e-16: break
+    return h
+
+def _beta_i(a, b, x):
+    "Regularised incomplete beta I_x(a, b)."
+    if x <= 0: return 0.0
+    if x >= 1: return 1.0
+    bt = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log(1 - x))
+    return bt * _beta_cf(a, b, x) / a if x < (a + 1) / (a + b + 2) else 1 - bt * _beta_cf(b, a, 1 - x) / b
+
+def _bisect(cdf, p, lo, hi):
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if cdf(mid) < p else (lo, mid)
+    return (lo + hi) / 2
+
+def chi2_quantile(p:float, df:int) -> float:
+    "The p-quantile of the chi-square distribution with `df` degrees of freedom."
+    return _bisect(lambda x: _gamma_p(df / 2, x / 2), p, 0.0, df + 100 * math.sqrt(2 * df) + 100)
+
+def t_quantile(p:float, df:int) -> float:
+    "The p-quantile of Student's t distribution with `df` degrees of freedom."
+    if p < 0.5: return -t_quantile(1 - p, df)
+    return _bisect(lambda t: 1 - 0.5 * _beta_i(df / 2, 0.5, df / (df + t * t)), p, 0.0, 1e7)
+
+def _check_ci(ci):
+    if not (isinstance(ci, (int, float)) and not isinstance(ci, bool) and 0 < ci < 1):
+        raise LotteryError(f"ci={ci!r} is not allowed; use a fraction strictly between 0 and 1, e.g. 0.9.")
+    return float(ci)
+
+def epsilon_interval(dense_errors, # dense test errors, one per dense run (at least 2)
+                     ci:float=0.9, # coverage
+                    ) -> tuple: # (low, high)
+    "Chi-square interval of ε (the std of the dense errors): s sqrt((n-1)/χ²_{n-1,(1+ci)/2}) to s sqrt((n-1)/χ²_{n-1,(1-ci)/2})."
+    d, ci = as_values('dense_errors', dense_errors, lo=0, hi=1), _check_ci(ci)
+    if len(d) < 2: raise LotteryError(f"dense_errors has {len(d)} value; ε needs at least 2 dense runs.")
+    s, k = _eps(d), len(d) - 1
+    return float(s * math.sqrt(k / chi2_quantile((1 + ci) / 2, k))), float(s * math.sqrt(k / chi2_quantile((1 - ci) / 2, k)))
+
+def mean_halfwidth(values, # replicates (at least 2)
+                   ci:float=0.9) -> float:
+    "Half-width of the Student-t interval of the mean of `values`: t_{n-1,(1+ci)/2} s / sqrt(n)."
+    x = np.asarray(values, dtype=np.float64)
+    return float(t_quantile((1 + _check_ci(ci)) / 2, len(x) - 1) * np.std(x, ddof=1) / math.sqrt(len(x)))
+
+def threshold_interval(margin:float, # a margin of the form (means) + ε - (means)
+                       halfwidths, # t half-widths of its means
+                       eps:float, eps_lohi:tuple, # ε and its interval (`epsilon_interval`)
+                      ) -> tuple: # (low, high)
+    "The margin's interval: its parts' half-widths added in quadrature, each side with its own side of ε's interval."
+    h2 = sum(h * h for h in halfwidths)
+    return (float(margin - math.sqrt(h2 + (eps - eps_lohi[0]) ** 2)), float(margin + math.sqrt(h2 + (eps_lohi[1] - eps) ** 2)))
+
+def _kind_t(ci, groups:dict, nd:int|None) -> str:
+    g = ', '.join(f'{k} ({v} replicates)' for k, v in groups.items())
+    e = f"; chi-square for ε from {nd} dense runs" if nd else ''
+    return f"{100 * ci:.0f}% interval: Student t for the means of {g}{e}; added in quadrature"
+
+def _too_few(claim, paper, unit='error', **groups):
+    "An 'untestable: n=1' verdict if a group has fewer than 2 values, else None."
+    small = {k: len(v) for k, v in groups.items() if len(v) < 2}
+    if not small: return None
+    return untestable(claim, f"n={min(small.values())}", paper, f"{' and '.join(f'{k}: {v} value' for k, v in small.items())}; a spread needs 2",
+                      unit, sum(len(v) for v in groups.values()))
+
+
 # %% ../nbs/08_claims.ipynb #c7ab6f30
 def bootstrap_margin(margin_fn, # margin_fn(*groups) -> float, the claim's margin
                      *groups, # arrays (first axis: replicates) or tuples of arrays resampled together
@@ -148,23 +281,31 @@ def _kind(ci, n_boot, *sizes) -> str:
 # %% ../nbs/08_claims.ipynb #117af377
 def _pack(claim, verdict, margin, lohi, res, n, unit, kind, paper, measured, agreement=None, **details):
     lo, hi = lohi
-    return Verdict(claim, verdict, float(margin), float((hi - lo) / 2), float(res), int(n), unit, kind, agreement, paper, measured,
-                   {'interval': (lo, hi), **details})
+    return Verdict(claim, verdict, float(margin), float(side(margin, lo, hi)), float(res), int(n), unit, kind, agreement, paper, measured,
+                   {'interval': (float(lo), float(hi)), **details})
+
+def _eps_text(d, ci):
+    lo, hi = epsilon_interval(d, ci)
+    return f"ε {100 * _eps(d):.2f} ({100 * lo:.2f}-{100 * hi:.2f}) from {len(d)} dense runs"
 
 def matching(errors, # test errors of one level, one per seed
-             dense_errors, # dense (level 0) test errors, one per seed: they give the threshold
+             dense_errors, # dense (level 0) test errors, one per dense run: they give the threshold
              n_test:int|None, # test examples (resolution 1/n_test); None: exact numbers
              claim:str='matching', paper:str='error within ε of the dense error (Definition A.2)',
-             n_boot:int=2000, ci:float=0.9, seed:int=0) -> Verdict:
+             ci:float=0.9, # coverage of the margin's interval
+            ) -> Verdict:
     "Definition A.2 on the mean over seeds: mean error <= mean dense error + ε (ε: std of the dense errors, ddof=1)."
     e, d = as_values('errors', errors, lo=0, hi=1), as_values('dense_errors', dense_errors, lo=0, hi=1)
-    f = lambda e, d: _thr(d) - e.mean()
-    m, lohi, res = f(e, d), bootstrap_margin(f, e, d, n_boot=n_boot, ci=ci, seed=seed), error_resolution(n_test)
-    u = (lohi[1] - lohi[0]) / 2
-    thr = dense_threshold(d)
-    measured = f"mean error {100 * e.mean():.2f}% vs threshold {100 * thr:.2f}% (dense {100 * d.mean():.2f}% + ε {100 * dense_epsilon(d):.2f}%)"
-    return _pack(claim, decide(m, u, res), m, lohi, res, len(e), 'error', _kind(ci, n_boot, len(e), len(d)), paper, measured,
-                 float(np.mean(e <= thr)), mean_error=float(e.mean()), threshold=thr, epsilon=dense_epsilon(d))
+    if (u := _too_few(claim, paper, errors=e, dense_errors=d)): return u
+    thr, eps = _thr(d), _eps(d)
+    m = thr - float(e.mean())
+    lohi = threshold_interval(m, [mean_halfwidth(e, ci), mean_halfwidth(d, ci)], eps, epsilon_interval(d, ci))
+    res = error_resolution(n_test)
+    measured = f"mean error {100 * e.mean():.2f}% vs threshold {100 * thr:.2f}% (dense {100 * d.mean():.2f}% + {_eps_text(d, ci)})"
+    return _pack(claim, decide_interval(m, *lohi, res), m, lohi, res, len(e), 'error', _kind_t(ci, {'errors': len(e), 'dense errors': len(d)}, len(d)),
+                 paper, measured, float(np.mean(e <= thr)), mean_error=float(e.mean()), threshold=thr, epsilon=eps,
+                 epsilon_interval=epsilon_interval(d, ci))
+
 
 # %% ../nbs/08_claims.ipynb #aa4a8277
 def path_barriers(path_errors, # errors along paths, shape (seeds, betas); one row per seed
@@ -176,42 +317,104 @@ def path_barriers(path_errors, # errors along paths, shape (seeds, betas); one r
     return np.array([linear_excess(p, betas).max() for p in P])
 
 def linearly_connected(barriers, # error barriers of one segment, one per seed
-                       dense_errors, # dense test errors, one per seed: they give ε
+                       dense_errors, # dense test errors, one per dense run: they give ε
                        n_test:int|None, # test examples (resolution 1/n_test); None: exact numbers
                        claim:str='linearly connected', paper:str='no error barrier: barrier < ε (Definition A.1)',
-                       n_boot:int=2000, ci:float=0.9, seed:int=0) -> Verdict:
+                       ci:float=0.9) -> Verdict:
     "Definition A.1 on the mean over seeds: mean barrier < ε (strict, as `is_linearly_connected`)."
     b, d = as_values('barriers', barriers, lo=-1, hi=1), as_values('dense_errors', dense_errors, lo=0, hi=1)
-    f = lambda b, d: _eps(d) - b.mean()
-    m, lohi, res = f(b, d), bootstrap_margin(f, b, d, n_boot=n_boot, ci=ci, seed=seed), error_resolution(n_test)
-    eps = dense_epsilon(d)
-    measured = f"mean barrier {100 * b.mean():.2f}% vs ε {100 * eps:.2f}%"
-    return _pack(claim, decide(m, (lohi[1] - lohi[0]) / 2, res, strict=True), m, lohi, res, len(b), 'error',
-                 _kind(ci, n_boot, len(b), len(d)), paper, measured, float(np.mean(b < eps)), mean_barrier=float(b.mean()), epsilon=eps)
+    if (u := _too_few(claim, paper, barriers=b, dense_errors=d)): return u
+    eps = _eps(d)
+    m = eps - float(b.mean())
+    lohi, res = threshold_interval(m, [mean_halfwidth(b, ci)], eps, epsilon_interval(d, ci)), error_resolution(n_test)
+    measured = f"mean barrier {100 * b.mean():.2f}% vs {_eps_text(d, ci)}"
+    return _pack(claim, decide_interval(m, *lohi, res, strict=True), m, lohi, res, len(b), 'error',
+                 _kind_t(ci, {'barriers': len(b)}, len(d)), paper, measured, float(np.mean(b < eps)), mean_barrier=float(b.mean()), epsilon=eps)
+
 
 # %% ../nbs/08_claims.ipynb #f6e2e3cd
 def lcs_membership(path_errors, # errors from w (beta=0) to w' (beta=1), shape (seeds, betas)
                    betas, # the beta grid, including 0 and 1
-                   dense_errors, # dense test errors, one per seed: they give ε
+                   dense_errors, # dense test errors, one per dense run: they give ε
                    n_test:int|None, # test examples (resolution 1/n_test); None: exact numbers
                    claim:str="w' in the LCS-set of w", paper:str='error within ε of w and no barrier (Definition 2.1)',
-                   n_boot:int=2000, ci:float=0.9, seed:int=0) -> Verdict:
+                   ci:float=0.9) -> Verdict:
     "Definition 2.1: E(w') <= E(w) + ε and barrier < ε, on the means over seeds; margin: the smaller of the two margins."
     P, d = as_values('path_errors', path_errors, ndim=2, lo=0, hi=1), as_values('dense_errors', dense_errors, lo=0, hi=1)
+    if (u := _too_few(claim, paper, paths=P, dense_errors=d)): return u
     b = np.asarray(betas, dtype=np.float64)
     bar = path_barriers(P, b)
     e0, e1 = P[:, np.flatnonzero(b == 0)[0]], P[:, np.flatnonzero(b == 1)[0]]
-    both = lambda e0, e1, bar, d: (float(np.mean(e0 + _eps(d) - e1)), float(_eps(d) - bar.mean()))
-    f = lambda g, d: min(both(*g, d))
-    (me, mb), res = both(e0, e1, bar, d), error_resolution(n_test)
-    lohi = bootstrap_margin(f, (e0, e1, bar), d, n_boot=n_boot, ci=ci, seed=seed)
-    m, u, eps = min(me, mb), (lohi[1] - lohi[0]) / 2, dense_epsilon(d)
-    v = decide(m, u, res, strict=mb <= me)
-    if v != 'undecided': v = 'yes' if me >= 0 and mb > 0 else 'no'
+    eps, eps_lohi, res = _eps(d), epsilon_interval(d, ci), error_resolution(n_test)
+    me, mb = float(np.mean(e0 - e1)) + eps, eps - float(bar.mean())
+    ie = threshold_interval(me, [mean_halfwidth(e0 - e1, ci)], eps, eps_lohi)
+    ib = threshold_interval(mb, [mean_halfwidth(bar, ci)], eps, eps_lohi)
+    m, lohi = min(me, mb), (min(ie[0], ib[0]), min(ie[1], ib[1]))
+    ve, vb = decide_interval(me, *ie, res), decide_interval(mb, *ib, res, strict=True)
+    v = 'no' if 'no' in (ve, vb) else 'yes' if ve == vb == 'yes' else 'undecided'
     members = (e1 <= e0 + eps) & (bar < eps)
-    measured = (f"E(w) {100 * e0.mean():.2f}% → E(w') {100 * e1.mean():.2f}%, barrier {100 * bar.mean():.2f}%, ε {100 * eps:.2f}%")
-    return _pack(claim, v, m, lohi, res, len(P), 'error', _kind(ci, n_boot, len(P), len(d)), paper, measured, float(members.mean()),
-                 error_margin=me, barrier_margin=mb, epsilon=eps)
+    measured = (f"E(w) {100 * e0.mean():.2f}% → E(w') {100 * e1.mean():.2f}%, barrier {100 * bar.mean():.2f}%, {_eps_text(d, ci)}")
+    return _pack(claim, v, m, lohi, res, len(P), 'error', _kind_t(ci, {'error differences': len(P), 'barriers': len(P)}, len(d)), paper, measured,
+                 float(members.mean()), error_margin=me, barrier_margin=mb, error_verdict=ve, barrier_verdict=vb, epsilon=eps)
+
+
+# %% ../nbs/08_claims.ipynb #5d7d828c
+def _untested(vs, claim, paper):
+    "If every verdict is untestable (or none is evidence), an untestable verdict naming the reason; else None."
+    if all(not v.evidence for v in vs):
+        whys = sorted({v.why for v in vs if v.why})
+        return untestable(claim, '; '.join(whys) or 'nothing to test', paper, unit=vs[0].unit, n=sum(v.n for v in vs), verdicts=vs)
+    return None
+
+def all_hold(verdicts:list, # verdicts of one kind (same unit)
+             claim:str, paper:str='',
+             empty:str|None=None, # the reason to give when `verdicts` is empty (an untestable row); None: an empty list is an error
+            ) -> Verdict:
+    "Yes if all are yes, no if any is no, else undecided; margin etc. of the verdict with the smallest margin. Untestable members are left out."
+    vs = list(verdicts)
+    if not vs:
+        if empty is None: raise LotteryError("verdicts is empty; give at least one Verdict to combine.")
+        return untestable(claim, empty, paper)
+    if len({v.unit for v in vs}) > 1: raise LotteryError(f"verdicts have units {sorted({v.unit for v in vs})}; combine verdicts of one unit.")
+    if (u := _untested(vs, claim, paper)): return u
+    ev = [v for v in vs if v.evidence]
+    w = min(ev, key=lambda v: v.margin)
+    verdict = 'no' if any(v.verdict == 'no' for v in ev) else 'yes' if all(v.verdict == 'yes' for v in ev) else 'undecided'
+    counts = tally(vs)
+    skipped = f", {len(vs) - len(ev)} untestable" if len(ev) < len(vs) else ''
+    measured = f"{counts['yes']} yes, {counts['no']} no, {counts['undecided']} undecided{skipped} of {len(vs)}; smallest margin: {w.claim}: {w.measured}"
+    return Verdict(claim, verdict, w.margin, w.uncertainty, max(v.resolution for v in ev), sum(v.n for v in ev), w.unit,
+                   w.uncertainty_kind, counts['yes'] / len(ev), paper, measured, {'verdicts': vs})
+
+def negate(v:Verdict, claim:str, paper:str='') -> Verdict:
+    "The opposite claim: yes and no swap, the margin changes sign (undecided, untestable and by construction stay)."
+    flip = {'yes': 'no', 'no': 'yes'}.get(v.verdict, v.verdict)
+    return Verdict(claim, flip, -v.margin, v.uncertainty, v.resolution, v.n, v.unit, v.uncertainty_kind,
+                   None if v.agreement is None else 1 - v.agreement, paper, v.measured, {**v.details, 'negates': v.claim}, v.why)
+
+
+# %% ../nbs/08_claims.ipynb #1dd1fb8b
+def share_hold(verdicts:list, # verdicts, e.g. one per segment
+               claim:str, paper:str='',
+               required:float=0.5, # share of yes the claim needs
+               strict:bool=True, # more than `required` (e.g. 'most segments'); False: at least
+              ) -> Verdict:
+    "Does a share of more than (or at least) `required` of the verdicts say yes? Undecided ones count both ways; untestable ones are left out."
+    vs = list(verdicts)
+    if not vs: raise LotteryError("verdicts is empty; give at least one Verdict to count.")
+    if not (isinstance(required, (int, float)) and 0 <= required <= 1): raise LotteryError(f"required={required!r} is not allowed; use a share from 0 to 1, e.g. 0.5.")
+    if (un := _untested(vs, claim, paper)): return dataclasses.replace(un, unit='share')
+    ev = [v for v in vs if v.evidence]
+    n, y, u = len(ev), sum(v.verdict == 'yes' for v in ev), sum(v.verdict == 'undecided' for v in ev)
+    lo, hi = y / n, (y + u) / n
+    m, unc = (lo + hi) / 2 - required, (hi - lo) / 2
+    skipped = f", {len(vs) - n} untestable" if n < len(vs) else ''
+    measured = f"{y} yes, {n - y - u} no, {u} undecided{skipped} of {len(vs)} (needs {'more than' if strict else 'at least'} {100 * required:.0f}% yes)"
+    verdict = (('yes' if lo > required else 'no' if hi <= required else 'undecided') if strict else
+               ('yes' if lo >= required else 'no' if hi < required else 'undecided'))   # a bound that meets `required` decides
+    return Verdict(claim, verdict, m, unc, 0.0, n, 'share', 'undecided verdicts counted as yes and as no',
+                   lo, paper, measured, {'verdicts': vs, 'required': required, 'interval': (lo - required, hi - required)})
+
 
 # %% ../nbs/08_claims.ipynb #f4bd9495
 def iff_segments(levels:int, # L_max: levels 0..levels, segments 0..levels-1
@@ -228,15 +431,18 @@ def _iff_pairs(bar, err, thr, eps):
     return conn, match
 
 # %% ../nbs/08_claims.ipynb #7faa02ec
+def _both(a:Verdict, b:Verdict) -> str:
+    return 'no' if 'no' in (a.verdict, b.verdict) else 'yes' if a.verdict == b.verdict == 'yes' else 'undecided'
+
 def iff_agreement(barriers, # barriers of successive segments, shape (seeds, levels)
                   level_errors, # test errors of levels 0..levels, shape (seeds, levels + 1), same seeds
-                  dense_errors, # dense test errors, one per seed: they give ε and the threshold
+                  dense_errors, # dense test errors, one per dense run: they give ε and the threshold
                   n_test:int|None, # test examples; None: exact numbers
                   segments, # covered segments L (w^(L) -> w^(L+1)), e.g. `iff_segments(levels)`
-                  required:float=0.75, # agreement the claim needs
+                  required:float=0.75, # share of segments that must agree
                   claim:str='barrier < ε iff both ends matching', paper:str='Section 2.1, at the rewind step that finds matching tickets',
-                  n_boot:int=2000, ci:float=0.9, seed:int=0) -> Verdict:
-    "Agreement of 'barrier < ε' with 'both ends matching' over every seed and covered segment, against `required`."
+                  ci:float=0.9) -> Verdict:
+    "On the seed means of each covered segment: does 'linearly connected' agree with 'both ends matching' in at least `required` of them?"
     B = as_values('barriers', barriers, ndim=2, lo=-1, hi=1)
     E, d = as_values('level_errors', level_errors, ndim=2, lo=0, hi=1), as_values('dense_errors', dense_errors, lo=0, hi=1)
     if E.shape != (B.shape[0], B.shape[1] + 1):
@@ -245,23 +451,27 @@ def iff_agreement(barriers, # barriers of successive segments, shape (seeds, lev
     seg = sorted(set(segments)) if not isinstance(segments, (str, bytes)) else []
     if not seg or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or not 0 <= s < B.shape[1] for s in seg):
         raise LotteryError(f"segments={segments!r} is not allowed; give segment numbers from 0 to {B.shape[1] - 1} (segment L joins levels L and L+1).")
-    def agree(g, d):
-        c, mt = _iff_pairs(g[0], g[1], _thr(d), _eps(d))
-        return float((c == mt)[:, seg].mean())
-    a = agree((B, E), d)
-    lohi = bootstrap_margin(lambda g, d: agree(g, d) - required, (B, E), d, n_boot=n_boot, ci=ci, seed=seed)
-    thr, eps, res = dense_threshold(d), dense_epsilon(d), 1 / (B.shape[0] * len(seg))
+    if (u := _too_few(claim, paper, 'share', seeds=B, dense_errors=d)): return u
+    mv = [matching(E[:, l], d, n_test, claim=f'level {l} matching', ci=ci) for l in range(E.shape[1])]
+    rows, per = [], []
+    for s in seg:
+        c = linearly_connected(B[:, s], d, n_test, claim=f'segment {s}→{s + 1} connected', ci=ci)
+        mb = _both(mv[s], mv[s + 1])
+        a = 'undecided' if 'undecided' in (c.verdict, mb) else 'yes' if c.verdict == mb else 'no'
+        rows.append(Verdict(f'segment {s}→{s + 1}: connected iff both ends matching', a, 0.0, 0.0, 0.0, B.shape[0], 'share', '', None, '',
+                            f"connected: {c.verdict}, both ends matching: {mb}", {'connected': c, 'ends': (mv[s], mv[s + 1])}))
+        per.append(dict(segment=s, connected=c.verdict, both_matching=mb, agrees=a, mean_barrier=float(B[:, s].mean())))
+    sh = share_hold(rows, claim, paper, required=required, strict=False)
+    thr, eps = _thr(d), _eps(d)
     conn, match = _iff_pairs(B, E, thr, eps)
-    r1 = error_resolution(n_test)
-    amb = (np.abs(B - eps) <= r1) | (np.abs(E[:, :-1] - thr) <= r1) | (np.abs(E[:, 1:] - thr) <= r1)
-    pairs = [dict(seed=i, segment=s, barrier=float(B[i, s]), connected=bool(conn[i, s]), matching=bool(match[i, s]),
-                  ambiguous=bool(amb[i, s])) for i in range(B.shape[0]) for s in seg]
-    k = sum(p['connected'] == p['matching'] for p in pairs)
-    measured = (f"{k}/{len(pairs)} (seed, segment) pairs agree over segments {seg[0]}..{seg[-1]} of {B.shape[0]} seeds"
-                f"{'' if seg == list(range(seg[0], seg[-1] + 1)) else f' {seg}'}; {int(amb[:, seg].sum())} within one test example of a threshold")
-    return _pack(claim, decide(a - required, (lohi[1] - lohi[0]) / 2, res), a - required, lohi, res, len(pairs), 'share',
-                 _kind(ci, n_boot, B.shape[0], len(d)), paper, measured, a, segments=seg, pairs=pairs, required=required,
-                 ambiguous=int(amb[:, seg].sum()))
+    k, npairs = int((conn == match)[:, seg].sum()), B.shape[0] * len(seg)
+    y, no, un = (sum(r.verdict == x for r in rows) for x in DECIDED + ('undecided',))
+    measured = (f"on seed means, {y} of {len(seg)} segments {seg[0]}..{seg[-1]} agree, {no} disagree, {un} undecided (needs "
+                f"{100 * required:.0f}%); per (seed, segment) pair {k}/{npairs} agree")
+    return dataclasses.replace(sh, measured=measured, uncertainty_kind='undecided segments counted as agreeing and as not (each segment: ' +
+                               rows[0].details['connected'].uncertainty_kind + ')',
+                               details={**sh.details, 'segments': seg, 'per_segment': per, 'per_seed_agreement': k / npairs, 'required': required})
+
 
 # %% ../nbs/08_claims.ipynb #b593691f
 def adaptive_saving(fixed, # cost of fixed-ratio IMP to the target density, one per seed
@@ -275,6 +485,7 @@ def adaptive_saving(fixed, # cost of fixed-ratio IMP to the target density, one 
     f, a = as_values('fixed', fixed, lo=0), as_values('adaptive', adaptive, lo=0)
     if f.shape != a.shape: raise LotteryError(f"fixed has {len(f)} seeds and adaptive {len(a)}; give one cost per seed for the same seeds.")
     if not (_finite('unit', unit) > 0): raise LotteryError(f"unit={unit!r} is not allowed; use the positive cost of one retraining.")
+    if (u := _too_few(claim, paper, what, seeds=f)): return u
     s = f - a
     lohi = bootstrap_margin(lambda s: s.mean() - unit, s, n_boot=n_boot, ci=ci, seed=seed)
     m, sd = float(s.mean() - unit), float(np.std(s, ddof=1)) if len(s) > 1 else 0.0
@@ -286,18 +497,21 @@ def adaptive_saving(fixed, # cost of fixed-ratio IMP to the target density, one 
 # %% ../nbs/08_claims.ipynb #88051e67
 def no_worse_than(errors, # test errors, one per seed (e.g. adaptive final solutions)
                   reference_errors, # the reference's test errors at the same density (e.g. fixed IMP), one per seed
-                  dense_errors, # dense test errors, one per seed: they give ε
+                  dense_errors, # dense test errors, one per dense run: they give ε
                   n_test:int|None, # test examples; None: exact numbers
                   claim:str='no accuracy loss', paper:str='adaptive solutions as accurate as fixed-ratio IMP (Fig. 4)',
-                  n_boot:int=2000, ci:float=0.9, seed:int=0) -> Verdict:
-    "Mean error <= reference mean error + ε (non-strict), with the bootstrap over all three sets of replicates."
+                  ci:float=0.9) -> Verdict:
+    "Mean error <= reference mean error + ε (non-strict), with t intervals of both means and the chi-square interval of ε."
     e, r = as_values('errors', errors, lo=0, hi=1), as_values('reference_errors', reference_errors, lo=0, hi=1)
     d = as_values('dense_errors', dense_errors, lo=0, hi=1)
-    f = lambda e, r, d: r.mean() + _eps(d) - e.mean()
-    m, lohi, res = f(e, r, d), bootstrap_margin(f, e, r, d, n_boot=n_boot, ci=ci, seed=seed), error_resolution(n_test)
-    measured = f"{100 * e.mean():.2f}% vs reference {100 * r.mean():.2f}% + ε {100 * dense_epsilon(d):.2f}%"
-    return _pack(claim, decide(m, (lohi[1] - lohi[0]) / 2, res), m, lohi, res, len(e), 'error',
-                 _kind(ci, n_boot, len(e), len(r), len(d)), paper, measured)
+    if (u := _too_few(claim, paper, errors=e, reference_errors=r, dense_errors=d)): return u
+    eps = _eps(d)
+    m = float(r.mean()) + eps - float(e.mean())
+    lohi = threshold_interval(m, [mean_halfwidth(e, ci), mean_halfwidth(r, ci)], eps, epsilon_interval(d, ci))
+    res = error_resolution(n_test)
+    measured = f"{100 * e.mean():.2f}% vs reference {100 * r.mean():.2f}% + {_eps_text(d, ci)}"
+    return _pack(claim, decide_interval(m, *lohi, res), m, lohi, res, len(e), 'error',
+                 _kind_t(ci, {'errors': len(e), 'reference errors': len(r)}, len(d)), paper, measured, epsilon=eps)
 
 def share_at_most(part, # per-seed cost of the part (e.g. sweep forward passes)
                   whole, # per-seed cost it is compared with (e.g. 3 x training examples), same seeds
@@ -307,11 +521,13 @@ def share_at_most(part, # per-seed cost of the part (e.g. sweep forward passes)
     "Mean per-seed share part/whole <= limit (non-strict); exact counts, bootstrap over seeds."
     p, w = as_values('part', part, lo=0), as_values('whole', whole, lo=0)
     if p.shape != w.shape or w.min() <= 0: raise LotteryError(f"part and whole must give one cost per seed for the same seeds, whole > 0; got {p.tolist()} and {w.tolist()}.")
+    if (u := _too_few(claim, paper, 'share', seeds=p)): return u
     sh = p / w
     lohi = bootstrap_margin(lambda sh: limit - sh.mean(), sh, n_boot=n_boot, ci=ci, seed=seed)
     m = float(limit - sh.mean())
     return _pack(claim, decide(m, (lohi[1] - lohi[0]) / 2, 0.0), m, lohi, 0.0, len(sh), 'share', _kind(ci, n_boot, len(sh)), paper,
                  f"{100 * sh.mean():.1f}% of the compared cost (limit {100 * limit:.0f}%)", float(np.mean(sh <= limit)))
+
 
 # %% ../nbs/08_claims.ipynb #c9d7c687
 def rewind_better(errors_late, # test errors at rewind step tau1, one per seed, at the density compared
@@ -321,6 +537,7 @@ def rewind_better(errors_late, # test errors at rewind step tau1, one per seed, 
                   n_boot:int=2000, ci:float=0.9, seed:int=0) -> Verdict:
     "Difference of mean errors (early - late) with its bootstrap uncertainty; 'yes' when tau1 is clearly better."
     l, e = as_values('errors_late', errors_late, lo=0, hi=1), as_values('errors_early', errors_early, lo=0, hi=1)
+    if (u := _too_few(claim, paper, errors_late=l, errors_early=e)): return u
     f = lambda l, e: e.mean() - l.mean()
     m, lohi, res = f(l, e), bootstrap_margin(f, l, e, n_boot=n_boot, ci=ci, seed=seed), error_resolution(n_test)
     sd = lambda x: float(np.std(x, ddof=1)) if len(x) > 1 else 0.0
@@ -361,6 +578,7 @@ def deeper_matching(late_level_errors, # (seeds, L + 1) test errors at the later
                     **kwargs) -> Verdict:
     "Is the unbroken matching run of the later rewind step longer than that of the earlier one (see the rule above)?"
     vl, ve = matching_levels(late_level_errors, dense_errors, n_test, **kwargs), matching_levels(early_level_errors, dense_errors, n_test, **kwargs)
+    if (u := _untested(vl[1:] + ve[1:], claim, paper)): return dataclasses.replace(u, unit='levels')
     (cl, pl), (ce, pe) = matching_run(vl), matching_run(ve)
     m, u = (cl + pl) / 2 - (ce + pe) / 2 - 0.5, ((pl - cl) + (pe - ce)) / 2
     dn = (lambda l: f" ({100 * densities[l]:.1f}% weights)") if densities is not None else (lambda l: '')
@@ -370,54 +588,27 @@ def deeper_matching(late_level_errors, # (seeds, L + 1) test errors at the later
                    (vl[1].uncertainty_kind if len(vl) > 1 else 'n/a') + ')', None, paper, measured,
                    {'late': (cl, pl), 'early': (ce, pe), 'late_levels': vl, 'early_levels': ve})
 
-# %% ../nbs/08_claims.ipynb #5d7d828c
-def all_hold(verdicts:list, # verdicts of one kind (same unit)
-             claim:str, paper:str='') -> Verdict:
-    "Yes if all are yes, no if any is no, else undecided; margin etc. of the verdict with the smallest margin."
-    vs = list(verdicts)
-    if not vs: raise LotteryError("verdicts is empty; give at least one Verdict to combine.")
-    if len({v.unit for v in vs}) > 1: raise LotteryError(f"verdicts have units {sorted({v.unit for v in vs})}; combine verdicts of one unit.")
-    w = min(vs, key=lambda v: v.margin)
-    verdict = 'no' if any(v.verdict == 'no' for v in vs) else 'yes' if all(v.verdict == 'yes' for v in vs) else 'undecided'
-    counts = {k: sum(v.verdict == k for v in vs) for k in VERDICTS}
-    measured = f"{counts['yes']} yes, {counts['no']} no, {counts['undecided']} undecided of {len(vs)}; smallest margin: {w.claim}: {w.measured}"
-    return Verdict(claim, verdict, w.margin, w.uncertainty, max(v.resolution for v in vs), sum(v.n for v in vs), w.unit,
-                   w.uncertainty_kind, counts['yes'] / len(vs), paper, measured, {'verdicts': vs})
-
-def negate(v:Verdict, claim:str, paper:str='') -> Verdict:
-    "The opposite claim: yes and no swap, the margin changes sign (undecided stays undecided)."
-    flip = {'yes': 'no', 'no': 'yes', 'undecided': 'undecided'}[v.verdict]
-    return Verdict(claim, flip, -v.margin, v.uncertainty, v.resolution, v.n, v.unit, v.uncertainty_kind,
-                   None if v.agreement is None else 1 - v.agreement, paper, v.measured, {**v.details, 'negates': v.claim})
-
-# %% ../nbs/08_claims.ipynb #1dd1fb8b
-def share_hold(verdicts:list, # verdicts, e.g. one per segment
-               claim:str, paper:str='',
-               required:float=0.5, # share of yes the claim needs
-               strict:bool=True, # more than `required` (e.g. 'most segments'); False: at least
-              ) -> Verdict:
-    "Does a share of more than (or at least) `required` of the verdicts say yes? Undecided ones count both ways."
-    vs = list(verdicts)
-    if not vs: raise LotteryError("verdicts is empty; give at least one Verdict to count.")
-    if not (isinstance(required, (int, float)) and 0 <= required <= 1): raise LotteryError(f"required={required!r} is not allowed; use a share from 0 to 1, e.g. 0.5.")
-    n, y, u = len(vs), sum(v.verdict == 'yes' for v in vs), sum(v.verdict == 'undecided' for v in vs)
-    lo, hi = y / n, (y + u) / n
-    m, unc = (lo + hi) / 2 - required, (hi - lo) / 2
-    measured = f"{y} yes, {n - y - u} no, {u} undecided of {n} (needs {'more than' if strict else 'at least'} {100 * required:.0f}% yes)"
-    return Verdict(claim, decide(m, unc, 0.0, strict), m, unc, 0.0, n, 'share', 'undecided verdicts counted as yes and as no',
-                   lo, paper, measured, {'verdicts': vs, 'required': required})
-
 # %% ../nbs/08_claims.ipynb #010ac964
+def claims_summary(verdicts:list) -> str:
+    "One line counting the rows by verdict; untestable rows and rows true by construction are no evidence."
+    t = tally(verdicts)
+    return (f"{len(verdicts)} rows: {t['yes']} yes, {t['no']} no, {t['undecided']} undecided, {t['untestable']} untestable, "
+            f"{t['by construction']} true by construction (no evidence).")
+
 def claims_markdown(verdicts:list, # `Verdict`s, one per row
                    ) -> str:
-    "Markdown table: claim | paper says | this run measured | margin | uncertainty | verdict."
+    "Markdown table: claim | paper says | this run measured | margin | uncertainty | verdict, then `claims_summary`."
     mark = {'yes': 'yes', 'no': '**no**', 'undecided': '**undecided**'}
     esc = lambda s: str(s).replace('|', '\\|').replace('\n', ' ')
     lines = ['| claim | paper says | this run measured | margin | uncertainty | verdict |', '|---|---|---|---|---|---|']
     for v in verdicts:
+        if v.verdict in ('untestable',):
+            lines.append(f"| {esc(v.claim)} | {esc(v.paper)} | {esc(v.measured)} | – | – | **{esc(v.label)}** |"); continue
         unc = fmt_value(v.uncertainty, v.unit) + (f" (res. {fmt_value(v.resolution, v.unit)})" if v.resolution else '')
-        lines.append(f"| {esc(v.claim)} | {esc(v.paper)} | {esc(v.measured)} | {fmt_value(v.margin, v.unit, True)} | {unc} | {mark[v.verdict]} |")
-    return '\n'.join(lines)
+        lines.append(f"| {esc(v.claim)} | {esc(v.paper)} | {esc(v.measured)} | {fmt_value(v.margin, v.unit, True)} | {unc} | "
+                     f"{mark.get(v.verdict) or '**' + esc(v.label) + '**'} |")
+    return '\n'.join(lines) + '\n\n' + claims_summary(verdicts)
+
 
 # %% ../nbs/08_claims.ipynb #96aa9851
 def n_test_for_resolution(eps:float, # a typical ε (fraction), e.g. 0.008 for 0.8 points
