@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -202,10 +203,12 @@ def _bisect(cdf, p, lo, hi):
         lo, hi = (mid, hi) if cdf(mid) < p else (lo, mid)
     return (lo + hi) / 2
 
+@lru_cache(maxsize=None)
 def chi2_quantile(p:float, df:int) -> float:
     "The p-quantile of the chi-square distribution with `df` degrees of freedom."
     return _bisect(lambda x: _gamma_p(df / 2, x / 2), p, 0.0, df + 100 * math.sqrt(2 * df) + 100)
 
+@lru_cache(maxsize=None)
 def t_quantile(p:float, df:int) -> float:
     "The p-quantile of Student's t distribution with `df` degrees of freedom."
     if p < 0.5: return -t_quantile(1 - p, df)
