@@ -93,7 +93,7 @@ class Verdict:
     @property
     def label(self) -> str:
         "The verdict as the table shows it: with its reason where it is untestable or true by construction."
-        return f"{self.verdict}: {self.why}" if self.why and not self.verdict in DECIDED + ('undecided',) else self.verdict
+        return f"{self.verdict}: {self.why}" if self.why and not self.evidence else self.verdict
 
     @property
     def text(self) -> str:
