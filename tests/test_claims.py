@@ -270,3 +270,20 @@ def test_n_test_for_resolution():
     assert n_test_for_resolution(0.008, ratio=80) == 10000
     assert error_sampling_std(0.06, 1000) == pytest.approx(0.00751, abs=1e-5)
     with pytest.raises(LotteryError, match='eps=8 and ratio=10 are not allowed'): n_test_for_resolution(8)
+
+
+def test_extra_dense_runs_feed_epsilon_and_leave_results_alone(tmp_path):
+    "run_imp trains the dense_seeds runs once; matching_threshold reads all of them; results() shows the replicates."
+    from lottery_nb.imp import run_imp, dense_seed_list
+    from lottery_nb.connectivity import matching_threshold
+    cfg = get_preset('smoke', seeds=(0, 1), levels=1, rewind_steps=('5it',), dense_seeds=4)
+    exp = run_imp(cfg, tmp_path, progress=False)
+    assert exp.key == get_preset('smoke').key                                      # I/O only: the same experiment
+    seeds = dense_seed_list(cfg)
+    assert seeds[:2] == [0, 1] and len(set(seeds)) == 4 and sorted(exp.stored_seeds()) == sorted(seeds)
+    th = matching_threshold(exp)
+    errs = [exp.metrics(s, 0, 0)['test_error'] for s in seeds]
+    assert th['seeds'] == seeds and th['epsilon'] == pytest.approx(np.std(errs, ddof=1)) and th['note'] == ''
+    assert {m['seed'] for m in exp.results()} == {0, 1}
+    other = dense_seed_list(get_preset('smoke', seeds=(2, 3), dense_seeds=4))
+    assert not set(other[2:]) & set(seeds[2:])                                     # disjoint replicates, disjoint extra runs
