@@ -85,6 +85,8 @@ def _check_fields(c):
     for s in c.seeds:
         if not _is_int(s) or s < 0: raise LotteryError(f"Seed {s!r} must be an integer >= 0.")
     if len(set(c.seeds)) != len(c.seeds): raise LotteryError(f"seeds={c.seeds!r} has duplicates; give each seed once.")
+    if c.dense_seeds is not None and (not _is_int(c.dense_seeds) or c.dense_seeds < 2):
+        raise LotteryError(f"dense_seeds={c.dense_seeds!r} is not allowed; use an integer >= 2 (how many dense runs estimate ε, a std) or null for the replicates alone.")
     for s in (c.training_steps, c.warmup, c.checkpoint_every, *c.milestones, *c.rewind_steps): parse_step(s)
     if parse_step(c.training_steps) == (0, 0): raise LotteryError(f"training_steps={c.training_steps!r} is zero; training needs at least one step.")
     if parse_step(c.checkpoint_every) == (0, 0): raise LotteryError(f"checkpoint_every={c.checkpoint_every!r} is zero; use at least '1it'.")
@@ -162,6 +164,7 @@ class ExperimentConfig(_ConfigRecord):
     prune_method:str = 'magnitude' # 'magnitude' (IMP) or 'random' (the control)
     levels:int = 10 # pruning rounds L_max; levels 0..L_max are trained
     seeds:tuple = (0,) # replicates
+    dense_seeds:int|None = None # dense runs that estimate ε (Definition A.2): the replicates' own and extra ones up to this count; None: the replicates alone (I/O only)
     data_kwargs:dict = field(default_factory=dict) # loader keywords; 'download' and 'root' only say where files are
     model_kwargs:dict = field(default_factory=dict)
     device:str = 'auto' # 'auto' (cuda if available), 'cpu', 'cuda', 'cuda:1', ...
@@ -226,7 +229,7 @@ def load_config(path:str|Path, cls=None) -> ExperimentConfig:
 # %% ../nbs/00_config.ipynb #653c0244
 STORE_VERSION = 2 # version of the run identity (and the store layout named by it); part of every hash
 
-IO_ONLY_FIELDS = ('name', 'description', 'seeds', 'rewind_steps', 'levels', 'device', 'eval_batch_size', 'checkpoint_every', 'group_size',
+IO_ONLY_FIELDS = ('name', 'description', 'seeds', 'dense_seeds', 'rewind_steps', 'levels', 'device', 'eval_batch_size', 'checkpoint_every', 'group_size',
                   'parallel')
 IO_ONLY_DATA_KWARGS = ('download', 'root') # data_kwargs keys that only say where the files are
 
@@ -349,7 +352,7 @@ def _cpu():
     return ExperimentConfig(
         name='cpu', dataset='mnist1d', model='mnist1d_cnn', batch_size=128, training_steps='1000it',
         lr=0.1, momentum=0.9, weight_decay=5e-4, milestones=('500it', '750it'), gamma=0.1,
-        rewind_steps=('0it', '10it', '150it'), levels=11, seeds=(0, 1, 2, 3), prune_fraction=0.2,
+        rewind_steps=('0it', '10it', '150it'), levels=11, seeds=(0, 1, 2, 3), dense_seeds=16, prune_fraction=0.2,
         data_kwargs=dict(num_test=10000), model_kwargs=dict(width=16, depth=3), device='cpu', checkpoint_every='200it',
         description='MNIST-1D, 1D CNN with BatchNorm: the embedded default, minutes on a laptop CPU.')
 

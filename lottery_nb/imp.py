@@ -24,8 +24,8 @@ from .store import (ONE_BY_ONE, Experiment, StoreCorrupt, check_execution, clean
 from .training import TrainOptions, evaluate, get_device, train
 
 # %% auto #0
-__all__ = ['level_metrics', 'prune_seed', 'order_seed', 'progress_bar', 'run_units', 'run_groups', 'setup', 'rank_units',
-           'run_imp']
+__all__ = ['level_metrics', 'prune_seed', 'order_seed', 'dense_seed_list', 'progress_bar', 'run_units', 'run_groups', 'setup',
+           'rank_units', 'run_imp']
 
 # %% ../nbs/06_imp.ipynb #2aec362c
 def level_metrics(model, data, cfg, seed, rewind, level, mask, out, prov, ev=evaluate) -> dict:
@@ -45,6 +45,14 @@ def order_seed(cfg:ExperimentConfig, seed:int, rewind:int|None, level:int) -> in
     "The data-order seed (`train`'s `seed`) of one training run: the replicate seed with `data_order='shared'` and at the dense level 0; with 'per_run' each (seed, rewind step, level) draws its own."
     if cfg.data_order == 'shared' or level == 0: return seed
     return derive_seed(seed, 'order', rewind, level)
+
+# %% ../nbs/06_imp.ipynb #692d23fe
+def dense_seed_list(cfg:ExperimentConfig) -> list:
+    "The seeds of the dense runs that estimate ε: the replicate seeds, then extra seeds derived from them up to `cfg.dense_seeds`."
+    reps = list(cfg.seeds)
+    extra = max(0, (cfg.dense_seeds or 0) - len(reps))
+    return reps + [derive_seed(reps[j % len(reps)], 'dense', j // len(reps)) for j in range(extra)]
+
 
 # %% ../nbs/06_imp.ipynb #041bf20f
 class _Runner:
@@ -222,8 +230,8 @@ def _steps(exp:Experiment, plan:TrainPlan, cfg:ExperimentConfig, units:list) -> 
     return total, done
 
 def rank_units(cfg:ExperimentConfig, plan:TrainPlan, rank:int=0, world:int=1) -> list:
-    "The units rank `rank` of `world` trains: its share of the dense runs `(seed, None)` and of the chains `(seed, rewind)`, by `split_chains`."
-    dense, chains = [(s, None) for s in cfg.seeds], [(s, r) for s in cfg.seeds for r in plan.rewind_steps]
+    "The units rank `rank` of `world` trains: its share of the dense runs `(seed, None)` (those of `dense_seed_list`) and of the chains `(seed, rewind)`, by `split_chains`."
+    dense, chains = [(s, None) for s in dense_seed_list(cfg)], [(s, r) for s in cfg.seeds for r in plan.rewind_steps]
     return split_chains(dense, rank, world) + split_chains(chains, rank, world)
 
 def _follow(runner:_Runner):

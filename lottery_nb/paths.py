@@ -14,12 +14,13 @@ import numpy as np
 from .config import LotteryError
 from .claims import dense_epsilon
 from .evaluator import _bar, _check_splits, _provenance, check_eval_args, eval_inputs, make_evaluator
-from .points import _fmt_levels, _is_int, check_points, load_point, resolve_point
+from .imp import dense_seed_list
+from .points import _fmt_levels, _is_int, check_points, load_point, project_point, resolve_point
 from .store import Experiment, analysis_file, cached, stored_levels, stored_seeds
 
 # %% auto #0
 __all__ = ['DEFAULT_BETAS', 'linear_excess', 'error_barrier', 'is_linearly_connected', 'matching_threshold', 'is_matching',
-           'interpolation_path', 'in_lcs_set', 'barrier_matrix', 'mean_barrier_matrix']
+           'interpolation_path', 'in_lcs_set', 'projection_path', 'barrier_matrix', 'mean_barrier_matrix']
 
 # %% ../nbs/07c_paths.ipynb #88f068ac
 def linear_excess(values, # E(beta) along a path
@@ -51,14 +52,15 @@ def is_linearly_connected(path:dict, # a result of `interpolation_path`
 
 # %% ../nbs/07c_paths.ipynb #ea6eca12
 def matching_threshold(exp:Experiment, # the experiment
-                       seeds=None, # replicates to use (default: the experiment's seeds whose dense run is stored)
+                       seeds=None, # dense runs to use (default: those of `dense_seed_list` that are stored: the replicates and the extra `dense_seeds`)
                        split:str='test', # 'test' (Definition A.2) or 'train'
                       ) -> dict: # dense_error (mean), epsilon (std), threshold (their sum), seeds, note
     "The $\\varepsilon$-matching threshold of Definition A.2: mean dense error + its standard deviation across replicates."
     _check_splits(split)
     if seeds is None:
         have = set(stored_seeds(exp))
-        seeds = [s for s in exp.cfg.seeds if s in have] or sorted(have)
+        want = dense_seed_list(exp.cfg)
+        seeds = [s for s in want if s in have] or sorted(have)
         if not seeds: raise LotteryError(f"No dense run is in the store {str(exp.path)!r}; run run_imp first.")
     seeds = list(seeds)
     if not seeds: raise LotteryError(f"seeds={seeds!r} is empty; give at least one seed with a stored dense run.")
@@ -69,7 +71,8 @@ def matching_threshold(exp:Experiment, # the experiment
     errs = [exp.metrics(int(s), 0, 0)[f'{split}_error'] for s in seeds]
     eps = dense_epsilon(errs)   # the one definition of ε (Definition A.2), in lottery_nb.claims
     note = 'one replicate: epsilon = 0 (no spread to measure)' if len(errs) == 1 else ''
-    if len(errs) < len(exp.cfg.seeds): note = (note + '; ' if note else '') + f'{len(errs)} of {len(exp.cfg.seeds)} seeds stored'
+    n_want = len(dense_seed_list(exp.cfg))
+    if len(errs) < n_want: note = (note + '; ' if note else '') + f'{len(errs)} of {n_want} dense runs stored'
     mean = float(np.mean(errs))
     return {'dense_error': mean, 'epsilon': eps, 'threshold': mean + eps, 'seeds': [int(s) for s in seeds],
             'errors': [float(e) for e in errs], 'split': split, 'note': note}
@@ -165,6 +168,37 @@ def in_lcs_set(exp:Experiment, # the experiment
     eps = matching_threshold(exp)['epsilon'] if eps is None else float(eps)
     p = interpolation_path(exp, w, w_prime, betas, splits=('test',), **{'progress': False, **kwargs})
     return bool(p['test_error'][-1] <= p['test_error'][0] + eps and p['test_barrier'] <= eps)
+
+# %% ../nbs/07c_paths.ipynb #65e7ec5d
+def projection_path(exp:Experiment, # the experiment
+                    w:tuple, # the solution w^(L): (seed, rewind, level); level L+1 must be stored
+                    betas=DEFAULT_BETAS, # beta grid (0 and 1 are added)
+                    splits=('test',), # which splits to evaluate
+                    bn:str='interpolate', # BatchNorm mode: 'interpolate' (as the paper) or 'recompute'
+                    limit:int|None=None, # evaluate the first `limit` examples of each split only
+                    device:str|None=None, # default: the experiment's device
+                    batch_points:int|None=None, # points per vmap call (see `PointEvaluator`)
+                    cache:bool=True, # read and write the analysis cache
+                    progress:bool=True, # show a progress bar
+                   ) -> dict: # as `interpolation_path`: betas, <split>_error/_loss, <split>_barrier, ...
+    "Error and loss along the line from $\\mathbf{w}^{(L)}$ ($\\beta=0$) to its projection $\\mathbf{m}^{(L+1)}\\odot\\mathbf{w}^{(L)}$ ($\\beta=1$)."
+    splits = check_eval_args(exp, splits, bn, None, 0, None, limit, batch_points)
+    betas = _check_betas(betas)
+    s, r, l = resolve_point(exp, w)
+    nxt = resolve_point(exp, (s, r, l + 1))
+    ei = eval_inputs(exp, splits, bn, None, 0, None, limit)
+    inputs = {'a': _ref_key((s, r, l)), 'projection_onto': _ref_key(nxt), 'betas': betas, **ei}
+    def compute():
+        pa = load_point(exp, s, r, l)
+        pb = project_point(pa, exp.mask(*nxt), f'm^({l + 1}) ⊙ w^({l}) (seed {s}, rewind {r})')
+        ev, t0 = make_evaluator(exp, ei, device, batch_points), time.perf_counter()
+        bar = _bar(len(betas), progress, f'path {(s, r, l)} -> its projection')
+        try: res = ev.evaluate([pa, pb], [[1 - b, b] for b in betas], bar)
+        finally:
+            if bar: bar.close()
+        return {'kind': 'projection_path', 'inputs': inputs, 'betas': betas, **{k: v.tolist() for k, v in res.items()}, **_provenance(ev, t0)}
+    return _path_result(cached(analysis_file(exp, 'projection_path', inputs), compute, cache), (s, r, l), ('projection', *nxt))
+
 
 # %% ../nbs/07c_paths.ipynb #72256332
 def barrier_matrix(exp:Experiment, # the experiment
