@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import math
+import os
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,6 +176,12 @@ class FigureSetup:
     params:dict = field(default_factory=dict)
     preset:str = '' # the preset the config comes from (the figure's own one of `FIGURE_PRESETS`, else `params['preset']`)
 
+def _check_out(out:Path):
+    "Refuse an output folder that cannot be created: its nearest existing ancestor must be a writable folder."
+    top = next(q for q in (out, *out.parents) if q.exists())
+    if not top.is_dir(): raise LotteryError(f"out_dir {str(out)!r} is inside {str(top)!r}, which is a file; give a folder.")
+    if not os.access(top, os.W_OK): raise LotteryError(f"out_dir {str(out)!r} cannot be created: {str(top)!r} is not writable.")
+
 def figure_setup(name:str, # the figure's name, e.g. 'fig5'
                  namespace:dict, # the notebook's `globals()`
                  extra:dict|None=None, # the figure's own parameters: name -> type (tuple for alternatives; None allows None)
@@ -197,6 +204,6 @@ def figure_setup(name:str, # the figure's name, e.g. 'fig5'
     if used != p['preset']: print(f"{name}: preset {p['preset']!r} runs this figure on its own preset {used!r} ({PRESETS[used]().description})")
     cfg = get_preset(used, **ov)
     out = (Path(p['out_dir']).expanduser() if p['out_dir'] is not None else default_out_dir()) / p['preset']
-    out.mkdir(parents=True, exist_ok=True)
+    _check_out(out)   # created when the first figure is saved: a refused parameter leaves no empty folder
     store = Path(p['store']).expanduser() if p['store'] is not None else default_store()
     return FigureSetup(name, cfg, store, out, p, used)

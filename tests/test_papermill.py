@@ -79,3 +79,12 @@ def test_plain_papermill_runs_a_figure_notebook(tmp_path):
     runs = list((tmp_path / 'store').glob('*/config.json')) + list((work / 'runs').glob('*/config.json'))
     assert len(runs) == 1, runs
     assert checkout_stores() == before     # nothing written into the checkout
+
+
+def test_refused_parameter_leaves_no_output_folder(tmp_path):
+    "fig3 refuses `-p grid 1` in its setup cell; the output folder is made only when a figure is saved, so none is left."
+    out = tmp_path / 'figs'
+    r = run([BIN / 'papermill', ROOT / 'nbs' / 'figures' / 'fig3_planes.ipynb', tmp_path / 'x.ipynb', '-p', 'preset', 'smoke',
+             '-p', 'grid', '1', '-p', 'store', str(tmp_path / 'runs'), '-p', 'out_dir', str(out)])
+    assert r.returncode != 0 and 'Parameter grid=1 is too small' in r.stdout + r.stderr
+    assert not out.exists() and not (tmp_path / 'runs').exists()
