@@ -20,7 +20,7 @@ from .data import get_data
 from .models import get_model
 from .points import _Combiner, _check_bn, _is_int, _label
 from .store import Experiment
-from .training import get_device
+from .training import TrainOptions, get_device, tf32_mode
 
 # %% auto #0
 __all__ = ['SUBSET_SIZE', 'subset_size', 'PointEvaluator', 'eval_inputs', 'make_evaluator', 'check_eval_args']
@@ -110,28 +110,29 @@ class _Batched(_Forward):
                  coeffs, # (K, P) coefficients, each row summing to 1
                  bar=None, # a progress bar (anything with `update(n)`)
                 ) -> dict: # '<split>_error' and '<split>_loss' -> array of K values
-        "Evaluate K affine combinations of `points` (Appendix C's extrapolation rule outside their hull)."
-        comb = points if isinstance(points, _Combiner) else self.combiner(points)
-        C = comb.check(coeffs)
-        rows = [None] * len(C)
-        batched = []
-        for k, c in enumerate(C):
-            if self.use_vmap and comb.vertex(c) is None: batched.append(k)
-            else: rows[k] = self._eval_one(comb.single(c)); bar and bar.update(1)
-        i = 0
-        while i < len(batched):
-            blk = batched[i:i + self.batch_points]
-            try: out = self._eval_block(comb, C[blk])
-            except torch.OutOfMemoryError:
-                if self.batch_points == 1: raise
-                self.batch_points = max(1, self.batch_points // 2); continue
-            except (RuntimeError, NotImplementedError) as e:
-                warnings.warn(f"vmap failed for this model ({type(e).__name__}: {str(e)[:120]}); evaluating points one at a time.")
-                self.use_vmap = False
-                out = [self._eval_one(comb.single(C[k])) for k in blk]
-            for k, r in zip(blk, out): rows[k] = r
-            bar and bar.update(len(blk))
-            i += len(blk)
+        "Evaluate K affine combinations of `points` (Appendix C's extrapolation rule outside their hull), in fp32."
+        with tf32_mode(TrainOptions(), self.device):   # fp32 on CUDA too (PyTorch lets cuDNN use TF32 by default)
+            comb = points if isinstance(points, _Combiner) else self.combiner(points)
+            C = comb.check(coeffs)
+            rows = [None] * len(C)
+            batched = []
+            for k, c in enumerate(C):
+                if self.use_vmap and comb.vertex(c) is None: batched.append(k)
+                else: rows[k] = self._eval_one(comb.single(c)); bar and bar.update(1)
+            i = 0
+            while i < len(batched):
+                blk = batched[i:i + self.batch_points]
+                try: out = self._eval_block(comb, C[blk])
+                except torch.OutOfMemoryError:
+                    if self.batch_points == 1: raise
+                    self.batch_points = max(1, self.batch_points // 2); continue
+                except (RuntimeError, NotImplementedError) as e:
+                    warnings.warn(f"vmap failed for this model ({type(e).__name__}: {str(e)[:120]}); evaluating points one at a time.")
+                    self.use_vmap = False
+                    out = [self._eval_one(comb.single(C[k])) for k in blk]
+                for k, r in zip(blk, out): rows[k] = r
+                bar and bar.update(len(blk))
+                i += len(blk)
         return {key: np.array([r[key] for r in rows]) for key in rows[0]}
 
 # %% ../nbs/07b_evaluator.ipynb #2a94cbbf
