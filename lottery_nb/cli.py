@@ -393,7 +393,9 @@ def heartbeat_line(total:int, # notebooks of the job
     if done and done < total:
         per = sum(took) / done
         eta = (total - done) * per / min(jobs, total - done) - max((now - t for t in running.values()), default=0)
-        head += f", {_secs(per)}/notebook, ETA ~{_secs(max(0.0, eta))}"
+        # notebooks differ in cost (fig1 seconds, fig2 minutes): past the finished ones' mean there is no estimate
+        head += f", {_secs(per)}/notebook, " + (f"ETA ~{_secs(eta)}" if eta > 0 else
+                                                "no ETA: running longer than the finished notebooks took")
     head += ']'
     def stage(n):   # a status not rewritten for a while: say since when (the notebook is between counted loops)
         s = read_status(status[n])
