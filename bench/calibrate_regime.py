@@ -21,9 +21,9 @@ the lowest cost per training, or none.
     python bench/calibrate_regime.py summary OUT/results.jsonl                      # the table and the pick
     QUICK=1 python bench/calibrate_regime.py run OUT                                # tiny: proves the script works
 
-Order of work: phase 1 (dense runs, barriers) for every candidate but those in LAST, phase 2 (IMP) for those of them
-meeting conditions 1 and 2, then phase 1 and (if 1 and 2 hold) phase 2 of LAST, then phase 2 of the others; a unit
-whose estimated time would pass --deadline (UTC) is not started.
+Order of work: candidate by candidate, cheapest first (LAST at the end): phase 1 (dense runs, barriers), then at once
+phase 2 (IMP) if conditions 1 and 2 hold; at the end phase 2 of the others. A unit whose estimated time would pass
+--deadline (UTC) is not started.
 """
 import argparse
 import json
@@ -216,8 +216,10 @@ def main(argv=None):
             if (n, 2) in load(res) or not fits(n, 'phase2'): continue
             r = phase2(n, out / 'store' / n, p1['dense']); write(r)
             print(f"phase 2 {n}: sparsest {r.get('sparsest')} {r.get('verdicts')}", flush=True)
-    main_, last = [n for n in names if n not in LAST], [n for n in names if n in LAST]
-    run1(main_); run2(main_, True); run1(last); run2(last, True); run2(main_ + last, False)
+    order = [n for n in names if n not in LAST] + [n for n in names if n in LAST]
+    for n in order:   # each candidate to the end before the next, cheapest first: the rule picks the cheapest
+        run1([n]); run2([n], True)
+    run2(order, False)
     summary(res)
 
 
