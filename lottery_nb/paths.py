@@ -12,29 +12,18 @@ from pathlib import Path
 import numpy as np
 
 from .config import LotteryError
-from .claims import dense_epsilon
+from .claims import dense_epsilon, linear_excess
+from .data import get_data
 from .evaluator import _bar, _check_splits, _provenance, check_eval_args, eval_inputs, make_evaluator
 from .imp import dense_seed_list
 from .points import _fmt_levels, _is_int, check_points, load_point, project_point, resolve_point
 from .store import Experiment, analysis_file, cached, stored_levels, stored_seeds
 
 # %% auto #0
-__all__ = ['DEFAULT_BETAS', 'linear_excess', 'error_barrier', 'is_linearly_connected', 'matching_threshold', 'is_matching',
+__all__ = ['DEFAULT_BETAS', 'error_barrier', 'is_linearly_connected', 'test_examples', 'matching_threshold', 'is_matching',
            'interpolation_path', 'in_lcs_set', 'projection_path', 'barrier_matrix', 'mean_barrier_matrix']
 
 # %% ../nbs/07c_paths.ipynb #88f068ac
-def linear_excess(values, # E(beta) along a path
-                  betas, # the path's beta values; must include 0 and 1
-                 ) -> np.ndarray:
-    "$E(\\beta) - ((1-\\beta)E(0) + \\beta E(1))$ at every $\\beta$."
-    v, b = np.asarray(values, dtype=np.float64), np.asarray(betas, dtype=np.float64)
-    if v.shape != b.shape or v.ndim != 1:
-        raise LotteryError(f"{v.size} values were given for {b.size} betas; give one value per beta.")
-    if not (np.any(b == 0) and np.any(b == 1)):
-        raise LotteryError(f"betas={b.tolist()!r} lack the end points; a barrier needs values at beta=0 and beta=1.")
-    e0, e1 = v[np.flatnonzero(b == 0)[0]], v[np.flatnonzero(b == 1)[0]]
-    return v - ((1 - b) * e0 + b * e1)
-
 def error_barrier(path:dict, # a result of `interpolation_path`
                   metric:str='test_error', # 'test_error', 'train_error', 'test_loss' or 'train_loss'
                  ) -> float:
@@ -49,6 +38,11 @@ def is_linearly_connected(path:dict, # a result of `interpolation_path`
                          ) -> bool:
     "Linear mode connectivity (Definition A.1): the error barrier is smaller than `eps`."
     return error_barrier(path, metric) < eps
+
+# %% ../nbs/07c_paths.ipynb #212d4cfa
+def test_examples(cfg) -> int:
+    "The test-set size of `cfg`'s data (the `n_test` of the claim functions); loads the data through the bounded cache of `get_data`."
+    return get_data(cfg.dataset, device='cpu', **cfg.data_kwargs).num_test
 
 # %% ../nbs/07c_paths.ipynb #ea6eca12
 def matching_threshold(exp:Experiment, # the experiment
