@@ -59,3 +59,37 @@ def test_no_import_cycle():
 def test_claims_is_pure_numbers():
     "claims is at the bottom of the graph: it imports nothing from the project but config and stats."
     assert import_graph()['claims'] <= {'config', 'stats'}
+
+
+def private_imports() -> list:
+    "'module <- other: name' for every private name (one leading underscore) imported from another project module."
+    mods = {p.stem for p in PKG.glob('*.py')} - {'_modidx'}
+    return [f'{p.stem} <- {m}: {n}' for p in sorted(PKG.glob('*.py')) if p.stem != '_modidx'
+            for m, names in project_imports(p) if m in mods and m != p.stem
+            for n in names if n.startswith('_') and not n.startswith('__')]
+
+
+def test_no_private_name_crosses_modules():
+    "A name another module needs is public (no underscore, in the defining module's `__all__`)."
+    assert private_imports() == []
+
+
+def test_imported_names_are_public():
+    "Every project name imported from another module is in that module's `__all__`."
+    import importlib
+    missing = []
+    for p in sorted(PKG.glob('*.py')):
+        if p.stem == '_modidx': continue
+        for m, names in project_imports(p):
+            if m == p.stem or not names or not (PKG / f'{m}.py').exists(): continue
+            mod = importlib.import_module(f'lottery_nb.{m}')
+            defined_here = [n for n in names if n != '*' and getattr(getattr(mod, n, None), '__module__', mod.__name__)
+                            == mod.__name__]
+            missing += [f'{p.stem} <- {m}: {n}' for n in defined_here if n not in getattr(mod, '__all__', [])]
+    assert missing == []
+
+
+def test_private_import_check_can_fail(tmp_path):
+    src = tmp_path / 'x.py'
+    src.write_text('from .points import _label, check_points\nfrom lottery_nb.config import LotteryError\n')
+    assert project_imports(src) == [('points', ['_label', 'check_points']), ('config', ['LotteryError'])]
