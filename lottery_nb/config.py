@@ -18,9 +18,9 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['RETIRED_FIELDS', 'STORE_VERSION', 'IO_ONLY_FIELDS', 'IO_ONLY_DATA_KWARGS', 'IDENTITY_BASELINE', 'IDENTITY_SOURCES',
-           'PRESETS', 'LotteryError', 'parse_step', 'to_steps', 'is_int', 'ExperimentConfig', 'load_config',
-           'run_identity', 'legacy_key', 'TrainPlan', 'register_preset', 'get_preset', 'project_root', 'default_store',
-           'parse_override']
+           'PRESETS', 'LotteryError', 'parse_step', 'to_steps', 'is_int', 'canonical_hash', 'ExperimentConfig',
+           'load_config', 'run_identity', 'legacy_key', 'TrainPlan', 'register_preset', 'get_preset', 'project_root',
+           'default_store', 'parse_override']
 
 # %% ../nbs/00_config.ipynb #22f6d654
 class LotteryError(ValueError):
@@ -139,12 +139,20 @@ class _ConfigRecord:
     @property
     def hash(self) -> str:
         "12 hex digits of the SHA-256 of `identity()`: the run's name in the store."
-        return hashlib.sha256(json.dumps(self.identity(), sort_keys=True, separators=(',', ':')).encode()).hexdigest()[:12]
+        return canonical_hash(self.identity())
 
     @property
     def key(self) -> str:
         "The run-store directory name: readable prefix plus the hash."
         return f"{self.dataset}-{self.model}-{self.hash}"
+
+# %% ../nbs/00_config.ipynb #c4a0e5b1
+def canonical_hash(obj, # JSON-able: dicts, lists, strings, numbers, None
+                   n:int=12, # hex digits kept
+                  ) -> str:
+    "The first `n` hex digits of the SHA-256 of `obj` as canonical JSON (sorted keys, no spaces): every store key."
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(',', ':')).encode()).hexdigest()[:n]
+
 
 # %% ../nbs/00_config.ipynb #5229dc47
 @dataclass(frozen=True)
@@ -276,7 +284,7 @@ def legacy_key(cfg) -> str|None:
     "The directory name lottery-nb gave `cfg` before `STORE_VERSION` 2 (every field hashed), or None if it had none."
     if run_identity(cfg).keys() - {'store_version', *_V1_FIELDS}: return None  # a field version 1 did not have
     d = {k: v for k, v in cfg.to_dict().items() if k in _V1_FIELDS}
-    return f"{cfg.dataset}-{cfg.model}-" + hashlib.sha256(json.dumps(d, sort_keys=True, separators=(',', ':')).encode()).hexdigest()[:12]
+    return f"{cfg.dataset}-{cfg.model}-" + canonical_hash(d)
 
 # %% ../nbs/00_config.ipynb #e9d161d6
 @dataclass(frozen=True)
