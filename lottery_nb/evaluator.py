@@ -15,10 +15,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, vmap
 
-from .config import LotteryError
+from .config import LotteryError, is_int
 from .data import get_data
 from .models import get_model
-from .points import Combiner, check_bn, is_int, point_label
+from .points import Combiner, check_bn, point_label
 from .store import Experiment
 from .training import TrainOptions, get_device, tf32_mode
 

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import LotteryError
+from .config import LotteryError, is_int
 from .claims import dense_epsilon, linear_excess
 from .data import get_data
 from .evaluator import eval_bar, check_splits, eval_provenance, check_eval_args, eval_inputs, make_evaluator
 from .imp import dense_seed_list
-from .points import fmt_levels, is_int, check_points, load_point, project_point, resolve_point
+from .points import fmt_levels, check_points, load_point, project_point, resolve_point
 from .store import Experiment, analysis_file, cached, stored_levels, stored_seeds
 
 # %% auto #0

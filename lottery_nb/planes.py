@@ -14,10 +14,10 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .config import LotteryError
+from .config import LotteryError, is_int
 from .evaluator import eval_bar, check_pos_int, check_eval_args, eval_inputs, make_evaluator
 from .paths import matching_threshold
-from .points import Point, fmt_levels, is_int, point_label, check_points, load_point, project_point, resolve_point
+from .points import Point, fmt_levels, point_label, check_points, load_point, project_point, resolve_point
 from .store import Experiment, analysis_file, cached, load_torch, save_torch, stored_levels
 
 # %% auto #0
