@@ -150,7 +150,7 @@ class _ConfigRecord:
 def canonical_hash(obj, # JSON-able: dicts, lists, strings, numbers, None
                    n:int=12, # hex digits kept
                   ) -> str:
-    "The first `n` hex digits of the SHA-256 of `obj` as canonical JSON (sorted keys, no spaces): every store key."
+    "The first `n` hex digits of the SHA-256 of `obj` as canonical JSON (sorted keys, no spaces): store keys."
     return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(',', ':')).encode()).hexdigest()[:n]
 
 

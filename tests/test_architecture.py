@@ -6,16 +6,17 @@ PKG = Path(__file__).resolve().parents[1] / 'lottery_nb'
 
 
 def project_imports(path: Path) -> list:
-    "(module, names) for every import of a `lottery_nb` module in `path`, at module level or inside functions."
+    "(module, names) for every import of a `lottery_nb` module in `path`, module level or in functions."
     out = []
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
         if isinstance(node, ast.ImportFrom):
             if node.level == 1: mod = node.module or ''
-            elif node.level == 0 and (node.module or '').startswith('lottery_nb.'): mod = node.module[len('lottery_nb.'):]
+            elif node.level == 0 and (node.module or '').startswith('lottery_nb.'):
+                mod = node.module[len('lottery_nb.'):]
             elif node.level == 0 and node.module == 'lottery_nb': mod = ''
             else: continue
             names = [a.name for a in node.names]
-            if mod == '': out += [(n, []) for n in names]   # `from lottery_nb import data` / `from . import data`
+            if mod == '': out += [(n, []) for n in names]   # `from . import data`
             else: out.append((mod.split('.')[0], names))
         elif isinstance(node, ast.Import):
             out += [(a.name.split('.')[1], []) for a in node.names if a.name.startswith('lottery_nb.')]
@@ -62,7 +63,7 @@ def test_claims_is_pure_numbers():
 
 
 def private_imports() -> list:
-    "'module <- other: name' for every private name (one leading underscore) imported from another project module."
+    "'module <- other: name' for every private name (one underscore) imported from another project module."
     mods = {p.stem for p in PKG.glob('*.py')} - {'_modidx'}
     return [f'{p.stem} <- {m}: {n}' for p in sorted(PKG.glob('*.py')) if p.stem != '_modidx'
             for m, names in project_imports(p) if m in mods and m != p.stem
@@ -83,8 +84,8 @@ def test_imported_names_are_public():
         for m, names in project_imports(p):
             if m == p.stem or not names or not (PKG / f'{m}.py').exists(): continue
             mod = importlib.import_module(f'lottery_nb.{m}')
-            defined_here = [n for n in names if n != '*' and getattr(getattr(mod, n, None), '__module__', mod.__name__)
-                            == mod.__name__]
+            home = lambda n: getattr(getattr(mod, n, None), '__module__', mod.__name__)
+            defined_here = [n for n in names if n != '*' and home(n) == mod.__name__]
             missing += [f'{p.stem} <- {m}: {n}' for n in defined_here if n not in getattr(mod, '__all__', [])]
     assert missing == []
 
