@@ -121,7 +121,8 @@ def phase1(name, store):
 
 
 def phase2(name, store, dense):
-    from lottery_nb.claims import matching_levels, sparsest_matching, test_examples
+    from lottery_nb.claims import matching_levels, sparsest_matching
+    from lottery_nb.paths import test_examples
     from lottery_nb.imp import run_imp
     from lottery_nb.training import TrainingDiverged
     cfg = config(name, seeds=IMP_SEEDS, levels=LEVELS, rewind_steps=(LATE,))

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import ExperimentConfig, LotteryError, TrainPlan, get_preset
+from .config import ExperimentConfig, LotteryError, TrainPlan, get_preset, is_int
 from .connectivity import DEFAULT_BETAS, Point, PointEvaluator, matching_threshold, project_point
 from .data import DataSet, TensorDataSet, get_data
 from .evaluator import subset_size
@@ -37,8 +37,6 @@ _RULES = ('first_failure', 'largest_pass')
 DEFAULT_RATIOS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 def _is_num(v) -> bool: return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v)
-def _is_int(v) -> bool: return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-
 def check_ratios(ratios) -> tuple:
     "The sweep's ratios as a sorted tuple of floats, or a `LotteryError` naming the bad one."
     if isinstance(ratios, (str, bytes)) or not hasattr(ratios, '__iter__'):
@@ -83,7 +81,7 @@ class AdaptiveSettings:
         if t is not None and (not _is_num(t) or t >= 1):
             raise LotteryError(f"target_density={t!r} is not below the density of the dense network (1.0); give a fraction of weights remaining in (0, 1), e.g. 0.09.")
         if t is not None and t <= 0: raise LotteryError(f"target_density={t!r} keeps no weight; give a fraction of weights remaining in (0, 1), e.g. 0.09.")
-        if self.subsample is not None and (not _is_int(self.subsample) or self.subsample < 1):
+        if self.subsample is not None and (not is_int(self.subsample) or self.subsample < 1):
             raise LotteryError(f"subsample={self.subsample!r} is not allowed; use a positive number of training examples or None (min(2048, training set)).")
         if self.threshold not in _THRESHOLDS: raise LotteryError(f"threshold={self.threshold!r} is not allowed; choose one of {', '.join(_THRESHOLDS)}.")
         if self.rule not in _RULES: raise LotteryError(f"rule={self.rule!r} is not allowed; choose one of {', '.join(_RULES)}.")
@@ -126,7 +124,7 @@ def last_epoch_epsilon(losses, # the loss of every training batch of the dense r
                       ) -> dict: # epsilon, last_epoch_mean, batches, ddof
     "$\\varepsilon$ of step 1: the standard deviation of the training loss across the batches of the last epoch."
     l = torch.as_tensor(losses).detach().double().reshape(-1)
-    if not _is_int(steps_per_epoch) or steps_per_epoch < 1 + ddof:
+    if not is_int(steps_per_epoch) or steps_per_epoch < 1 + ddof:
         raise LotteryError(f"steps_per_epoch={steps_per_epoch!r} is too small; a standard deviation with ddof={ddof} needs at least {1 + ddof} batches per epoch.")
     if len(l) < steps_per_epoch:
         raise LotteryError(f"The dense run has {len(l)} batch losses, less than one epoch ({steps_per_epoch} batches); train for at least one epoch.")
@@ -139,9 +137,9 @@ def sweep_data(data:DataSet, # the experiment's data set
                seed:int, # which examples (the replicate's seed)
               ) -> TensorDataSet:
     "A fixed random subsample of the training set as the 'train' split of a data set (on the same device)."
-    if not _is_int(n) or not 1 <= n <= data.num_train:
+    if not is_int(n) or not 1 <= n <= data.num_train:
         raise LotteryError(f"subsample={n!r} is larger than the training set of {data.name} ({data.num_train} examples); use an integer from 1 to {data.num_train}."
-                           if _is_int(n) and n > data.num_train else f"subsample={n!r} is not allowed; use an integer from 1 to {data.num_train}.")
+                           if is_int(n) and n > data.num_train else f"subsample={n!r} is not allowed; use an integer from 1 to {data.num_train}.")
     x, y = data.subset('train', int(n), seed)
     return TensorDataSet(f'{data.name}-train-subsample', x, y, x[:1], y[:1], data.num_classes, x.device)
 
@@ -245,7 +243,7 @@ def prune_exactly(weights:dict, # the trained weights w^(L)
                  ) -> Mask:
     "Global magnitude pruning of exactly `k` of the remaining weights (ties by position, as `magnitude_prune`)."
     n = num_remaining(mask)
-    if not _is_int(k) or not 1 <= k < n: raise LotteryError(f"Pruning {k!r} of {n} remaining weights is not allowed; prune from 1 to {n - 1}.")
+    if not is_int(k) or not 1 <= k < n: raise LotteryError(f"Pruning {k!r} of {n} remaining weights is not allowed; prune from 1 to {n - 1}.")
     out = magnitude_prune(weights, mask, (k - 0.5) / n, 'global')   # ceil((k - 1/2) / n * n) = k, whatever the rounding
     assert num_remaining(out) == n - k
     return out

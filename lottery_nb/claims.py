@@ -16,12 +16,12 @@ from .config import LotteryError
 
 # %% auto #0
 __all__ = ['VERDICTS', 'DECIDED', 'decide', 'side', 'decide_interval', 'fmt_value', 'Verdict', 'untestable', 'by_construction',
-           'tally', 'as_values', 'dense_epsilon', 'dense_threshold', 'error_resolution', 'test_examples',
-           'chi2_quantile', 't_quantile', 'epsilon_interval', 'mean_halfwidth', 'threshold_interval',
-           'bootstrap_margin', 'matching', 'path_barriers', 'linearly_connected', 'lcs_membership', 'all_hold',
-           'negate', 'share_hold', 'iff_segments', 'iff_agreement', 'adaptive_saving', 'no_worse_than', 'share_at_most',
-           'rewind_better', 'matching_levels', 'matching_run', 'sparsest_matching', 'deeper_matching', 'claims_summary',
-           'claims_markdown', 'n_test_for_resolution', 'error_sampling_std']
+           'tally', 'as_values', 'dense_epsilon', 'dense_threshold', 'error_resolution', 'chi2_quantile', 't_quantile',
+           'epsilon_interval', 'mean_halfwidth', 'threshold_interval', 'bootstrap_margin', 'matching', 'linear_excess',
+           'path_barriers', 'linearly_connected', 'lcs_membership', 'all_hold', 'negate', 'share_hold', 'iff_segments',
+           'iff_agreement', 'adaptive_saving', 'no_worse_than', 'share_at_most', 'rewind_better', 'matching_levels',
+           'matching_run', 'sparsest_matching', 'deeper_matching', 'claims_summary', 'claims_markdown',
+           'n_test_for_resolution', 'error_sampling_std']
 
 # %% ../nbs/08_claims.ipynb #3d184744
 VERDICTS = ('yes', 'no', 'undecided', 'untestable', 'by construction')
@@ -154,12 +154,6 @@ def error_resolution(n_test:int|None, # test examples (None: exact numbers, reso
     if isinstance(n_test, bool) or not isinstance(n_test, (int, np.integer)) or n_test < 1:
         raise LotteryError(f"n_test={n_test!r} is not allowed; use the number of test examples (a positive integer) or None for exact numbers.")
     return 1.0 / int(n_test)
-
-# %% ../nbs/08_claims.ipynb #212d4cfa
-def test_examples(cfg) -> int:
-    "The test-set size of `cfg`'s data (the `n_test` of the claim functions); loads the data through the bounded cache of `get_data`."
-    from lottery_nb.data import get_data   # imported here: it brings torch
-    return get_data(cfg.dataset, device='cpu', **cfg.data_kwargs).num_test
 
 # %% ../nbs/08_claims.ipynb #7ce12a06
 def _tiny(v): return v if abs(v) > 1e-300 else 1e-300
@@ -311,11 +305,22 @@ def matching(errors, # test errors of one level, one per seed
 
 
 # %% ../nbs/08_claims.ipynb #aa4a8277
+def linear_excess(values, # E(beta) along a path
+                  betas, # the path's beta values; must include 0 and 1
+                 ) -> np.ndarray:
+    "$E(\\beta) - ((1-\\beta)E(0) + \\beta E(1))$ at every $\\beta$."
+    v, b = np.asarray(values, dtype=np.float64), np.asarray(betas, dtype=np.float64)
+    if v.shape != b.shape or v.ndim != 1:
+        raise LotteryError(f"{v.size} values were given for {b.size} betas; give one value per beta.")
+    if not (np.any(b == 0) and np.any(b == 1)):
+        raise LotteryError(f"betas={b.tolist()!r} lack the end points; a barrier needs values at beta=0 and beta=1.")
+    e0, e1 = v[np.flatnonzero(b == 0)[0]], v[np.flatnonzero(b == 1)[0]]
+    return v - ((1 - b) * e0 + b * e1)
+
 def path_barriers(path_errors, # errors along paths, shape (seeds, betas); one row per seed
                   betas, # the beta grid, including 0 and 1
                  ) -> np.ndarray:
     "The error barrier (Definition A.1) of each seed's path: max over beta of the excess over the chord."
-    from lottery_nb.connectivity import linear_excess   # the library's one definition (imported here: it brings torch)
     P = as_values('path_errors', path_errors, ndim=2, lo=0, hi=1)
     return np.array([linear_excess(p, betas).max() for p in P])
 

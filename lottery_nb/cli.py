@@ -125,8 +125,8 @@ class Terminated(BaseException):
     def __init__(self, what:str=''): super().__init__(what); self.what = what
 
 def _on_sigterm(signum, frame):
-    from lottery_nb.progress import _ACTIVE
-    raise Terminated(' › '.join(p.status() for p in _ACTIVE))
+    from lottery_nb.progress import ACTIVE
+    raise Terminated(' › '.join(p.status() for p in ACTIVE))
 
 def _options(args:tuple) -> dict:
     "Option -> folder of the command's arguments (`--store`, `--out`), for naming the option an OS error is about."
@@ -387,14 +387,14 @@ def heartbeat_line(total:int, # notebooks of the job
     """The job's one line: notebooks done of all, time so far, a rate and an ETA (from the notebooks finished), and the
     stage each running notebook reported last (its status file, with every open loop, outermost first; when it was
     written 10 s ago or more, since when)."""
-    from lottery_nb.progress import _secs, read_status
+    from lottery_nb.progress import fmt_secs, read_status
     done, el = len(took), now - started
-    head = f"[{done}/{total} notebooks done, {_secs(el)}"
+    head = f"[{done}/{total} notebooks done, {fmt_secs(el)}"
     if done and done < total:
         per = sum(took) / done
         eta = (total - done) * per / min(jobs, total - done) - max((now - t for t in running.values()), default=0)
         # notebooks differ in cost (fig1 seconds, fig2 minutes): past the finished ones' mean there is no estimate
-        head += f", {_secs(per)}/notebook, " + (f"ETA ~{_secs(eta)}" if eta > 0 else
+        head += f", {fmt_secs(per)}/notebook, " + (f"ETA ~{fmt_secs(eta)}" if eta > 0 else
                                                 "no ETA: running longer than the finished notebooks took")
     head += ']'
     def stage(n):   # a status not rewritten for a while: say since when (the notebook is between counted loops)
@@ -402,8 +402,8 @@ def heartbeat_line(total:int, # notebooks of the job
         if s is None: return 'no progress reported yet'
         try: age = time.time() - status[n].stat().st_mtime
         except OSError: age = 0
-        return s + (f' [last update {_secs(age)} ago]' if age >= 10 else '')
-    runs = [f"{n} {_secs(now - t)}: {stage(n)}" for n, t in list(running.items())]
+        return s + (f' [last update {fmt_secs(age)} ago]' if age >= 10 else '')
+    runs = [f"{n} {fmt_secs(now - t)}: {stage(n)}" for n, t in list(running.items())]
     return ' | '.join([head] + runs)
 
 # %% ../nbs/11_cli.ipynb #19320c76

@@ -14,11 +14,13 @@ import re
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 
+import numpy as np
+
 # %% auto #0
 __all__ = ['RETIRED_FIELDS', 'STORE_VERSION', 'IO_ONLY_FIELDS', 'IO_ONLY_DATA_KWARGS', 'IDENTITY_BASELINE', 'IDENTITY_SOURCES',
-           'PRESETS', 'LotteryError', 'parse_step', 'to_steps', 'ExperimentConfig', 'load_config', 'run_identity',
-           'legacy_key', 'TrainPlan', 'register_preset', 'get_preset', 'project_root', 'default_store',
-           'parse_override']
+           'PRESETS', 'LotteryError', 'parse_step', 'to_steps', 'is_int', 'canonical_hash', 'ExperimentConfig',
+           'load_config', 'run_identity', 'legacy_key', 'TrainPlan', 'register_preset', 'get_preset', 'project_root',
+           'default_store', 'parse_override']
 
 # %% ../nbs/00_config.ipynb #22f6d654
 class LotteryError(ValueError):
@@ -53,7 +55,9 @@ _CHOICES = dict(optimizer=('sgd', 'sgdw'), schedule=('piecewise', 'cosine'), pru
 _TUPLE_FIELDS = ('milestones', 'rewind_steps', 'seeds')
 _DICT_FIELDS = ('data_kwargs', 'model_kwargs', 'extra_identity')
 
-def _is_int(v) -> bool: return isinstance(v, int) and not isinstance(v, bool)
+def is_int(v, numpy:bool=True) -> bool:
+    "An integer and not a bool; numpy integers count unless `numpy=False` (config fields: plain ints only)."
+    return isinstance(v, (int, np.integer) if numpy else int) and not isinstance(v, bool)
 
 def _check_fields(c):
     "Check every field of config `c` on its own, raising a one-sentence `LotteryError` at the first bad one."
@@ -66,14 +70,14 @@ def _check_fields(c):
         raise LotteryError(f"prune_fraction={c.prune_fraction!r} is outside (0, 1); it is the fraction of the remaining weights pruned per level, e.g. 0.2.")
     for k in ('batch_size', 'eval_batch_size'):
         v = getattr(c, k)
-        if not _is_int(v) or v < 1: raise LotteryError(f"{k}={v!r} must be a positive integer.")
-    if not _is_int(c.group_size) or c.group_size < 1:
+        if not is_int(v, numpy=False) or v < 1: raise LotteryError(f"{k}={v!r} must be a positive integer.")
+    if not is_int(c.group_size, numpy=False) or c.group_size < 1:
         raise LotteryError(f"group_size={c.group_size!r} must be an integer >= 1 (the most runs trained together; 1 trains each alone).")
     if c.parallel == 'ddp' and c.group_size > 1:
         raise LotteryError(f"parallel='ddp' (--ddp) trains one run at a time over all ranks and cannot be combined with group_size={c.group_size}; use group_size=1 with DDP, or parallel='chains' to train runs in groups.")
     for k in ('tf32', 'channels_last'):
         if not isinstance(getattr(c, k), bool): raise LotteryError(f"{k}={getattr(c, k)!r} is not allowed; use true or false.")
-    if not _is_int(c.levels) or c.levels < 0:
+    if not is_int(c.levels, numpy=False) or c.levels < 0:
         raise LotteryError(f"levels={c.levels!r} must be an integer >= 0 (the number of pruning rounds).")
     for k in ('lr', 'momentum', 'weight_decay', 'gamma'):
         v = getattr(c, k)
@@ -83,9 +87,9 @@ def _check_fields(c):
     if not c.seeds: raise LotteryError("seeds=() is empty; give at least one integer seed.")
     if not c.rewind_steps: raise LotteryError("rewind_steps=() is empty; give at least one rewind step such as '0it'.")
     for s in c.seeds:
-        if not _is_int(s) or s < 0: raise LotteryError(f"Seed {s!r} must be an integer >= 0.")
+        if not is_int(s, numpy=False) or s < 0: raise LotteryError(f"Seed {s!r} must be an integer >= 0.")
     if len(set(c.seeds)) != len(c.seeds): raise LotteryError(f"seeds={c.seeds!r} has duplicates; give each seed once.")
-    if c.dense_seeds is not None and (not _is_int(c.dense_seeds) or c.dense_seeds < 2):
+    if c.dense_seeds is not None and (not is_int(c.dense_seeds, numpy=False) or c.dense_seeds < 2):
         raise LotteryError(f"dense_seeds={c.dense_seeds!r} is not allowed; use an integer >= 2 (how many dense runs estimate ε, a std) or null for the replicates alone.")
     for s in (c.training_steps, c.warmup, c.checkpoint_every, *c.milestones, *c.rewind_steps): parse_step(s)
     if parse_step(c.training_steps) == (0, 0): raise LotteryError(f"training_steps={c.training_steps!r} is zero; training needs at least one step.")
@@ -106,7 +110,7 @@ def _normalise(c):
         elif f.name in _DICT_FIELDS:
             if not isinstance(v, dict): raise LotteryError(f"{f.name}={v!r} must be a dict (a JSON object such as {{\"key\": 1}}).")
             object.__setattr__(c, f.name, dict(v))
-        elif f.type in ('float', float) and _is_int(v): object.__setattr__(c, f.name, float(v))  # lr=1 and lr=1.0: one run
+        elif f.type in ('float', float) and is_int(v, numpy=False): object.__setattr__(c, f.name, float(v))  # lr=1 and lr=1.0: one run
 
 # %% ../nbs/00_config.ipynb #663aab10
 class _ConfigRecord:
@@ -135,12 +139,20 @@ class _ConfigRecord:
     @property
     def hash(self) -> str:
         "12 hex digits of the SHA-256 of `identity()`: the run's name in the store."
-        return hashlib.sha256(json.dumps(self.identity(), sort_keys=True, separators=(',', ':')).encode()).hexdigest()[:12]
+        return canonical_hash(self.identity())
 
     @property
     def key(self) -> str:
         "The run-store directory name: readable prefix plus the hash."
         return f"{self.dataset}-{self.model}-{self.hash}"
+
+# %% ../nbs/00_config.ipynb #c4a0e5b1
+def canonical_hash(obj, # JSON-able: dicts, lists, strings, numbers, None
+                   n:int=12, # hex digits kept
+                  ) -> str:
+    "The first `n` hex digits of the SHA-256 of `obj` as canonical JSON (sorted keys, no spaces): store keys."
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(',', ':')).encode()).hexdigest()[:n]
+
 
 # %% ../nbs/00_config.ipynb #5229dc47
 @dataclass(frozen=True)
@@ -272,7 +284,7 @@ def legacy_key(cfg) -> str|None:
     "The directory name lottery-nb gave `cfg` before `STORE_VERSION` 2 (every field hashed), or None if it had none."
     if run_identity(cfg).keys() - {'store_version', *_V1_FIELDS}: return None  # a field version 1 did not have
     d = {k: v for k, v in cfg.to_dict().items() if k in _V1_FIELDS}
-    return f"{cfg.dataset}-{cfg.model}-" + hashlib.sha256(json.dumps(d, sort_keys=True, separators=(',', ':')).encode()).hexdigest()[:12]
+    return f"{cfg.dataset}-{cfg.model}-" + canonical_hash(d)
 
 # %% ../nbs/00_config.ipynb #e9d161d6
 @dataclass(frozen=True)
@@ -406,7 +418,7 @@ def _override_value(k:str, v:str):
         items = val if isinstance(val, list) else [x.strip() for x in v.split(',')] if v.strip() else []
         if k != 'milestones' and not items: raise LotteryError(f"{k}={v!r} is empty; give at least one value, e.g. {'0,1' if k == 'seeds' else '0it,250it'}.")
         if k == 'seeds':
-            bad = [x for x in items if not (_is_int(x) or (isinstance(x, str) and _INT_LIST.match(x)))]
+            bad = [x for x in items if not (is_int(x, numpy=False) or (isinstance(x, str) and _INT_LIST.match(x)))]
             if bad: raise LotteryError(f"seeds={v!r} has {bad[0]!r}, not an integer >= 0; give e.g. seeds=0,1,2.")
             return [int(x) for x in items]
         out = [int(x) if isinstance(x, str) and _INT_LIST.match(x) else x for x in items]

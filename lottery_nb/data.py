@@ -21,7 +21,7 @@ __all__ = ['DATASETS', 'DATA_CACHE_SIZE', 'CIFAR10_MEAN', 'CIFAR10_STD', 'CIFAR1
            'IMAGENET_STD', 'BUILTIN_DATASETS', 'FINGERPRINT_BYTES', 'derive_seed', 'DataSet', 'TensorDataSet',
            'register_dataset', 'default_data_root', 'clear_data_cache', 'get_data', 'load_synthetic', 'load_mnist1d',
            'crop_flip_params', 'crop_flip', 'random_crop_flip', 'CIFARDataSet', 'read_cifar_pickle', 'load_cifar10',
-           'load_cifar100', 'ImageFolderDataSet', 'load_imagenet', 'data_fingerprint']
+           'load_cifar100', 'SeededBatches', 'ImageFolderDataSet', 'load_imagenet', 'data_fingerprint']
 
 # %% ../nbs/01_data.ipynb #649915dc
 def derive_seed(*parts:int|str, # e.g. `seed, 'order', epoch`
@@ -417,7 +417,7 @@ class _ImageList(torch.utils.data.Dataset):
         try: return self.transform(img), label
         finally: torch.set_rng_state(state)
 
-class _SeededBatches:
+class SeededBatches:
     "Batch sampler: for each step, the `(index, image seed)` pairs of its batch."
     def __init__(self, steps:Iterator, seed:int): self.steps, self.seed = steps, seed
     def __iter__(self):
@@ -463,7 +463,7 @@ class ImageFolderDataSet(DataSet):
         for x, y in batches: yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
     def train_batches(self, seed:int, start_step:int=0, batch_size:int=128) -> Iterator[tuple[Tensor, Tensor]]:
-        order = _SeededBatches(self._steps(seed, start_step, batch_size), seed)
+        order = SeededBatches(self._steps(seed, start_step, batch_size), seed)
         tf = self.train_transform if self.augment else self.eval_transform
         return self._to_device(self._loader(self._samples['train'], tf, batch_sampler=order))
 

@@ -77,8 +77,8 @@ class _Share:
     def __iter__(self): return (b[self.part] for b in self.sampler)
 
 def _folder_share(d:ImageFolderDataSet, seed, start_step, batch_size, part):
-    from lottery_nb.data import _SeededBatches   # each image keeps the seed it has in the whole batch
-    order = _Share(_SeededBatches(d._steps(seed, start_step, batch_size), seed), part)
+    from lottery_nb.data import SeededBatches   # each image keeps the seed it has in the whole batch
+    order = _Share(SeededBatches(d._steps(seed, start_step, batch_size), seed), part)
     return d._to_device(d._loader(d._samples['train'], d.train_transform if d.augment else d.eval_transform, batch_sampler=order))
 
 def _tensor_share(d:TensorDataSet, seed, start_step, batch_size, part):

@@ -15,28 +15,29 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, vmap
 
-from .config import LotteryError
+from .config import LotteryError, is_int
 from .data import get_data
 from .models import get_model
-from .points import _Combiner, _check_bn, _is_int, _label
+from .points import Combiner, check_bn, point_label
 from .store import Experiment
 from .training import TrainOptions, get_device, tf32_mode
 
 # %% auto #0
-__all__ = ['SUBSET_SIZE', 'subset_size', 'PointEvaluator', 'eval_inputs', 'make_evaluator', 'check_eval_args']
+__all__ = ['SUBSET_SIZE', 'check_splits', 'check_pos_int', 'subset_size', 'PointEvaluator', 'eval_bar', 'eval_inputs',
+           'make_evaluator', 'check_eval_args', 'eval_provenance']
 
 # %% ../nbs/07b_evaluator.ipynb #5eb7f3b0
 _BN_TYPES = (nn.modules.batchnorm._BatchNorm,)
 
-def _check_splits(splits) -> tuple:
+def check_splits(splits) -> tuple:
     splits = (splits,) if isinstance(splits, str) else tuple(splits)
     if not splits or any(s not in ('train', 'test') for s in splits) or len(set(splits)) != len(splits):
         raise LotteryError(f"splits={splits!r} is not allowed; use 'test', 'train' or both, each once.")
     return splits
 
-def _check_pos_int(name, v, allow_none=True):
+def check_pos_int(name, v, allow_none=True):
     if v is None and allow_none: return None
-    if not _is_int(v) or v < 1: raise LotteryError(f"{name}={v!r} is not allowed; use a positive integer{' or None' if allow_none else ''}.")
+    if not is_int(v) or v < 1: raise LotteryError(f"{name}={v!r} is not allowed; use a positive integer{' or None' if allow_none else ''}.")
     return int(v)
 
 def _default_batch_points(device:torch.device) -> int: return 1 if device.type == 'cpu' else 32
@@ -52,12 +53,12 @@ class _Forward:
     "Forward passes of `PointEvaluator`: one point, a block of points under vmap, BatchNorm re-estimation."
     def _forward(self, state, fixed, x): return functional_call(self.model, {**state, **fixed}, (x,))
 
-    def combiner(self, points:list) -> _Combiner:
+    def combiner(self, points:list) -> Combiner:
         "Stack `points` once for many `evaluate` calls."
-        comb = _Combiner(points, self.device, self.bn_names if self.bn == 'recompute' else ())
+        comb = Combiner(points, self.device, self.bn_names if self.bn == 'recompute' else ())
         tpl = self.model.state_dict()
         if set(tpl) != set(comb.points[0].state) or any(tuple(tpl[k].shape) != tuple(v.shape) for k, v in comb.points[0].state.items()):
-            raise LotteryError(f"Point {_label(comb.points[0], 0)!r} does not fit the template model {type(self.model).__name__}; evaluate points with a model of their own architecture.")
+            raise LotteryError(f"Point {point_label(comb.points[0], 0)!r} does not fit the template model {type(self.model).__name__}; evaluate points with a model of their own architecture.")
         return comb
 
     @torch.no_grad()
@@ -92,7 +93,7 @@ class _Forward:
 class _Batched(_Forward):
     "Evaluation of many points: vertices alone and exactly, the others `batch_points` at a time under vmap."
     @torch.no_grad()
-    def _eval_block(self, comb:_Combiner, C:np.ndarray) -> list[dict]:
+    def _eval_block(self, comb:Combiner, C:np.ndarray) -> list[dict]:
         st, K = comb.stacked(C), len(C)
         res = [{} for _ in range(K)]
         for s, batches in self.batches.items():
@@ -112,7 +113,7 @@ class _Batched(_Forward):
                 ) -> dict: # '<split>_error' and '<split>_loss' -> array of K values
         "Evaluate K affine combinations of `points` (Appendix C's extrapolation rule outside their hull), in fp32."
         with tf32_mode(TrainOptions(), self.device):   # fp32 on CUDA too (PyTorch lets cuDNN use TF32 by default)
-            comb = points if isinstance(points, _Combiner) else self.combiner(points)
+            comb = points if isinstance(points, Combiner) else self.combiner(points)
             C = comb.check(coeffs)
             rows = [None] * len(C)
             batched = []
@@ -150,11 +151,11 @@ class PointEvaluator(_Batched):
                  bn_batch_size:int=128, # 'recompute': batch size of the re-estimation
                  batch_points:int|None=None, # points per vmap call (1: one at a time, no vmap; default 1 on CPU, 32 on GPU)
                 ):
-        self.splits = _check_splits(splits); _check_bn(bn)
-        batch_size, limit = _check_pos_int('batch_size', batch_size, False), _check_pos_int('limit', limit)
-        bn_samples, bn_batch_size = _check_pos_int('bn_samples', bn_samples), _check_pos_int('bn_batch_size', bn_batch_size, False)
-        self.batch_points = _check_pos_int('batch_points', batch_points)
-        if not _is_int(bn_seed) or bn_seed < 0: raise LotteryError(f"bn_seed={bn_seed!r} is not allowed; use an integer >= 0.")
+        self.splits = check_splits(splits); check_bn(bn)
+        batch_size, limit = check_pos_int('batch_size', batch_size, False), check_pos_int('limit', limit)
+        bn_samples, bn_batch_size = check_pos_int('bn_samples', bn_samples), check_pos_int('bn_batch_size', bn_batch_size, False)
+        self.batch_points = check_pos_int('batch_points', batch_points)
+        if not is_int(bn_seed) or bn_seed < 0: raise LotteryError(f"bn_seed={bn_seed!r} is not allowed; use an integer >= 0.")
         p = next(iter(model.parameters()), None)
         self.device = p.device if p is not None else torch.device('cpu')
         self.model, self.bn = model.eval(), bn
@@ -172,7 +173,7 @@ class PointEvaluator(_Batched):
         self._vfn = vmap(self._forward, in_dims=(0, None, None))
 
 # %% ../nbs/07b_evaluator.ipynb #d9eb5310
-def _bar(total:int, enabled:bool, desc:str, initial:int=0):
+def eval_bar(total:int, enabled:bool, desc:str, initial:int=0):
     "A `lottery_nb.progress.Progress` over evaluated points (a bar when `enabled`, a status line when one is watched), or None."
     from lottery_nb.progress import progress
     return progress(total, initial, enabled, desc, 'point')
@@ -199,15 +200,15 @@ def make_evaluator(exp:Experiment, ei:dict, device=None, batch_points=None) -> P
                           ei.get('bn_seed', 0), ei.get('bn_batch_size', 128), batch_points)
 
 def check_eval_args(exp, splits, bn, bn_samples, bn_seed, bn_batch_size, limit, batch_points):
-    splits = _check_splits(splits); _check_bn(bn)
-    _check_pos_int('limit', limit); _check_pos_int('bn_batch_size', bn_batch_size); _check_pos_int('batch_points', batch_points)
+    splits = check_splits(splits); check_bn(bn)
+    check_pos_int('limit', limit); check_pos_int('bn_batch_size', bn_batch_size); check_pos_int('batch_points', batch_points)
     if bn_samples is not None:
         n = _data(exp, 'cpu').num_train
-        if not _is_int(bn_samples) or not 1 <= bn_samples <= n:
+        if not is_int(bn_samples) or not 1 <= bn_samples <= n:
             raise LotteryError(f"bn_samples={bn_samples!r} is not allowed; use an integer from 1 to {n} (the training set size).")
-    if not _is_int(bn_seed) or bn_seed < 0: raise LotteryError(f"bn_seed={bn_seed!r} is not allowed; use an integer >= 0.")
+    if not is_int(bn_seed) or bn_seed < 0: raise LotteryError(f"bn_seed={bn_seed!r} is not allowed; use an integer >= 0.")
     return splits
 
-def _provenance(ev:PointEvaluator, t0:float) -> dict:
+def eval_provenance(ev:PointEvaluator, t0:float) -> dict:
     return {'wall_time': time.perf_counter() - t0, 'device': str(ev.device), 'batch_points': ev.batch_points,
             'torch': torch.__version__, 'finished_at': time.strftime('%Y-%m-%dT%H:%M:%S%z')}

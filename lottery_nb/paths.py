@@ -11,30 +11,19 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import LotteryError
-from .claims import dense_epsilon
-from .evaluator import _bar, _check_splits, _provenance, check_eval_args, eval_inputs, make_evaluator
+from .config import LotteryError, is_int
+from .claims import dense_epsilon, linear_excess
+from .data import get_data
+from .evaluator import eval_bar, check_splits, eval_provenance, check_eval_args, eval_inputs, make_evaluator
 from .imp import dense_seed_list
-from .points import _fmt_levels, _is_int, check_points, load_point, project_point, resolve_point
+from .points import fmt_levels, check_points, load_point, project_point, resolve_point
 from .store import Experiment, analysis_file, cached, stored_levels, stored_seeds
 
 # %% auto #0
-__all__ = ['DEFAULT_BETAS', 'linear_excess', 'error_barrier', 'is_linearly_connected', 'matching_threshold', 'is_matching',
+__all__ = ['DEFAULT_BETAS', 'error_barrier', 'is_linearly_connected', 'test_examples', 'matching_threshold', 'is_matching',
            'interpolation_path', 'in_lcs_set', 'projection_path', 'barrier_matrix', 'mean_barrier_matrix']
 
 # %% ../nbs/07c_paths.ipynb #88f068ac
-def linear_excess(values, # E(beta) along a path
-                  betas, # the path's beta values; must include 0 and 1
-                 ) -> np.ndarray:
-    "$E(\\beta) - ((1-\\beta)E(0) + \\beta E(1))$ at every $\\beta$."
-    v, b = np.asarray(values, dtype=np.float64), np.asarray(betas, dtype=np.float64)
-    if v.shape != b.shape or v.ndim != 1:
-        raise LotteryError(f"{v.size} values were given for {b.size} betas; give one value per beta.")
-    if not (np.any(b == 0) and np.any(b == 1)):
-        raise LotteryError(f"betas={b.tolist()!r} lack the end points; a barrier needs values at beta=0 and beta=1.")
-    e0, e1 = v[np.flatnonzero(b == 0)[0]], v[np.flatnonzero(b == 1)[0]]
-    return v - ((1 - b) * e0 + b * e1)
-
 def error_barrier(path:dict, # a result of `interpolation_path`
                   metric:str='test_error', # 'test_error', 'train_error', 'test_loss' or 'train_loss'
                  ) -> float:
@@ -50,13 +39,18 @@ def is_linearly_connected(path:dict, # a result of `interpolation_path`
     "Linear mode connectivity (Definition A.1): the error barrier is smaller than `eps`."
     return error_barrier(path, metric) < eps
 
+# %% ../nbs/07c_paths.ipynb #212d4cfa
+def test_examples(cfg) -> int:
+    "The test-set size of `cfg`'s data (the `n_test` of the claim functions); loads the data through the bounded cache of `get_data`."
+    return get_data(cfg.dataset, device='cpu', **cfg.data_kwargs).num_test
+
 # %% ../nbs/07c_paths.ipynb #ea6eca12
 def matching_threshold(exp:Experiment, # the experiment
                        seeds=None, # dense runs to use (default: those of `dense_seed_list` that are stored: the replicates and the extra `dense_seeds`)
                        split:str='test', # 'test' (Definition A.2) or 'train'
                       ) -> dict: # dense_error (mean), epsilon (std), threshold (their sum), seeds, note
     "The $\\varepsilon$-matching threshold of Definition A.2: mean dense error + its standard deviation across replicates."
-    _check_splits(split)
+    check_splits(split)
     if seeds is None:
         have = set(stored_seeds(exp))
         want = dense_seed_list(exp.cfg)
@@ -66,8 +60,8 @@ def matching_threshold(exp:Experiment, # the experiment
     if not seeds: raise LotteryError(f"seeds={seeds!r} is empty; give at least one seed with a stored dense run.")
     have = stored_seeds(exp)
     for s in seeds:
-        if not _is_int(s) or s not in have:
-            raise LotteryError(f"Seed {s!r} has no dense run in the store {str(exp.path)!r}; stored seeds are {_fmt_levels(have)}.")
+        if not is_int(s) or s not in have:
+            raise LotteryError(f"Seed {s!r} has no dense run in the store {str(exp.path)!r}; stored seeds are {fmt_levels(have)}.")
     errs = [exp.metrics(int(s), 0, 0)[f'{split}_error'] for s in seeds]
     eps = dense_epsilon(errs)   # the one definition of ε (Definition A.2), in lottery_nb.claims
     note = 'one replicate: epsilon = 0 (no spread to measure)' if len(errs) == 1 else ''
@@ -112,7 +106,7 @@ def _path(exp, ev_get, get_point, ref_a, ref_b, betas, ei, cache, bar=None) -> d
         pa, pb = check_points([get_point(ref_a), get_point(ref_b)])
         ev, t0 = ev_get(), time.perf_counter()
         r = ev.evaluate([pa, pb], [[1 - b, b] for b in betas], bar)
-        return {'kind': 'path', 'inputs': inputs, 'betas': betas, **{k: v.tolist() for k, v in r.items()}, **_provenance(ev, t0)}
+        return {'kind': 'path', 'inputs': inputs, 'betas': betas, **{k: v.tolist() for k, v in r.items()}, **eval_provenance(ev, t0)}
     return _path_result(cached(analysis_file(exp, 'path', inputs), compute, cache), ref_a, ref_b)
 
 def _lazy_evaluator(exp, ei, device, batch_points):
@@ -151,7 +145,7 @@ def interpolation_path(exp:Experiment, # the experiment
     betas = _check_betas(betas)
     ra, rb = resolve_point(exp, a), resolve_point(exp, b)
     ei = eval_inputs(exp, splits, bn, bn_samples, bn_seed, bn_batch_size, limit)
-    bar = _bar(len(betas), progress, f'path {ra} -> {rb}')
+    bar = eval_bar(len(betas), progress, f'path {ra} -> {rb}')
     try: return _path(exp, _lazy_evaluator(exp, ei, device, batch_points), _point_loader(exp), ra, rb, betas, ei, cache, bar)
     finally:
         if bar: bar.close()
@@ -192,11 +186,11 @@ def projection_path(exp:Experiment, # the experiment
         pa = load_point(exp, s, r, l)
         pb = project_point(pa, exp.mask(*nxt), f'm^({l + 1}) ⊙ w^({l}) (seed {s}, rewind {r})')
         ev, t0 = make_evaluator(exp, ei, device, batch_points), time.perf_counter()
-        bar = _bar(len(betas), progress, f'path {(s, r, l)} -> its projection')
+        bar = eval_bar(len(betas), progress, f'path {(s, r, l)} -> its projection')
         try: res = ev.evaluate([pa, pb], [[1 - b, b] for b in betas], bar)
         finally:
             if bar: bar.close()
-        return {'kind': 'projection_path', 'inputs': inputs, 'betas': betas, **{k: v.tolist() for k, v in res.items()}, **_provenance(ev, t0)}
+        return {'kind': 'projection_path', 'inputs': inputs, 'betas': betas, **{k: v.tolist() for k, v in res.items()}, **eval_provenance(ev, t0)}
     return _path_result(cached(analysis_file(exp, 'projection_path', inputs), compute, cache), (s, r, l), ('projection', *nxt))
 
 
@@ -234,7 +228,7 @@ def _matrix(exp, get, get_point, inputs, s, cache, progress) -> dict:
     "Every pair's path (each through the cache) assembled into the matrices."
     seed, rewind, levels, betas, n, t0 = inputs['seed'], inputs['rewind'], inputs['levels'], inputs['betas'], len(inputs['levels']), time.perf_counter()
     pairs = [(i, j) for i in range(n) for j in range(i + 1, n)] or [(0, 0)]
-    bar = _bar(len(pairs) * len(betas), progress, f'matrix seed {seed}, rewind {rewind}')
+    bar = eval_bar(len(pairs) * len(betas), progress, f'matrix seed {seed}, rewind {rewind}')
     M = {k: np.zeros((n, n)) for k in ('max_error', 'barrier', 'max_loss', 'loss_barrier')}
     err, loss = np.zeros(n), np.zeros(n)
     for i, j in pairs:

@@ -14,10 +14,10 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .config import LotteryError
-from .evaluator import _bar, _check_pos_int, check_eval_args, eval_inputs, make_evaluator
+from .config import LotteryError, is_int
+from .evaluator import eval_bar, check_pos_int, check_eval_args, eval_inputs, make_evaluator
 from .paths import matching_threshold
-from .points import Point, _fmt_levels, _is_int, _label, check_points, load_point, project_point, resolve_point
+from .points import Point, fmt_levels, point_label, check_points, load_point, project_point, resolve_point
 from .store import Experiment, analysis_file, cached, load_torch, save_torch, stored_levels
 
 # %% auto #0
@@ -72,12 +72,12 @@ def plane_geometry(p0:Point, p1:Point, p2:Point) -> PlaneGeometry:
     o, a, b = vec(p0), vec(p1), vec(p2)
     h = torch.linalg.vector_norm(a - o)
     e = b - o
-    if h == 0: raise LotteryError(f"Points {_label(p0, 0)!r} and {_label(p1, 1)!r} have the same prunable weights; a plane needs three points that span one.")
+    if h == 0: raise LotteryError(f"Points {point_label(p0, 0)!r} and {point_label(p1, 1)!r} have the same prunable weights; a plane needs three points that span one.")
     u1 = (a - o) / h
     x2 = torch.dot(e, u1); r = e - x2 * u1
     d = torch.linalg.vector_norm(r)
     if d <= 1e-12 * max(float(h), float(torch.linalg.vector_norm(e))):
-        raise LotteryError(f"Point {_label(p2, 2)!r} lies on the line through the other two; a plane needs three points that span one.")
+        raise LotteryError(f"Point {point_label(p2, 2)!r} lies on the line through the other two; a plane needs three points that span one.")
     raw = np.array([[0.0, 0.0], [float(h), 0.0], [float(x2), float(d)]])
     return PlaneGeometry(names, [tuple(p0.state[n].shape) for n in names], o, u1, r / d, raw)
 
@@ -85,7 +85,7 @@ def _plane_ref(exp, seed, rewind, level) -> tuple:
     seed, rewind, level = resolve_point(exp, (seed, rewind, level))
     lv = stored_levels(exp, seed, rewind)
     if level + 1 not in lv:
-        raise LotteryError(f"A plane at level {level} needs level {level + 1}, which is not in the store for seed {seed}, rewind step {rewind}; stored levels are {_fmt_levels(lv)}, so use a level up to {max(lv) - 1}.")
+        raise LotteryError(f"A plane at level {level} needs level {level + 1}, which is not in the store for seed {seed}, rewind step {rewind}; stored levels are {fmt_levels(lv)}, so use a level up to {max(lv) - 1}.")
     return seed, rewind, level
 
 def plane_points(exp:Experiment, seed:int, rewind:int|str, level:int) -> tuple:
@@ -114,8 +114,8 @@ def _grid_axis(lo_hi, n:int, name:str) -> np.ndarray:
     return np.array([lo + (hi - lo) * i / (n - 1) for i in range(n)])
 
 def _grid_size(grid) -> tuple[int, int]:
-    g = (grid, grid) if _is_int(grid) else tuple(grid) if isinstance(grid, (tuple, list)) else None
-    if g is None or len(g) != 2 or not all(_is_int(v) and v >= 2 for v in g):
+    g = (grid, grid) if is_int(grid) else tuple(grid) if isinstance(grid, (tuple, list)) else None
+    if g is None or len(g) != 2 or not all(is_int(v) and v >= 2 for v in g):
         raise LotteryError(f"grid={grid!r} is not allowed; use an integer >= 2 (51 in the paper) or a pair (rows, columns) of them.")
     return int(g[0]), int(g[1])
 
@@ -146,7 +146,7 @@ class _PlaneGrid:
         p0, p1, p2 = plane_points(self.exp, i['seed'], i['rewind'], i['level'])
         geo, comb = plane_geometry(p0, p1, p2), ev.combiner([p0, p1, p2])
         st = self.start(comb)
-        bar = _bar(rows * cols, self.progress, f"plane seed {i['seed']}, rewind {i['rewind']}, level {i['level']}", st['rows_done'] * cols)
+        bar = eval_bar(rows * cols, self.progress, f"plane seed {i['seed']}, rewind {i['rewind']}, level {i['level']}", st['rows_done'] * cols)
         try:
             while st['rows_done'] < rows:
                 t1, r0 = time.perf_counter(), st['rows_done']
@@ -190,7 +190,7 @@ def error_plane(exp:Experiment, # the experiment
     limit = plane_limit(exp, limit, splits)
     rows, cols = _grid_size(grid)
     alpha, gamma = _grid_axis(axial_range, cols, 'axial_range'), _grid_axis(ortho_range, rows, 'ortho_range')
-    _check_pos_int('rows_per_chunk', rows_per_chunk, False)
+    check_pos_int('rows_per_chunk', rows_per_chunk, False)
     seed, rewind, level = _plane_ref(exp, seed, rewind, level)
     ei = eval_inputs(exp, splits, bn, bn_samples, bn_seed, bn_batch_size, limit)
     inputs = {'seed': seed, 'rewind': rewind, 'level': level, 'grid': [rows, cols], 'axial_range': [float(v) for v in axial_range],

@@ -12,13 +12,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import LotteryError, to_steps
+from .config import LotteryError, is_int, to_steps
 from .data import get_data
 from .pruning import Mask, apply_mask, check_mask, density
 from .store import Experiment, stored_levels, stored_rewinds, stored_seeds
 
 # %% auto #0
-__all__ = ['Point', 'check_points', 'resolve_point', 'load_point', 'project_point', 'hull_coefficients', 'combine']
+__all__ = ['Point', 'point_label', 'check_points', 'fmt_levels', 'resolve_point', 'load_point', 'project_point',
+           'hull_coefficients', 'Combiner', 'combine', 'check_bn']
 
 # %% ../nbs/07a_points.ipynb #5201c231
 @dataclass
@@ -31,7 +32,7 @@ class Point:
     def __repr__(self):
         return f"Point({self.label or 'unnamed'}: {len(self.state)} tensors, density {density(self.mask):.3f})"
 
-def _label(p, i:int) -> str: return p.label or f'point {i}'
+def point_label(p, i:int) -> str: return p.label or f'point {i}'
 
 def check_points(points:list, # `Point`s to be combined
                 ) -> list:
@@ -45,7 +46,7 @@ def check_points(points:list, # `Point`s to be combined
         check_mask(p.mask, p.state)
     ref = points[0]
     for i, p in enumerate(points[1:], 1):
-        a, b = _label(ref, 0), _label(p, i)
+        a, b = point_label(ref, 0), point_label(p, i)
         only = sorted(set(ref.state) ^ set(p.state))
         if only:
             raise LotteryError(f"Points {a!r} and {b!r} come from different architectures: entry {only[0]!r} is in only one of them; combine points of one model.")
@@ -59,12 +60,10 @@ def check_points(points:list, # `Point`s to be combined
     return points
 
 # %% ../nbs/07a_points.ipynb #2003aa21
-def _fmt_levels(levels:list) -> str:
+def fmt_levels(levels:list) -> str:
     if not levels: return 'none'
     if levels == list(range(levels[0], levels[-1] + 1)) and len(levels) > 2: return f'{levels[0]}..{levels[-1]}'
     return ', '.join(map(str, levels))
-
-def _is_int(v) -> bool: return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
 
 def _steps_per_epoch(exp:Experiment) -> int:
     c = exp.cfg
@@ -78,17 +77,17 @@ def resolve_point(exp:Experiment, # the experiment
         raise LotteryError(f"Point {ref!r} is not a (seed, rewind, level) triple such as (0, 150, 2) or (0, '150it', 2).")
     seed, rewind, level = ref
     seeds = stored_seeds(exp)
-    if not _is_int(seed) or int(seed) not in seeds:
-        raise LotteryError(f"Seed {seed!r} has no dense run in the store {str(exp.path)!r}; stored seeds are {_fmt_levels(seeds)}.")
+    if not is_int(seed) or int(seed) not in seeds:
+        raise LotteryError(f"Seed {seed!r} has no dense run in the store {str(exp.path)!r}; stored seeds are {fmt_levels(seeds)}.")
     seed = int(seed)
     if isinstance(rewind, str): rewind = to_steps(rewind, _steps_per_epoch(exp))
     rewinds = stored_rewinds(exp, seed)
-    if not _is_int(rewind) or int(rewind) not in rewinds:
-        raise LotteryError(f"Rewind step {rewind!r} is not in the store for seed {seed}; stored rewind steps are {_fmt_levels(rewinds)} (in steps).")
+    if not is_int(rewind) or int(rewind) not in rewinds:
+        raise LotteryError(f"Rewind step {rewind!r} is not in the store for seed {seed}; stored rewind steps are {fmt_levels(rewinds)} (in steps).")
     rewind = int(rewind)
     levels = stored_levels(exp, seed, rewind)
-    if not _is_int(level) or int(level) not in levels:
-        raise LotteryError(f"Level {level!r} is not in the store for seed {seed}, rewind step {rewind}; stored levels are {_fmt_levels(levels)}.")
+    if not is_int(level) or int(level) not in levels:
+        raise LotteryError(f"Level {level!r} is not in the store for seed {seed}, rewind step {rewind}; stored levels are {fmt_levels(levels)}.")
     return seed, rewind, int(level)
 
 def load_point(exp:Experiment, # the experiment
@@ -107,8 +106,8 @@ def project_point(p:Point, # a point, e.g. w^(L)
     "The projection $\\mathbf{m}\\odot\\mathbf{w}$ onto the axial subspace of `mask` (non-prunable entries unchanged)."
     check_mask(mask, p.state)
     if set(mask) != set(p.mask):
-        raise LotteryError(f"The mask does not fit point {_label(p, 0)!r}: it covers {len(mask)} prunable tensors and the point's mask {len(p.mask)}; use a mask of the same model.")
-    return Point(apply_mask(p.state, mask), {k: v.clone() for k, v in mask.items()}, label or f'm ⊙ ({_label(p, 0)})')
+        raise LotteryError(f"The mask does not fit point {point_label(p, 0)!r}: it covers {len(mask)} prunable tensors and the point's mask {len(p.mask)}; use a mask of the same model.")
+    return Point(apply_mask(p.state, mask), {k: v.clone() for k, v in mask.items()}, label or f'm ⊙ ({point_label(p, 0)})')
 
 # %% ../nbs/07a_points.ipynb #a9c7ecb5
 _INSIDE_TOL, _VERTEX_TOL = 1e-9, 1e-12
@@ -136,7 +135,7 @@ def hull_coefficients(coeffs, # c: one coefficient per point, summing to 1
     return best
 
 # %% ../nbs/07a_points.ipynb #24a2fe0d
-class _Combiner:
+class Combiner:
     "Affine combinations of 2 or 3 points, many rows of coefficients at a time."
     def __init__(self, points:list, device='cpu', exclude_from_hull=()):
         self.points = check_points(points)
@@ -195,11 +194,11 @@ def combine(points:list, # 2 or 3 `Point`s of one architecture
             bn:str='interpolate', # 'recompute': BatchNorm running statistics are left out of the hull projection
            ) -> dict: # a state_dict (CPU)
     "The affine combination $\\sum_i c_i \\mathbf{w}_i$ of `points`, with the extrapolation rule of Appendix C."
-    _check_bn(bn)
-    comb = _Combiner(points, 'cpu', _bn_buffer_names(points[0].state) if bn == 'recompute' else ())
+    check_bn(bn)
+    comb = Combiner(points, 'cpu', _bn_buffer_names(points[0].state) if bn == 'recompute' else ())
     return dict(comb.single(comb.check(coeffs)[0]))
 
-def _check_bn(bn):
+def check_bn(bn):
     if bn not in ('interpolate', 'recompute'):
         raise LotteryError(f"bn={bn!r} is not allowed; use 'interpolate' (combine the running statistics, as the paper) or 'recompute'.")
 

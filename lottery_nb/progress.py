@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['PROGRESS_ENV', 'LINES_ENV', 'write_status', 'read_status', 'Progress', 'progress']
+__all__ = ['PROGRESS_ENV', 'LINES_ENV', 'ACTIVE', 'write_status', 'read_status', 'fmt_secs', 'Progress', 'progress']
 
 # %% ../nbs/00b_progress.ipynb #10cce41e
 PROGRESS_ENV = 'LOTTERY_PROGRESS_FILE'
@@ -41,7 +41,7 @@ def read_status(path:str|Path) -> str|None:
 
 # %% ../nbs/00b_progress.ipynb #3ad12632
 LINES_ENV = 'LOTTERY_PROGRESS_LINES'   # seconds between two whole progress lines on a stream that is not a terminal
-_ACTIVE = []   # the open `Progress`es of this process, outermost first: the status line names each of them
+ACTIVE = []   # the open `Progress`es of this process, outermost first: the status line names each of them
 
 def _in_notebook() -> bool:
     "Whether this process is a Jupyter kernel (tqdm.auto then draws a widget bar)."
@@ -55,7 +55,7 @@ def _lines_every() -> float|None:
     try: return max(0.0, float(os.environ.get(LINES_ENV, 10)))
     except ValueError: return 10.0
 
-def _secs(s:float) -> str:
+def fmt_secs(s:float) -> str:
     s = int(round(s))
     return f'{s // 3600}h{s % 3600 // 60:02d}m' if s >= 3600 else f'{s // 60}m{s % 60:02d}s' if s >= 60 else f'{s}s'
 
@@ -69,7 +69,7 @@ class Progress:
         self.enabled, self.leave, self.bar, self.t0, self.synced = enabled, leave, None, time.monotonic(), 0
         self.lines = _lines_every() if enabled else None
         self._line_at = self.t0
-        _ACTIVE.append(self)
+        ACTIVE.append(self)
         self._report(True)
 
     def _tqdm(self):
@@ -93,7 +93,7 @@ class Progress:
         if self.end == 'cached': return f'{self.desc}{what}, cached ({self.total} {self.unit}s read from the store)'
         pct = f'{100 * self.n / self.total:.0f}%' if self.total else ''
         r, more = self.rate(), ''
-        if r and not self.end: more = f', {r:.3g} {self.unit}s/s, ETA {_secs((self.total - self.n) / r)}'
+        if r and not self.end: more = f', {r:.3g} {self.unit}s/s, ETA {fmt_secs((self.total - self.n) / r)}'
         tail = f' ({pct}{more})' if pct or more else ''
         return f'{self.desc}{what}, {self.n}/{self.total} {self.unit}s{tail}' + (f', {self.end}' if self.end else '')
 
@@ -129,7 +129,7 @@ class Progress:
         if self.bar is not None:
             if self.end.startswith('finished') and self.note: self.bar.set_postfix_str(self.end, refresh=False)
             self.bar.close()
-        if self in _ACTIVE: _ACTIVE.remove(self)
+        if self in ACTIVE: ACTIVE.remove(self)
         self._report(True)
 
     def _report(self, force:bool=False):
@@ -138,7 +138,7 @@ class Progress:
             print(f'{self.status()}', file=sys.stderr, flush=True); self._line_at = now
         if not self.file: return
         if force or self._last is None or now - self._last >= self.every:
-            line = ' › '.join(p.status() for p in _ACTIVE if p.file == self.file)
+            line = ' › '.join(p.status() for p in ACTIVE if p.file == self.file)
             if self.end: line = (line + ' › ' if line else '') + self.status()
             write_status(line, self.file); self._last = now
 

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 import lottery_nb
-from .config import ExperimentConfig, LotteryError, TrainPlan, default_store, legacy_key
+from .config import ExperimentConfig, LotteryError, TrainPlan, canonical_hash, default_store, legacy_key
 
 # %% auto #0
 __all__ = ['ONE_BY_ONE', 'ANALYSIS_VERSION', 'StoreCorrupt', 'StoreError', 'store_root', 'damaged', 'check_store',
@@ -418,9 +418,8 @@ ANALYSIS_VERSION = 1
 
 def analysis_file(exp:Experiment, kind:str, inputs:dict, suffix:str='.json') -> Path:
     "Where the analysis result of `kind` with `inputs` is cached."
-    blob = json.dumps({'kind': kind, 'version': ANALYSIS_VERSION, 'experiment': exp.cfg.hash, **inputs},
-                      sort_keys=True, separators=(',', ':'))
-    return exp.path / 'analysis' / f"{kind}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}{suffix}"
+    key = canonical_hash({'kind': kind, 'version': ANALYSIS_VERSION, 'experiment': exp.cfg.hash, **inputs}, 16)
+    return exp.path / 'analysis' / f"{kind}-{key}{suffix}"
 
 def _writable(path:Path) -> bool:
     p = Path(path)
@@ -452,8 +451,7 @@ def cached(f:Path, # the result's file (.json or .pt)
 
 # %% ../nbs/05_store.ipynb #85bc6384
 def adaptive_hash(experiment_hash:str, eval_batch_size:int, resolved:dict) -> str:
-    blob = json.dumps({'experiment': experiment_hash, 'eval_batch_size': eval_batch_size, **resolved}, sort_keys=True, separators=(',', ':'))
-    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+    return canonical_hash({'experiment': experiment_hash, 'eval_batch_size': eval_batch_size, **resolved})
 
 class _Chains:
     "The chains of an adaptive run: contiguous levels that end at a target, and the rows of its results."
