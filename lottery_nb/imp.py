@@ -287,18 +287,16 @@ def run_imp(cfg:ExperimentConfig, # the experiment (e.g. `get_preset('cpu')`)
         with contextlib.ExitStack() as stack:
             for u in us: clean_tmp(unit_dir(u)); stack.enter_context(discarding(exp, *u))
             runner.dense_group([s for s, _ in us]) if us[0][1] is None else runner.chain_group(us)
-    def check():   # integrity of what will be reused: every tensor file against its recorded SHA-256 (once per process)
-        for s, r in units:
+    def check():   # what will be reused: every tensor file against its recorded SHA-256 (once per process), and a
+        for s, r in units:   # unit to continue: its levels and checkpoints were written in this run's execution mode
+            x, cont = 0 if r is None else r, not finished((s, r))
             for l in ([0] if r is None else range(1, cfg.levels + 1)):
-                if exp.is_done(s, 0 if r is None else r, l): exp.check_level(s, 0 if r is None else r, l, full=True)
-            if not finished((s, r)):   # a unit to continue: its levels and checkpoints were written in this run's mode
-                for l in ([0] if r is None else range(1, cfg.levels + 1)):
-                    x = 0 if r is None else r
-                    if exp.is_done(s, x, l):
-                        got = exp.metrics(s, x, l)['provenance'].get('execution', ONE_BY_ONE)
-                        check_execution(got, mode, f"The dense run of seed {s}" if r is None else f"Level {l} of seed {s}, rewind step {r}")
-                    elif exp.checkpointer(s, x, l).path.exists():
-                        with contextlib.suppress(StoreCorrupt): exp.checkpointer(s, x, l, mode).load()   # damaged: handled where trained
+                what = f"The dense run of seed {s}" if r is None else f"Level {l} of seed {s}, rewind step {r}"
+                if exp.is_done(s, x, l):
+                    exp.check_level(s, x, l, full=True)
+                    if cont: check_execution(exp.metrics(s, x, l)['provenance'].get('execution', ONE_BY_ONE), mode, what)
+                elif cont and (ck := exp.checkpointer(s, x, l, mode)).path.exists():
+                    with contextlib.suppress(StoreCorrupt): ck.load()   # damaged: handled where it is trained
     on_rank0(check) if ddp else check()
     def waiting():   # what another process finished counts as done (a bar shared by two notebooks ends full)
         bar.sync(_steps(exp, plan, cfg, units)[1], 'partly by another process on this store')
