@@ -21,7 +21,7 @@ from .config import IDENTITY_SOURCES, LotteryError
 # %% auto #0
 __all__ = ['PRUNABLE_TYPES', 'MODELS', 'BUILTIN_MODELS', 'prunable_names', 'count_params', 'init_open_lth', 'register_model',
            'get_model', 'BasicBlock', 'CifarResNet', 'resnet20', 'resnet18', 'resnet50', 'mnist1d_cnn', 'mlp', 'linear',
-           'BasicBlock1d', 'ResNet1d', 'mnist1d_resnet', 'builtin_model', 'check_model', 'model_fingerprint']
+           'mnist1d_resnet', 'builtin_model', 'check_model', 'model_fingerprint']
 
 # %% ../nbs/02_models.ipynb #eeb347b9
 PRUNABLE_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)  # layers whose `weight` is prunable
@@ -125,17 +125,21 @@ def get_model(name:str,         # a key of `MODELS`, e.g. 'resnet20'
     return model
 
 # %% ../nbs/02_models.ipynb #65398cb6
+_LAYERS = {1: (nn.Conv1d, nn.BatchNorm1d, F.adaptive_avg_pool1d), # signals (channels, length)
+           2: (nn.Conv2d, nn.BatchNorm2d, F.adaptive_avg_pool2d)} # images (channels, height, width)
+
 class BasicBlock(nn.Module):
-    "Two 3x3 conv + BN; identity shortcut, or 1x1 conv + BN where the shape changes."
-    def __init__(self, f_in:int, f_out:int, stride:int=1):
+    "Two size-3 conv + BN; identity shortcut, or size-1 conv + BN where the shape changes (`dims`: 2 images, 1 signals)."
+    def __init__(self, f_in:int, f_out:int, stride:int=1, dims:int=2):
         super().__init__()
-        self.conv1 = nn.Conv2d(f_in, f_out, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(f_out)
-        self.conv2 = nn.Conv2d(f_out, f_out, 3, stride=1, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(f_out)
+        Conv, BN, _ = _LAYERS[dims]
+        self.conv1 = Conv(f_in, f_out, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = BN(f_out)
+        self.conv2 = Conv(f_out, f_out, 3, stride=1, padding=1, bias=False)
+        self.bn2 = BN(f_out)
         self.shortcut = nn.Sequential()
         if stride != 1 or f_in != f_out:
-            self.shortcut = nn.Sequential(nn.Conv2d(f_in, f_out, 1, stride=stride, bias=False), nn.BatchNorm2d(f_out))
+            self.shortcut = nn.Sequential(Conv(f_in, f_out, 1, stride=stride, bias=False), BN(f_out))
 
     def forward(self, x:torch.Tensor) -> torch.Tensor:
         out = F.relu(self.bn1(self.conv1(x)))
@@ -143,23 +147,25 @@ class BasicBlock(nn.Module):
         return F.relu(out + self.shortcut(x))
 
 class CifarResNet(nn.Module):
-    "ResNet with a 3x3 stem and no max-pool; `plan` lists (width, blocks) per stage, stages after the first downsample by 2."
-    def __init__(self, plan:list[tuple[int, int]], num_classes:int, in_channels:int=3):
+    """ResNet with a size-3 stem and no max-pool; `plan` lists (width, blocks) per stage, stages after the first
+    downsample by 2; `dims=1` builds the same network of Conv1d/BatchNorm1d for signals."""
+    def __init__(self, plan:list[tuple[int, int]], num_classes:int, in_channels:int=3, dims:int=2):
         super().__init__()
+        Conv, BN, self.pool = _LAYERS[dims]
         f_in = plan[0][0]
-        self.conv = nn.Conv2d(in_channels, f_in, 3, stride=1, padding=1, bias=False)
-        self.bn = nn.BatchNorm2d(f_in)
+        self.conv = Conv(in_channels, f_in, 3, stride=1, padding=1, bias=False)
+        self.bn = BN(f_in)
         blocks = []
         for i, (width, n) in enumerate(plan):
             for j in range(n):
-                blocks.append(BasicBlock(f_in, width, stride=2 if i > 0 and j == 0 else 1))
+                blocks.append(BasicBlock(f_in, width, stride=2 if i > 0 and j == 0 else 1, dims=dims))
                 f_in = width
         self.blocks = nn.Sequential(*blocks)
         self.fc = nn.Linear(f_in, num_classes)
 
     def forward(self, x:torch.Tensor) -> torch.Tensor:
         out = self.blocks(F.relu(self.bn(self.conv(x))))
-        return self.fc(F.adaptive_avg_pool2d(out, 1).flatten(1))
+        return self.fc(self.pool(out, 1).flatten(1))
 
 # %% ../nbs/02_models.ipynb #c18c720a
 @register_model('resnet20')
@@ -238,54 +244,18 @@ def linear(num_classes:int, input_shape:tuple) -> nn.Sequential:
     return mlp(num_classes, input_shape, hidden=())
 
 # %% ../nbs/02_models.ipynb #r1dcode01
-class BasicBlock1d(nn.Module):
-    "`BasicBlock` for signals: two width-3 Conv1d + BN; identity shortcut, or 1x1 Conv1d + BN where the shape changes."
-    def __init__(self, f_in:int, f_out:int, stride:int=1):
-        super().__init__()
-        self.conv1 = nn.Conv1d(f_in, f_out, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm1d(f_out)
-        self.conv2 = nn.Conv1d(f_out, f_out, 3, stride=1, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm1d(f_out)
-        self.shortcut = nn.Sequential()
-        if stride != 1 or f_in != f_out:
-            self.shortcut = nn.Sequential(nn.Conv1d(f_in, f_out, 1, stride=stride, bias=False), nn.BatchNorm1d(f_out))
-
-    def forward(self, x:torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return F.relu(out + self.shortcut(x))
-
-class ResNet1d(nn.Module):
-    "`CifarResNet` for signals (channels, length): a width-3 stem, stages of `BasicBlock1d`, average pooling, a linear layer."
-    def __init__(self, plan:list[tuple[int, int]], num_classes:int, in_channels:int=1):
-        super().__init__()
-        f_in = plan[0][0]
-        self.conv = nn.Conv1d(in_channels, f_in, 3, stride=1, padding=1, bias=False)
-        self.bn = nn.BatchNorm1d(f_in)
-        blocks = []
-        for i, (width, n) in enumerate(plan):
-            for j in range(n):
-                blocks.append(BasicBlock1d(f_in, width, stride=2 if i > 0 and j == 0 else 1))
-                f_in = width
-        self.blocks = nn.Sequential(*blocks)
-        self.fc = nn.Linear(f_in, num_classes)
-
-    def forward(self, x:torch.Tensor) -> torch.Tensor:
-        out = self.blocks(F.relu(self.bn(self.conv(x))))
-        return self.fc(F.adaptive_avg_pool1d(out, 1).flatten(1))
-
 @register_model('mnist1d_resnet')
 def mnist1d_resnet(num_classes:int, input_shape:tuple,
                    *, widths:tuple=(16, 32, 64), # channels of each stage; stages after the first halve the length
                    blocks:int=1, # basic blocks per stage (3 with widths 16/32/64: the layout of ResNet-20)
-                  ) -> ResNet1d:
+                  ) -> CifarResNet:
     "1D ResNet with BatchNorm for inputs (channels, length): ResNet-20's layout, the kind of network that is unstable at init at lr 0.1 (Frankle et al. 2020)."
     if isinstance(widths, int) or not isinstance(widths, (tuple, list)) or not widths or \
        any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths):
         raise LotteryError(f"ResNet widths {widths!r} are not allowed; use a non-empty tuple of positive integers such as (16, 32, 64).")
     _check_int(blocks, "ResNet blocks per stage")
     c = _check_shape(input_shape, 2, 'mnist1d_resnet', '(1, 40)')[0]
-    return ResNet1d([(w, blocks) for w in widths], num_classes, c)
+    return CifarResNet([(w, blocks) for w in widths], num_classes, c, dims=1)
 
 
 # %% ../nbs/02_models.ipynb #9cbad49c
