@@ -11,12 +11,11 @@ import sys
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from .config import LotteryError
 from .data import CIFARDataSet, ImageFolderDataSet, TensorDataSet, crop_flip, crop_flip_params, derive_seed
-from .training import evaluate, train
+from .training import batch_sums, evaluate, train
 
 # %% auto #0
 __all__ = ['dist_env', 'is_writer', 'split_chains', 'idle_ranks', 'idle_message', 'rank_part', 'RankSlice', 'has_batchnorm',
@@ -198,13 +197,9 @@ def evaluate_ddp(model:torch.nn.Module, # the network, equal on every rank (as D
     width = -(-nb // world) + 1   # the longest share, plus room for its length
     dev = next(model.parameters()).device if dist.get_backend() == 'nccl' else torch.device('cpu')
     sums = torch.zeros(width, 2, dtype=torch.float64, device=dev)   # row 0: [number of batches, 0]; then [loss, wrong]
-    was_training = model.training; model.eval()
-    try:
-        for j, (x, y) in enumerate(_batches_from(data, split, batch_size, mine.start, mine.stop, n), 1):
-            out = model(x)   # the sums below are computed as `evaluate` computes them
-            sums[j, 0] = F.cross_entropy(out, y, reduction='sum').item(); sums[j, 1] = (out.argmax(1) != y).sum().item()
-        sums[0, 0] = len(mine)
-    finally: model.train(was_training)
+    for j, (loss, wrong, _) in enumerate(batch_sums(model, _batches_from(data, split, batch_size, mine.start, mine.stop, n)), 1):
+        sums[j, 0], sums[j, 1] = loss, wrong   # what `evaluate` adds up, batch by batch
+    sums[0, 0] = len(mine)
     parts = [torch.empty_like(sums) for _ in range(world)]
     dist.all_gather(parts, sums)
     loss, wrong = 0.0, 0

@@ -19,8 +19,8 @@ from .config import ExperimentConfig, LotteryError, TrainPlan
 from .pruning import Mask, check_mask
 
 # %% auto #0
-__all__ = ['get_device', 'evaluate', 'MemoryCheckpoint', 'TrainingDiverged', 'TrainOptions', 'tf32_mode', 'step_context',
-           'prepare_model', 'prepare_input', 'check_losses', 'train']
+__all__ = ['get_device', 'evaluate', 'batch_sums', 'MemoryCheckpoint', 'TrainingDiverged', 'TrainOptions', 'tf32_mode',
+           'step_context', 'prepare_model', 'prepare_input', 'check_losses', 'train']
 
 # %% ../nbs/04_training.ipynb #4e39faf5
 def get_device(name:str='auto') -> torch.device:
@@ -44,17 +44,23 @@ def evaluate(model:torch.nn.Module, # the network, on the data's device
              limit:int|None=None, # evaluate the first `limit` examples only
             ) -> dict: # {'error': float, 'loss': float, 'n': int}
     "Error and mean cross-entropy loss of `model` on a split, in fp32 (on CUDA with TF32 off, whatever PyTorch's default)."
+    sums = batch_sums(model, data.eval_batches(split, batch_size, limit))
+    n = sum(s[2] for s in sums)
+    return {'error': sum(s[1] for s in sums) / n, 'loss': sum(s[0] for s in sums) / n, 'n': n}
+
+def batch_sums(model:torch.nn.Module, # the network, on the batches' device
+               batches, # (x, y) pairs
+              ) -> list: # per batch: (summed cross-entropy, wrong predictions, examples)
+    "What `evaluate` adds up, batch by batch: eval mode (restored after), no gradients, fp32 (TF32 off on CUDA)."
     was_training = model.training; model.eval()
-    wrong, loss, n = 0, 0.0, 0
-    p = next(iter(model.parameters()), None)
+    p, sums = next(iter(model.parameters()), None), []
     try:
-        with tf32_mode(TrainOptions(), p.device if p is not None else 'cpu'):
-            for x, y in data.eval_batches(split, batch_size, limit):
+        with torch.no_grad(), tf32_mode(TrainOptions(), p.device if p is not None else 'cpu'):
+            for x, y in batches:
                 out = model(x)
-                loss += F.cross_entropy(out, y, reduction='sum').item()
-                wrong += (out.argmax(1) != y).sum().item(); n += len(y)
+                sums.append((F.cross_entropy(out, y, reduction='sum').item(), (out.argmax(1) != y).sum().item(), len(y)))
     finally: model.train(was_training)
-    return {'error': wrong / n, 'loss': loss / n, 'n': n}
+    return sums
 
 # %% ../nbs/04_training.ipynb #99db720c
 class MemoryCheckpoint:
