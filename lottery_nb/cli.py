@@ -201,7 +201,8 @@ def _imp(args:argparse.Namespace, prog:str) -> int:
     from lottery_nb.imp import run_imp
     exp = run_imp(cfg, store, progress=not args.no_progress and rank == 0)   # other ranks: nothing but errors
     import torch.distributed as dist
-    if dist.is_initialized(): dist.destroy_process_group()   # (DDP) leave the process group cleanly
+    if dist.is_initialized():   # (DDP) leave together: a rank that exits while another still talks to it can abort it
+        dist.barrier(); dist.destroy_process_group()
     if rank != 0: return 0
     if world > 1 and cfg.parallel != 'ddp': wait_for_run(exp)   # the other ranks' chains: the table is complete
     print(summary_table(exp.results()))
