@@ -200,9 +200,8 @@ def _imp(args:argparse.Namespace, prog:str) -> int:
                         f"rewind steps {list(cfg.rewind_steps)}, levels 0..{cfg.levels}", flush=True)
     from lottery_nb.imp import run_imp
     exp = run_imp(cfg, store, progress=not args.no_progress and rank == 0)   # other ranks: nothing but errors
-    import torch.distributed as dist
-    if dist.is_initialized():   # (DDP) leave together: a rank that exits while another still talks to it can abort it
-        dist.barrier(); dist.destroy_process_group()
+    from lottery_nb.distributed import leave_distributed
+    leave_distributed()   # (DDP) the ranks leave the process group together
     if rank != 0: return 0
     if world > 1 and cfg.parallel != 'ddp': wait_for_run(exp)   # the other ranks' chains: the table is complete
     print(summary_table(exp.results()))

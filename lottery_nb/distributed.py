@@ -19,8 +19,8 @@ from .training import batch_sums, evaluate, train
 
 # %% auto #0
 __all__ = ['dist_env', 'is_writer', 'split_chains', 'idle_ranks', 'idle_message', 'rank_part', 'RankSlice', 'has_batchnorm',
-           'check_ddp', 'init_distributed', 'train_ddp', 'eval_share', 'evaluate_ddp', 'require_torchrun', 'broadcast',
-           'barrier', 'on_rank0']
+           'check_ddp', 'init_distributed', 'leave_distributed', 'train_ddp', 'eval_share', 'evaluate_ddp',
+           'require_torchrun', 'broadcast', 'barrier', 'on_rank0']
 
 # %% ../nbs/04b_distributed.ipynb #08414ce9
 def dist_env(env:dict|None=None, # the environment to read (default `os.environ`)
@@ -143,6 +143,11 @@ def init_distributed(backend:str|None=None, # 'gloo' (CPU) or 'nccl' (CUDA); def
     if world > 1 and not dist.is_initialized():
         dist.init_process_group(backend or ('nccl' if torch.cuda.is_available() else 'gloo'), timeout=datetime.timedelta(seconds=timeout))
     return rank, world
+
+def leave_distributed():
+    """Leave the process group together (a barrier, then destroy it): a rank whose process ends while another still
+    holds a connection to it can be aborted ('terminate called without an active exception'). Nothing without one."""
+    if dist.is_initialized(): dist.barrier(); dist.destroy_process_group()
 
 def train_ddp(model, data, cfg, plan, seed:int, start_state:dict, *args,
               checkpointer=None, on_snapshot=None, sync_bn:bool|None=None, **kwargs) -> dict:

@@ -29,7 +29,7 @@ SCRIPT = textwrap.dedent('''
     torch.set_num_threads(1)
     from lottery_nb.config import get_preset
     from lottery_nb.data import get_data
-    from lottery_nb.distributed import init_distributed, is_writer, train_ddp
+    from lottery_nb.distributed import init_distributed, is_writer, leave_distributed, train_ddp
     from lottery_nb.models import get_model
     out, tag = Path(sys.argv[1]), sys.argv[2]
     rank, world = init_distributed('gloo')
@@ -49,6 +49,7 @@ SCRIPT = textwrap.dedent('''
         def clear(self): pass
     res = train_ddp(model, data, cfg, plan, 0, init, checkpointer=Ck())
     if is_writer(): torch.save(res, out / f'result_{tag}_world{world}.pt')
+    leave_distributed()
 ''')
 
 
