@@ -119,7 +119,7 @@ def test_help_does_not_import_torch():
 def test_kernel_threads_go_to_the_kernel_only(tmp_path, monkeypatch):
     "run_figures passes OMP_NUM_THREADS to the kernels' environment; the calling process's environment is untouched."
     import nbformat
-    from lottery_nb.cli import run_notebook
+    from lottery_nb.figures import run_notebook
     monkeypatch.delenv('OMP_NUM_THREADS', raising=False)
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import os\nprint(os.environ.get('OMP_NUM_THREADS'))")])
     path = tmp_path / 'env.ipynb'; nbformat.write(nb, path)
@@ -150,3 +150,14 @@ def test_empty_store_or_out_is_refused(tmp_path, capsys):
         assert cli.main(argv) == 2, argv
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and msg in err, err
+
+
+def test_runner_names_stay_importable_from_cli():
+    "The figure runner moved to `lottery_nb.figures`; `lottery_nb.cli` re-exports the names users imported from it."
+    from lottery_nb import cli, figures
+    for n in ['FIGURES', 'HEARTBEAT_ENV', 'KERNEL_NOISE', 'available_figures', 'figure_jobs', 'figures_dir', 'forwarded',
+              'heartbeat_line', 'heartbeat_lines', 'heartbeat_seconds', 'kernel_noise', 'notebook_parameters',
+              'run_figures', 'run_notebook', 'user_errors']:
+        assert getattr(cli, n) is getattr(figures, n), n
+    import test_architecture   # and the runner does not import the command line (no cycle)
+    assert 'cli' not in test_architecture.import_graph()['figures']

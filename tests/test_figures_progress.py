@@ -19,7 +19,7 @@ import scrapbook as sb
 import torch
 
 import lottery_nb.progress as lp
-from lottery_nb.cli import forwarded, heartbeat_lines, heartbeat_seconds, kernel_noise, run_notebook
+from lottery_nb.figures import forwarded, heartbeat_lines, heartbeat_seconds, kernel_noise, run_notebook
 from lottery_nb.config import LotteryError, get_preset
 
 from conftest import BIN, ROOT, figures_cmd, run

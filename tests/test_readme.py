@@ -51,7 +51,7 @@ def test_readme_block_is_the_index_notebooks():
 def test_fig3_default_is_error_planes_default():
     "Fig. 3's `plane_test_examples` and `error_plane`'s default `limit` are one number, so the plane Fig. 3 stores is the one the README reads."
     import inspect
-    from lottery_nb.cli import notebook_parameters
+    from lottery_nb.figures import notebook_parameters
     from lottery_nb.planes import PLANE_TEST_EXAMPLES, error_plane
     assert inspect.signature(error_plane).parameters['limit'].default == PLANE_TEST_EXAMPLES
     declared = notebook_parameters(ROOT / 'nbs' / 'figures' / 'fig3_planes.ipynb')['plane_test_examples']

@@ -62,7 +62,7 @@ def gallery_cell() -> str:
 
 def test_gallery_shows_exactly_the_gallery_folder_each_linking_its_notebook():
     from PIL import Image
-    from lottery_nb.cli import FIGURES
+    from lottery_nb.figures import FIGURES
     md = gallery_cell()
     links = LINKED_IMAGE.findall(md)
     assert links and len(links) == md.count('!['), 'every gallery image is a link to its figure notebook'
