@@ -322,7 +322,7 @@ def train_group(model:nn.Module, # template network on the training device (its 
     return results
 
 def _at_step(s:dict, pos:int, g:_Group, names:list, on_steps, t0:float) -> bool:
-    "Run `s` (at `pos`) at its step: snapshot, loss check, progress, checkpoint as in `train`; True at its end."
+    "Run `s` (at `pos`) at its step: snapshot, loss check, progress, checkpoint as `train`; True at its end."
     r, step = s['run'], s['step']
     if step in s['snaps'] and r.on_snapshot is not None: r.on_snapshot(step, _run_state(g.gm, pos))
     if is_check_step(step, r.start_step, s['end'], s['check_every']):

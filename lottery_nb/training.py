@@ -136,7 +136,7 @@ def prepare_input(x:torch.Tensor, opts:TrainOptions) -> torch.Tensor:
 
 # %% ../nbs/04_training.ipynb #5e7c1a01
 def check_every(plan:TrainPlan) -> int:
-    "How often (in steps) a run checks its losses and reports progress: each checkpoint, at least every 50 steps."
+    "How often (in steps) a run checks its losses and reports progress: at most 50 steps apart."
     return max(1, min(plan.checkpoint_every, 50))
 
 def is_check_step(step:int, start_step:int, end_step:int, every:int) -> bool:
@@ -144,12 +144,12 @@ def is_check_step(step:int, start_step:int, end_step:int, every:int) -> bool:
     return step > start_step and ((step - start_step) % every == 0 or step == end_step)
 
 def is_checkpoint_step(step:int, start_step:int, end_step:int, plan:TrainPlan, resumed_at:int|None) -> bool:
-    "Whether a run saves a checkpoint at check step `step`: each `plan.checkpoint_every`, not at its end or resume."
+    "Whether a run saves a checkpoint at check step `step` (not at its end, nor where it resumed)."
     return (step - start_step) % plan.checkpoint_every == 0 and step < end_step and step != resumed_at
 
 def checkpoint_state(start_step:int, end_step:int, step:int, model:dict, optimizer:dict, losses:torch.Tensor,
                      wall_time:float) -> dict:
-    "A checkpoint: the span, the step reached, CPU model state, optimiser `state_dict`, losses so far, wall time."
+    "A checkpoint: span, step reached, CPU model state, optimiser `state_dict`, losses so far, wall time."
     return {'start_step': start_step, 'end_step': end_step, 'step': step, 'model': model, 'optimizer': optimizer,
             'losses': losses[:step - start_step].cpu(), 'wall_time': wall_time}
 
