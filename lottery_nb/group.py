@@ -17,7 +17,9 @@ from torch.func import functional_call
 
 from .config import ExperimentConfig, LotteryError, TrainPlan
 from .pruning import Mask, check_mask
-from .training import TrainOptions, check_losses, prepare_model, step_context, tf32_mode
+from .training import (TrainOptions, check_every, check_losses, checkpoint_state, is_check_step,
+                                 is_checkpoint_step, prepare_model, sgd_weight_decay, sgdw_factor, step_context,
+                                 tf32_mode, train_result)
 
 # %% auto #0
 __all__ = ['GroupedConv', 'GroupedBatchNorm', 'GroupedLinear', 'GroupedModel', 'stack_states', 'unstack_state', 'GroupRun',
@@ -225,9 +227,8 @@ def _run_state(gm, pos:int) -> dict:
 
 def _sgd_state(names:list, bufs:list, pos:int, r:GroupRun, lr:float) -> dict:
     "Run `pos`'s optimiser state in `torch.optim.SGD.state_dict()` form, as `train` checkpoints it."
-    decoupled = r.cfg.optimizer == 'sgdw'
     pg = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=r.plan.lr, momentum=r.cfg.momentum,
-                         weight_decay=0.0 if decoupled else r.cfg.weight_decay).state_dict()['param_groups'][0]
+                         weight_decay=sgd_weight_decay(r.cfg)).state_dict()['param_groups'][0]
     state = {j: {'momentum_buffer': b[pos].detach().to('cpu', copy=True)} for j, b in enumerate(bufs)} if r.cfg.momentum else {}
     return {'state': state, 'param_groups': [{**pg, 'lr': lr, 'params': list(range(len(names)))}]}
 
@@ -242,7 +243,7 @@ def _prepare(r:GroupRun, i:int, tparams:dict, dev, on_steps) -> dict:
         mask = {n: m for n, m in r.mask.items() if not bool(m.all())}
     s = dict(run=r, end=end, mask=mask, step=r.start_step, losses=torch.zeros(end - r.start_step, device=dev),
              done_before=0.0, state=r.start_state, buf=None, fresh=True, snaps=set(r.snapshot_steps),
-             check_every=max(1, min(r.plan.checkpoint_every, 50)))
+             check_every=check_every(r.plan))
     ck = r.checkpointer.load() if r.checkpointer is not None else None
     if ck is not None and (ck['start_step'], ck['end_step']) == (r.start_step, end):
         st = ck['optimizer']['state']
@@ -300,28 +301,18 @@ def train_group(model:nn.Module, # template network on the training device (its 
     opts = (options or TrainOptions()).check(dev)
     tparams = dict(model.named_parameters())
     sts = [_prepare(r, i, tparams, dev, on_steps) for i, r in enumerate(runs)]
+    names = list(tparams)
     bs = runs[0].cfg.batch_size
     for s in sts: s['batches'] = data.train_batches(s['run'].seed, s['step'], bs)
     results, active, t0 = [None] * len(runs), list(range(len(runs))), time.perf_counter()
     g = _Group(model, sts, dev, opts)
     g.gm.train()
     while True:
-        done = []
-        for pos, i in enumerate(active):
-            s = sts[i]; r, step = s['run'], s['step']
-            if step in s['snaps'] and r.on_snapshot is not None: r.on_snapshot(step, _run_state(g.gm, pos))
-            if step > r.start_step and ((step - r.start_step) % s['check_every'] == 0 or step == s['end']):
-                _check(s, step)
-                if on_steps: on_steps(step - s['last_report']); s['last_report'] = step
-                if r.checkpointer is not None and (step - r.start_step) % r.plan.checkpoint_every == 0 and step < s['end'] and step != s['resumed_at']:
-                    r.checkpointer.save({'start_step': r.start_step, 'end_step': s['end'], 'step': step, 'model': _run_state(g.gm, pos),
-                                         'optimizer': _sgd_state(list(tparams), g.bufs, pos, r, r.plan.lr_at(max(step - 1, 0))),
-                                         'losses': s['losses'][:step - r.start_step].cpu(), 'wall_time': s['done_before'] + time.perf_counter() - t0})
-            if step == s['end']: done.append(pos)
+        done = [pos for pos, i in enumerate(active) if _at_step(sts[i], pos, g, names, on_steps, t0)]
         for pos in done:
             s = sts[active[pos]]
-            results[active[pos]] = {'state': _run_state(g.gm, pos), 'losses': s['losses'].cpu(), 'start_step': s['run'].start_step,
-                                    'end_step': s['end'], 'wall_time': s['done_before'] + time.perf_counter() - t0}
+            results[active[pos]] = train_result(_run_state(g.gm, pos), s['losses'], s['run'].start_step, s['end'],
+                                                s['done_before'] + time.perf_counter() - t0)
         if done:
             keep = [pos for pos in range(len(active)) if pos not in done]
             active = [active[pos] for pos in keep]
@@ -330,9 +321,18 @@ def train_group(model:nn.Module, # template network on the training device (its 
         _group_step(g, [sts[i] for i in active], opts)
     return results
 
-def _check(s:dict, upto:int):
-    "`train`'s divergence check for one run."
-    check_losses(s['losses'], s['run'].start_step, upto, s['run'].where, s['run'].cfg.lr)
+def _at_step(s:dict, pos:int, g:_Group, names:list, on_steps, t0:float) -> bool:
+    "Run `s` (at `pos`) at its step: snapshot, loss check, progress, checkpoint as `train`; True at its end."
+    r, step = s['run'], s['step']
+    if step in s['snaps'] and r.on_snapshot is not None: r.on_snapshot(step, _run_state(g.gm, pos))
+    if is_check_step(step, r.start_step, s['end'], s['check_every']):
+        check_losses(s['losses'], r.start_step, step, r.where, r.cfg.lr)
+        if on_steps: on_steps(step - s['last_report']); s['last_report'] = step
+        if r.checkpointer is not None and is_checkpoint_step(step, r.start_step, s['end'], r.plan, s['resumed_at']):
+            r.checkpointer.save(checkpoint_state(r.start_step, s['end'], step, _run_state(g.gm, pos),
+                                                 _sgd_state(names, g.bufs, pos, r, r.plan.lr_at(max(step - 1, 0))),
+                                                 s['losses'], s['done_before'] + time.perf_counter() - t0))
+    return step == s['end']
 
 # %% ../nbs/04a_group.ipynb #632530af
 def _group_step(g:_Group, sts:list, opts:TrainOptions):
@@ -349,10 +349,8 @@ def _group_step(g:_Group, sts:list, opts:TrainOptions):
     with torch.no_grad():
         if g.masks: torch._foreach_mul_([p.grad for p, _ in g.masks], [M for _, M in g.masks])
     cfgs = [s['run'].cfg for s in sts]
-    group_sgd_step(g.params, g.bufs, lrs, [c.momentum for c in cfgs],
-                   [0.0 if c.optimizer == 'sgdw' else c.weight_decay for c in cfgs],
-                   [1 - lr / s['run'].plan.lr * c.weight_decay if c.optimizer == 'sgdw' and c.weight_decay else 1.0
-                    for lr, s, c in zip(lrs, sts, cfgs)], g.first)
+    group_sgd_step(g.params, g.bufs, lrs, [c.momentum for c in cfgs], [sgd_weight_decay(c) for c in cfgs],
+                   [sgdw_factor(c, s['run'].plan, lr) for lr, s, c in zip(lrs, sts, cfgs)], g.first)
     g.first = [False] * len(sts)
     loss = loss.detach()
     for p, s in enumerate(sts):

@@ -20,7 +20,8 @@ from .pruning import Mask, check_mask
 
 # %% auto #0
 __all__ = ['get_device', 'evaluate', 'batch_sums', 'MemoryCheckpoint', 'TrainingDiverged', 'TrainOptions', 'tf32_mode',
-           'step_context', 'prepare_model', 'prepare_input', 'check_losses', 'train']
+           'step_context', 'prepare_model', 'prepare_input', 'check_every', 'is_check_step', 'is_checkpoint_step',
+           'checkpoint_state', 'train_result', 'sgd_weight_decay', 'sgdw_factor', 'check_losses', 'train']
 
 # %% ../nbs/04_training.ipynb #4e39faf5
 def get_device(name:str='auto') -> torch.device:
@@ -133,6 +134,38 @@ def prepare_input(x:torch.Tensor, opts:TrainOptions) -> torch.Tensor:
     "A batch in the layout `opts` asks for."
     return x.contiguous(memory_format=torch.channels_last) if opts.channels_last and x.dim() == 4 else x
 
+# %% ../nbs/04_training.ipynb #5e7c1a01
+def check_every(plan:TrainPlan) -> int:
+    "How often (in steps) a run checks its losses and reports progress: at most 50 steps apart."
+    return max(1, min(plan.checkpoint_every, 50))
+
+def is_check_step(step:int, start_step:int, end_step:int, every:int) -> bool:
+    "Whether a run over `start_step`..`end_step` checks its losses and reports progress at `step`."
+    return step > start_step and ((step - start_step) % every == 0 or step == end_step)
+
+def is_checkpoint_step(step:int, start_step:int, end_step:int, plan:TrainPlan, resumed_at:int|None) -> bool:
+    "Whether a run saves a checkpoint at check step `step` (not at its end, nor where it resumed)."
+    return (step - start_step) % plan.checkpoint_every == 0 and step < end_step and step != resumed_at
+
+def checkpoint_state(start_step:int, end_step:int, step:int, model:dict, optimizer:dict, losses:torch.Tensor,
+                     wall_time:float) -> dict:
+    "A checkpoint: span, step reached, CPU model state, optimiser `state_dict`, losses so far, wall time."
+    return {'start_step': start_step, 'end_step': end_step, 'step': step, 'model': model, 'optimizer': optimizer,
+            'losses': losses[:step - start_step].cpu(), 'wall_time': wall_time}
+
+def train_result(state:dict, losses:torch.Tensor, start_step:int, end_step:int, wall_time:float) -> dict:
+    "What `train` returns for a run (and `train_group` for each of its runs)."
+    return {'state': state, 'losses': losses.cpu(), 'start_step': start_step, 'end_step': end_step,
+            'wall_time': wall_time}
+
+def sgd_weight_decay(cfg:ExperimentConfig) -> float:
+    "The weight decay SGD couples to the gradient: `cfg.weight_decay`, none under `sgdw` (see `sgdw_factor`)."
+    return 0.0 if cfg.optimizer == 'sgdw' else cfg.weight_decay
+
+def sgdw_factor(cfg:ExperimentConfig, plan:TrainPlan, lr:float) -> float:
+    "What `sgdw` multiplies every weight by before the step at `lr` (decay scaled as the schedule); else 1.0."
+    return 1 - lr / plan.lr * cfg.weight_decay if cfg.optimizer == 'sgdw' and cfg.weight_decay else 1.0
+
 # %% ../nbs/04_training.ipynb #a1b2c3d4
 def _cpu_state(model) -> dict:
     return {k: v.detach().to('cpu', copy=True) for k, v in model.state_dict().items()}
@@ -165,8 +198,8 @@ def _update(opt, loss, params:dict, m_params:list, m_masks:list, cfg, plan, lr:f
     opt.zero_grad(set_to_none=True)
     loss.backward()
     if m_params: torch._foreach_mul_([p.grad for p in m_params], m_masks)
-    if cfg.optimizer == 'sgdw' and cfg.weight_decay:
-        with torch.no_grad(): torch._foreach_mul_(list(params.values()), 1 - lr / plan.lr * cfg.weight_decay)
+    if (f := sgdw_factor(cfg, plan, lr)) != 1.0:
+        with torch.no_grad(): torch._foreach_mul_(list(params.values()), f)
     opt.step()
 
 # %% ../nbs/04_training.ipynb #532d3aeb
@@ -199,7 +232,7 @@ def train(model:torch.nn.Module, # the network (its parameters are overwritten w
     if mask is not None: check_mask(mask, params)
     mask = {n: m.to(dev) for n, m in (mask or {}).items() if not bool(m.all())}  # fully kept tensors need no work
     opt = torch.optim.SGD(model.parameters(), lr=plan.lr, momentum=cfg.momentum,
-                          weight_decay=0.0 if cfg.optimizer == 'sgdw' else cfg.weight_decay)
+                          weight_decay=sgd_weight_decay(cfg))
     losses = torch.zeros(end_step - start_step, device=dev)
     t0 = time.perf_counter()
     step, done_before = _resume(checkpointer, model, opt, losses, start_step, end_step, on_steps)
@@ -207,19 +240,18 @@ def train(model:torch.nn.Module, # the network (its parameters are overwritten w
         with torch.no_grad():
             for n, m in mask.items(): params[n].mul_(m)
     m_params, m_masks = [params[n] for n in mask], [m.to(params[n].dtype) for n, m in mask.items()]
-    snaps, check_every = set(snapshot_steps), max(1, min(plan.checkpoint_every, 50))
+    snaps, every = set(snapshot_steps), check_every(plan)
     model.train(); resumed_at = step if step > start_step else None
     batches = data.train_batches(seed, step, cfg.batch_size)
     last_report = step
     while True:
         if step in snaps and on_snapshot is not None: on_snapshot(step, _cpu_state(model))
-        if step > start_step and ((step - start_step) % check_every == 0 or step == end_step):
+        if is_check_step(step, start_step, end_step, every):
             check_losses(losses, start_step, step, where, cfg.lr)
             if on_steps: on_steps(step - last_report); last_report = step
-            if checkpointer is not None and (step - start_step) % plan.checkpoint_every == 0 and step < end_step and step != resumed_at:
-                checkpointer.save({'start_step': start_step, 'end_step': end_step, 'step': step, 'model': _cpu_state(model),
-                                   'optimizer': opt.state_dict(), 'losses': losses[:step - start_step].cpu(),
-                                   'wall_time': done_before + time.perf_counter() - t0})
+            if checkpointer is not None and is_checkpoint_step(step, start_step, end_step, plan, resumed_at):
+                checkpointer.save(checkpoint_state(start_step, end_step, step, _cpu_state(model), opt.state_dict(),
+                                                   losses, done_before + time.perf_counter() - t0))
         if step == end_step: break
         x, y = next(batches)
         lr = plan.lr_at(step)
@@ -227,5 +259,4 @@ def train(model:torch.nn.Module, # the network (its parameters are overwritten w
         with tf32_mode(opts, dev): _update(opt, loss, params, m_params, m_masks, cfg, plan, lr)   # the backward pass
         losses[step - start_step] = loss.detach() if loss_reduce is None else loss_reduce(loss.detach())
         step += 1
-    return {'state': _cpu_state(model), 'losses': losses.cpu(), 'start_step': start_step, 'end_step': end_step,
-            'wall_time': done_before + time.perf_counter() - t0}
+    return train_result(_cpu_state(model), losses, start_step, end_step, done_before + time.perf_counter() - t0)
