@@ -18,25 +18,9 @@ __all__ = ['adaptive_hash', 'AdaptiveStore']
 
 # %% ../nbs/09a_adaptive_store.ipynb #85bc6384
 def adaptive_hash(experiment_hash:str, eval_batch_size:int, resolved:dict) -> str:
+    "The hash in an adaptive run's directory name: the experiment's hash and its resolved adaptive settings."
     return canonical_hash({'experiment': experiment_hash, 'eval_batch_size': eval_batch_size, **resolved})
 
-class _Chains:
-    "The chains of an adaptive run: contiguous levels that end at a target, and the rows of its results."
-    def done_levels(self, seed:int, rewind:int) -> list[int]:
-        "Levels stored for a chain, 0 (the dense run) first; they are contiguous."
-        out, L = [0] if self.is_done(seed, 0, 0) else [], 1
-        while out and self.is_done(seed, rewind, L): out.append(L); L += 1
-        return out
-
-    def is_finished(self, seed:int, rewind:int) -> bool:
-        "Whether the chain reached its target (or stopped at a level that is not matching)."
-        lv = self.done_levels(seed, rewind)
-        if len(lv) < 2: return False
-        m = self.metrics(seed, rewind, lv[-1])
-        return m['remaining_weights'] <= self.target or bool(m.get('stop_reason'))
-
-    def result_rewinds(self, seed:int) -> list[int]: return sorted(_num(p) for p in self.seed_dir(seed).glob('rewind_*') if p.is_dir())
-    def in_plan(self, m:dict) -> bool: return m['seed'] in self.cfg.seeds and m['rewind_step'] in self.plan.rewind_steps
 
 # %% ../nbs/09a_adaptive_store.ipynb #a5e10008
 class _Chains:
@@ -63,7 +47,7 @@ class _Chains:
 
 # %% ../nbs/09a_adaptive_store.ipynb #03bc3899
 class AdaptiveStore(_Chains, Experiment):
-    "The directory of one adaptive run: `Experiment`'s layout and readers; level 0 links to the fixed run's dense level."
+    "The directory of one adaptive run: `Experiment`'s layout and readers; level 0 links to the fixed run's."
     def __init__(self, cfg:ExperimentConfig, store:str|Path, plan:TrainPlan|None, resolved:dict):
         self.resolved, self.fixed = resolved, Experiment(cfg, store, plan)
         self.hash = adaptive_hash(cfg.hash, cfg.eval_batch_size, resolved)
@@ -72,9 +56,10 @@ class AdaptiveStore(_Chains, Experiment):
     @property
     def key(self) -> str: return f'{self.cfg.key}-adaptive-{self.hash}'
     def legacy_key(self) -> str|None:
-        "The name version 1 gave this run: the experiment's old name (`lottery_nb.config.legacy_key`), its hash inside."
-        k, h = legacy_key(self.cfg), legacy_hash(self.cfg)
-        return None if k is None else f'{k}-adaptive-{adaptive_hash(h, self.cfg.eval_batch_size, self.resolved)}'
+        "The name version 1 gave this run: `lottery_nb.config.legacy_key` and a suffix."
+        k = legacy_key(self.cfg)
+        if k is None: return None
+        return f'{k}-adaptive-{adaptive_hash(legacy_hash(self.cfg), self.cfg.eval_batch_size, self.resolved)}'
     @property
     def target(self) -> int: return self.resolved['target_remaining']
 
@@ -83,25 +68,31 @@ class AdaptiveStore(_Chains, Experiment):
         super().create()
         p = self.path / 'adaptive.json'
         if not p.exists(): save_json(self.resolved, p)
-        elif load_json(p) != self.resolved: raise StoreCorrupt(f"Store file {str(p)!r} holds other adaptive settings than its directory's hash; it was edited by hand, so move it away.")
+        elif load_json(p) != self.resolved:
+            raise StoreCorrupt(f"Store file {str(p)!r} holds other adaptive settings than its "
+                               "directory's hash; it was edited by hand, so move it away.")
         return self
 
     def seed_lock(self, seed:int) -> Path: return lock_file(self.seed_dir(seed))
     def threshold_file(self, seed:int) -> Path: return self.seed_dir(seed) / 'lcs_threshold.json'
-    def sweep_file(self, seed:int, rewind:int, level:int) -> Path: return self.level_dir(seed, rewind, level) / 'sweep.json'
+    def sweep_file(self, seed:int, rewind:int, level:int) -> Path:
+        return self.level_dir(seed, rewind, level) / 'sweep.json'
     def threshold(self, seed:int) -> dict:
         "Step 1 of a seed, as stored."
         return load_json(self.threshold_file(seed))
     def sweep(self, seed:int, rewind:int, level:int) -> dict:
         "The sweep at level `level - 1` that chose the mask of level `level`."
         p = self.sweep_file(seed, rewind, level)
-        if not p.exists(): raise LotteryError(f"Level {level} of seed {seed}, rewind step {rewind} has no sweep in the store {str(self.path)!r}; run it first (run_adaptive).")
+        if not p.exists():
+            raise LotteryError(f"Level {level} of seed {seed}, rewind step {rewind} has no sweep in the "
+                               f"store {str(self.path)!r}; run it first (run_adaptive).")
         return load_json(p)
 
     def link_dense(self, seed:int):
-        "Make `seed_<seed>/dense` a relative link to the fixed experiment's dense run (atomically; call it holding the seed's lock)."
+        "Link `seed_<seed>/dense` (relative, atomic) to the fixed experiment's dense run; hold the seed's lock."
         link, target = self.dense_dir(seed), os.path.relpath(self.fixed.dense_dir(seed), self.seed_dir(seed))
-        if link.is_symlink() and os.readlink(link) == target or link.exists() and not link.is_symlink(): return
+        if link.is_symlink() and os.readlink(link) == target or link.exists() and not link.is_symlink():
+            return
         clean_tmp(self.seed_dir(seed), recursive=False)
         with writing(link):
             link.parent.mkdir(parents=True, exist_ok=True)
