@@ -19,7 +19,8 @@ from .data import DataSet, TensorDataSet, get_data
 from .evaluator import subset_size
 from .imp import level_metrics, order_seed, progress_bar, run_imp, run_units, setup
 from .stats import text_table
-from .store import (AdaptiveStore, Experiment, cached, clean_tmp, discarding, file_lock, has_tmp, load_json,
+from .adaptive_store import AdaptiveStore
+from .store import (Experiment, cached, clean_tmp, discarding, file_lock, has_tmp, load_json,
                               provenance, save_json, store_level)
 from .models import get_model, prunable_names
 from .pruning import Mask, apply_mask, density, magnitude_prune, num_prunable, num_remaining

@@ -33,8 +33,7 @@ __all__ = ['ONE_BY_ONE', 'ANALYSIS_VERSION', 'StoreCorrupt', 'StoreError', 'stor
            'store_os_error', 'writing', 'atomic_write', 'save_torch', 'save_json', 'load_torch', 'load_json',
            'file_digest', 'check_file', 'lock_file', 'file_lock', 'execution_mode', 'check_execution', 'provenance',
            'FileCheckpoint', 'clean_tmp', 'has_tmp', 'legacy_hash', 'store_level', 'discarding', 'stored_seeds',
-           'stored_rewinds', 'stored_levels', 'Experiment', 'analysis_file', 'cached', 'adaptive_hash', 'AdaptiveStore',
-           'list_runs', 'verify', 'repair']
+           'stored_rewinds', 'stored_levels', 'Experiment', 'analysis_file', 'cached', 'list_runs', 'verify', 'repair']
 
 # %% ../nbs/05_store.ipynb #436ab03d
 class StoreCorrupt(LotteryError):
@@ -235,7 +234,7 @@ def has_tmp(d:Path) -> bool:
 
 # %% ../nbs/05_store.ipynb #66960928
 def legacy_hash(cfg:ExperimentConfig) -> str|None:
-    "The hash in the directory name of `cfg` before `STORE_VERSION` 2 (`lottery_nb.config.legacy_key`), or None if it had none."
+    "The hash part of `lottery_nb.config.legacy_key` (the old name of `cfg`), or None if it had none."
     k = legacy_key(cfg)
     return k.rsplit('-', 1)[1] if k else None
 
@@ -254,8 +253,8 @@ class _Layout:
     @property
     def key(self) -> str: return self.cfg.key
     def legacy_key(self) -> str|None:
-        h = legacy_hash(self.cfg)
-        return None if h is None else f'{self.cfg.dataset}-{self.cfg.model}-{h}'
+        "The directory name of this experiment before `STORE_VERSION` 2: `lottery_nb.config.legacy_key` owns it."
+        return legacy_key(self.cfg)
     def _legacy_path(self) -> Path|None:
         k = self.legacy_key()
         if k is None or k == self.key or self.path.exists(): return None
@@ -448,74 +447,6 @@ def cached(f:Path, # the result's file (.json or .pt)
         if partial is not None:
             with writing(partial): partial.unlink(missing_ok=True)
     return res
-
-# %% ../nbs/05_store.ipynb #85bc6384
-def adaptive_hash(experiment_hash:str, eval_batch_size:int, resolved:dict) -> str:
-    return canonical_hash({'experiment': experiment_hash, 'eval_batch_size': eval_batch_size, **resolved})
-
-class _Chains:
-    "The chains of an adaptive run: contiguous levels that end at a target, and the rows of its results."
-    def done_levels(self, seed:int, rewind:int) -> list[int]:
-        "Levels stored for a chain, 0 (the dense run) first; they are contiguous."
-        out, L = [0] if self.is_done(seed, 0, 0) else [], 1
-        while out and self.is_done(seed, rewind, L): out.append(L); L += 1
-        return out
-
-    def is_finished(self, seed:int, rewind:int) -> bool:
-        "Whether the chain reached its target (or stopped at a level that is not matching)."
-        lv = self.done_levels(seed, rewind)
-        if len(lv) < 2: return False
-        m = self.metrics(seed, rewind, lv[-1])
-        return m['remaining_weights'] <= self.target or bool(m.get('stop_reason'))
-
-    def result_rewinds(self, seed:int) -> list[int]: return sorted(_num(p) for p in self.seed_dir(seed).glob('rewind_*') if p.is_dir())
-    def in_plan(self, m:dict) -> bool: return m['seed'] in self.cfg.seeds and m['rewind_step'] in self.plan.rewind_steps
-
-# %% ../nbs/05_store.ipynb #03bc3899
-class AdaptiveStore(_Chains, Experiment):
-    "The directory of one adaptive run: `Experiment`'s layout and readers; level 0 links to the fixed run's dense level."
-    def __init__(self, cfg:ExperimentConfig, store:str|Path, plan:TrainPlan|None, resolved:dict):
-        self.resolved, self.fixed = resolved, Experiment(cfg, store, plan)
-        self.hash = adaptive_hash(cfg.hash, cfg.eval_batch_size, resolved)
-        super().__init__(cfg, store, plan)
-
-    @property
-    def key(self) -> str: return f'{self.cfg.key}-adaptive-{self.hash}'
-    def legacy_key(self) -> str|None:
-        h = legacy_hash(self.cfg)
-        return None if h is None else f'{self.cfg.dataset}-{self.cfg.model}-{h}-adaptive-{adaptive_hash(h, self.cfg.eval_batch_size, self.resolved)}'
-    @property
-    def target(self) -> int: return self.resolved['target_remaining']
-
-    def create(self):
-        "Write `config.json` and `adaptive.json` (once); check existing ones."
-        super().create()
-        p = self.path / 'adaptive.json'
-        if not p.exists(): save_json(self.resolved, p)
-        elif load_json(p) != self.resolved: raise StoreCorrupt(f"Store file {str(p)!r} holds other adaptive settings than its directory's hash; it was edited by hand, so move it away.")
-        return self
-
-    def seed_lock(self, seed:int) -> Path: return lock_file(self.seed_dir(seed))
-    def threshold_file(self, seed:int) -> Path: return self.seed_dir(seed) / 'lcs_threshold.json'
-    def sweep_file(self, seed:int, rewind:int, level:int) -> Path: return self.level_dir(seed, rewind, level) / 'sweep.json'
-    def threshold(self, seed:int) -> dict:
-        "Step 1 of a seed, as stored."
-        return load_json(self.threshold_file(seed))
-    def sweep(self, seed:int, rewind:int, level:int) -> dict:
-        "The sweep at level `level - 1` that chose the mask of level `level`."
-        p = self.sweep_file(seed, rewind, level)
-        if not p.exists(): raise LotteryError(f"Level {level} of seed {seed}, rewind step {rewind} has no sweep in the store {str(self.path)!r}; run it first (run_adaptive).")
-        return load_json(p)
-
-    def link_dense(self, seed:int):
-        "Make `seed_<seed>/dense` a relative link to the fixed experiment's dense run (atomically; call it holding the seed's lock)."
-        link, target = self.dense_dir(seed), os.path.relpath(self.fixed.dense_dir(seed), self.seed_dir(seed))
-        if link.is_symlink() and os.readlink(link) == target or link.exists() and not link.is_symlink(): return
-        clean_tmp(self.seed_dir(seed), recursive=False)
-        with writing(link):
-            link.parent.mkdir(parents=True, exist_ok=True)
-            tmp = link.with_name(f'.dense.{os.getpid()}.tmp')
-            os.symlink(target, tmp); os.replace(tmp, link)
 
 # %% ../nbs/05_store.ipynb #6ba02bb6
 def _runs(store:Path, key:str|None=None) -> list[Path]:
