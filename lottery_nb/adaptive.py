@@ -17,13 +17,13 @@ from .config import ExperimentConfig, LotteryError, TrainPlan, get_preset, is_in
 from .connectivity import DEFAULT_BETAS, Point, PointEvaluator, matching_threshold, project_point
 from .data import DataSet, TensorDataSet, get_data
 from .evaluator import subset_size
-from .imp import level_metrics, order_seed, progress_bar, run_imp, run_units, setup
+from .imp import progress_bar, run_imp, run_units, setup, train_level
 from .stats import text_table
 from .adaptive_store import AdaptiveStore
 from .store import (Experiment, cached, clean_tmp, discarding, file_lock, has_tmp, load_json,
                               provenance, save_json, store_level)
 from .models import get_model, prunable_names
-from .pruning import Mask, apply_mask, density, magnitude_prune, num_prunable, num_remaining
+from .pruning import Mask, density, magnitude_prune, num_prunable, num_remaining
 from .training import get_device, train
 
 # %% auto #0
@@ -293,7 +293,8 @@ def _sweep_summary(sw:dict) -> dict:
 class _Chain:
     "The chain of levels of one seed and rewind step (`_AdaptiveRunner`'s main loop)."
     def chain(self, seed:int, rewind:int):
-        ax, cfg, plan, s = self.ax, self.cfg, self.plan, self.ax.resolved
+        "Algorithm 1, each level's pruning fraction chosen by a sweep (`sweep`), trained by `train_level`."
+        ax, s = self.ax, self.ax.resolved
         lv = ax.done_levels(seed, rewind)
         if ax.is_finished(seed, rewind): return
         level = lv[-1] + 1
@@ -301,33 +302,39 @@ class _Chain:
         w_tau, model = ax.rewind_state(seed, rewind), self.model(seed)
         match = matching_threshold(ax.fixed)['threshold'] if s['stop_when_unmatched'] else None
         while True:
-            d = ax.level_dir(seed, rewind, level)
-            rem = num_remaining(prev_m)
-            f = ax.sweep_file(seed, rewind, level)
-            if f.exists(): sw = load_json(f)
-            else:
-                self.on_unit(f'sweep at level {level - 1} (seed {seed}, rewind {rewind})')
-                if prune_count(rem, 0.0, s['floor'], ax.target)['clamped']:
-                    sw = {'p': 0.0, 'skipped': 'the floor ratio already reaches the target', 'points': 0, 'forward_examples': 0, 'wall_time': 0.0}
-                else:
-                    thr = self.threshold(seed)
-                    sw = ratio_sweep(self.evaluator(seed), Point(prev_w, prev_m, f'seed {seed}, rewind {rewind}, level {level - 1}'),
-                                     thr['threshold'], s['ratios'], s['betas'], s['rule'], s['full_paths'])
-                sw.update(at_level=level - 1, seed=seed, rewind_step=rewind)
-                save_json(sw, f)
-            cnt = prune_count(rem, sw['p'], s['floor'], ax.target)
+            sw = self.sweep(seed, rewind, level, prev_w, prev_m)
+            cnt = prune_count(num_remaining(prev_m), sw['p'], s['floor'], ax.target)
             mask = prune_exactly(prev_w, prev_m, cnt['pruned'])
             self.on_unit(f'level {level}, pruning {100 * cnt["ratio"]:.0f}% (seed {seed}, rewind {rewind})')
-            ck = ax.checkpointer(seed, rewind, level)
-            out = train(model, self.data, cfg, plan, order_seed(cfg, seed, rewind, level), apply_mask(w_tau, mask), rewind, plan.total, mask=mask,  # fixed IMP's order of this level
-                        checkpointer=ck, on_steps=self.on_steps, where=f'seed {seed}, rewind {rewind}, adaptive level {level}')
-            met = level_metrics(model, self.data, cfg, seed, rewind, level, mask, out, self.prov)
-            met.update(schedule='adaptive', adaptive=ax.hash, **{k: cnt[k] for k in ('p', 'ratio_chosen', 'ratio', 'pruned', 'clamped')},
-                       sweep=_sweep_summary(sw))
-            if match is not None and met['test_error'] > match: met['stop_reason'] = f'not matching: test error {met["test_error"]:.4f} > {match:.4f}'
-            store_level(d, mask, out, met, ck)
+            def amend(met, cnt=cnt, sw=sw):
+                met.update(schedule='adaptive', adaptive=ax.hash,
+                           **{k: cnt[k] for k in ('p', 'ratio_chosen', 'ratio', 'pruned', 'clamped')},
+                           sweep=_sweep_summary(sw))   # (the keys in the order metrics.json has always had)
+                if match is not None and met['test_error'] > match:
+                    met['stop_reason'] = f'not matching: test error {met["test_error"]:.4f} > {match:.4f}'
+            # fixed IMP's data order of this level (`order_seed`), the paper's fp32 numerics
+            prev_w, prev_m, met = train_level(self, model, seed, rewind, level, w_tau, mask,
+                                              f'seed {seed}, rewind {rewind}, adaptive level {level}', amend)
             if cnt['remaining'] <= ax.target or met.get('stop_reason'): return
-            prev_w, prev_m, level = out['state'], mask, level + 1
+            level += 1
+
+    def sweep(self, seed:int, rewind:int, level:int, prev_w:dict, prev_m:dict) -> dict:
+        "The ratio sweep at level `level - 1` that sets level `level`'s pruning fraction `p` (stored once)."
+        ax, s = self.ax, self.ax.resolved
+        f = ax.sweep_file(seed, rewind, level)
+        if f.exists(): return load_json(f)
+        self.on_unit(f'sweep at level {level - 1} (seed {seed}, rewind {rewind})')
+        if prune_count(num_remaining(prev_m), 0.0, s['floor'], ax.target)['clamped']:
+            sw = {'p': 0.0, 'skipped': 'the floor ratio already reaches the target', 'points': 0,
+                  'forward_examples': 0, 'wall_time': 0.0}
+        else:
+            at = Point(prev_w, prev_m, f'seed {seed}, rewind {rewind}, level {level - 1}')
+            thr = self.threshold(seed)['threshold']
+            sw = ratio_sweep(self.evaluator(seed), at, thr, s['ratios'], s['betas'], s['rule'],
+                             s['full_paths'])
+        sw.update(at_level=level - 1, seed=seed, rewind_step=rewind)
+        save_json(sw, f)
+        return sw
 
 # %% ../nbs/09_adaptive.ipynb #2862fd5e
 class _AdaptiveRunner(_Chain):
@@ -335,6 +342,8 @@ class _AdaptiveRunner(_Chain):
         self.ax, self.cfg, self.data, self.plan, self.dev = ax, ax.cfg, data, plan, dev
         self.on_steps, self.on_unit = on_steps, on_unit or (lambda s: None)
         self.prov = provenance(dev)
+        # what `train_level` reads: the store, plain training with the paper's fp32 numerics, one process
+        self.exp, self.train, self.opts, self.mode, self.ddp, self.writer = ax, train, None, None, False, True
         self.evaluators = {}
 
     def model(self, seed):

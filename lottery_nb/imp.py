@@ -24,8 +24,8 @@ from .store import (ONE_BY_ONE, Experiment, StoreCorrupt, check_execution, clean
 from .training import TrainOptions, evaluate, get_device, train
 
 # %% auto #0
-__all__ = ['level_metrics', 'prune_seed', 'order_seed', 'dense_seed_list', 'progress_bar', 'run_units', 'run_groups', 'setup',
-           'rank_units', 'run_imp']
+__all__ = ['level_metrics', 'prune_seed', 'order_seed', 'dense_seed_list', 'store_finished', 'train_level', 'progress_bar',
+           'run_units', 'run_groups', 'setup', 'rank_units', 'run_imp']
 
 # %% ../nbs/06_imp.ipynb #2aec362c
 def level_metrics(model, data, cfg, seed, rewind, level, mask, out, prov, ev=evaluate) -> dict:
@@ -55,6 +55,31 @@ def dense_seed_list(cfg:ExperimentConfig) -> list:
 
 
 # %% ../nbs/06_imp.ipynb #041bf20f
+def store_finished(run, d, mask, out, model, seed, rewind, level, ck, amend=None) -> dict:
+    "Evaluate and store a finished level (`amend(metrics)` adds to its metrics first); its metrics."
+    # under DDP every rank evaluates its share, rank 0 alone writes, and every rank goes on once it is written
+    ev = evaluate_ddp if run.ddp else evaluate
+    metrics = level_metrics(model, run.data, run.cfg, seed, rewind, level, mask, out, run.prov, ev)
+    if amend: amend(metrics)
+    if run.writer: store_level(d, mask, out, metrics, ck)
+    if run.ddp: barrier()
+    return metrics
+
+def train_level(run, model, seed:int, rewind:int, level:int, w_tau:dict, mask:dict, where:str,
+                amend=None) -> tuple:
+    "A pruned level: train `model` from the rewind point `w_tau` under `mask`, evaluate, store it."
+    # returns (weights, mask, metrics)
+    # `run`, a runner: its exp, cfg, data, plan, train, opts, mode, on_steps, prov, ddp and writer
+    cfg, plan = run.cfg, run.plan
+    if run.ddp: mask = broadcast(mask)   # rank 0's mask on every rank (their weights are equal, so is theirs)
+    ck = run.exp.checkpointer(seed, rewind, level, run.mode)
+    out = run.train(model, run.data, cfg, plan, order_seed(cfg, seed, rewind, level), apply_mask(w_tau, mask),
+                    rewind, plan.total, mask=mask, checkpointer=ck, on_steps=run.on_steps, where=where,
+                    options=run.opts)
+    d = run.exp.level_dir(seed, rewind, level)
+    met = store_finished(run, d, mask, out, model, seed, rewind, level, ck, amend)
+    return out['state'], mask, met
+
 class _Runner:
     "Runs the units of one experiment (dense runs, chains of levels), skipping what is done."
     def __init__(self, exp:Experiment, data, plan:TrainPlan, device, on_steps=None, on_unit=None, ddp:bool=False,
@@ -66,10 +91,8 @@ class _Runner:
         self.ddp, self.writer, self.train = ddp, not ddp or is_writer(), train_ddp if ddp else train
 
     def finish(self, d, mask, out, model, seed, rewind, level, ck):
-        "Store a finished level: under DDP every rank evaluates its share, rank 0 alone writes, and every rank goes on once it is written."
-        metrics = level_metrics(model, self.data, self.cfg, seed, rewind, level, mask, out, self.prov, evaluate_ddp if self.ddp else evaluate)
-        if self.writer: store_level(d, mask, out, metrics, ck)
-        if self.ddp: barrier()
+        "Store a finished level (`store_finished`)."
+        store_finished(self, d, mask, out, model, seed, rewind, level, ck)
 
     def model(self, seed):
         return get_model(self.cfg.model, self.data.num_classes, self.data.input_shape, seed=seed, **self.cfg.model_kwargs).to(self.dev)
@@ -95,33 +118,40 @@ class _Runner:
                          on_snapshot=save_point, checkpointer=ck, on_steps=self.on_steps, where=where, options=self.opts)
         self.finish(d, mask, out, model, seed, None, 0, ck)
 
+    def level(self, model, seed:int, rewind:int, level:int, w_tau:dict, prev_w:dict, prev_m:dict) -> tuple:
+        "Algorithm 1, one level: prune `prev_w` (under `prev_m`) by `prune_fraction`, then `train_level`."
+        self.on_unit(f'level {level}/{self.cfg.levels} (seed {seed}, rewind {rewind})')
+        mask = self.prune(seed, level, prev_w, prev_m)
+        where = f'seed {seed}, rewind {rewind}, level {level}'
+        w, m, _ = train_level(self, model, seed, rewind, level, w_tau, mask, where)
+        return w, m
+
+    def prune(self, seed:int, level:int, prev_w:dict, prev_m:dict) -> dict:
+        "Level `level`'s mask: prune `cfg.prune_fraction` of what `prev_m` keeps of `prev_w`."
+        c = self.cfg
+        seed = prune_seed(seed, level)
+        return prune(prev_w, prev_m, c.prune_fraction, c.prune_method, c.prune_scope, seed=seed)
+
     def chain(self, seed:int, rewind:int):
-        exp, cfg, plan = self.exp, self.cfg, self.plan
+        "Levels 1..L of one seed and rewind step, each skipped when stored: `level` builds on the last one."
+        exp, cfg = self.exp, self.cfg
         prev_w, prev_m = exp.weights(seed, 0, 0), exp.mask(seed, 0, 0)
         w_tau, model = None, None
         for level in range(1, cfg.levels + 1):
-            d = exp.level_dir(seed, rewind, level)
             if exp.is_done(seed, rewind, level):
                 if not exp.is_done(seed, rewind, level + 1) and level < cfg.levels:
                     prev_w, prev_m = exp.weights(seed, rewind, level), exp.mask(seed, rewind, level)
                 continue
             if w_tau is None: w_tau = exp.rewind_state(seed, rewind)
-            if model is None or self.ddp: model = self.model(seed)   # DDP: a fresh module per level, without the last one's hooks
-            self.on_unit(f'level {level}/{cfg.levels} (seed {seed}, rewind {rewind})')
-            mask = prune(prev_w, prev_m, cfg.prune_fraction, cfg.prune_method, cfg.prune_scope, seed=prune_seed(seed, level))
-            if self.ddp: mask = broadcast(mask)   # rank 0's mask on every rank (their weights are equal, so is theirs)
-            ck = exp.checkpointer(seed, rewind, level, self.mode)
-            out = self.train(model, self.data, cfg, plan, order_seed(cfg, seed, rewind, level), apply_mask(w_tau, mask), rewind, plan.total,
-                             mask=mask, checkpointer=ck, on_steps=self.on_steps, where=f'seed {seed}, rewind {rewind}, level {level}', options=self.opts)
-            self.finish(d, mask, out, model, seed, rewind, level, ck)
-            prev_w, prev_m = out['state'], mask
+            if model is None or self.ddp: model = self.model(seed)   # DDP: a fresh module per level
+            prev_w, prev_m = self.level(model, seed, rewind, level, w_tau, prev_w, prev_m)
 
 # %% ../nbs/06_imp.ipynb #dd423a74
 class _GroupedRunner(_Runner):
     "Trains units together: `dense_group(seeds)` and `chain_group(chains)`, each run stored exactly as `_Runner` stores it."
     def _store(self, d, seed, rewind, level, mask, run, out):
         model = self.model(seed); model.load_state_dict(out['state'])
-        store_level(d, mask, out, level_metrics(model, self.data, self.cfg, seed, rewind, level, mask, out, self.prov), run.checkpointer)
+        store_finished(self, d, mask, out, model, seed, rewind, level, run.checkpointer)
 
     def dense_group(self, seeds:list):
         exp, cfg, plan = self.exp, self.cfg, self.plan
@@ -148,7 +178,7 @@ class _GroupedRunner(_Runner):
                 if level is None: continue
                 prev = (s, 0, 0) if level == 1 else (s, r, level - 1)
                 if (s, r) not in w_tau: w_tau[s, r] = exp.rewind_state(s, r)
-                mask = prune(exp.weights(*prev), exp.mask(*prev), cfg.prune_fraction, cfg.prune_method, cfg.prune_scope, seed=prune_seed(s, level))
+                mask = self.prune(s, level, exp.weights(*prev), exp.mask(*prev))
                 runs.append(GroupRun(cfg, plan, order_seed(cfg, s, r, level), apply_mask(w_tau[s, r], mask), r, plan.total, mask=mask,
                                      checkpointer=exp.checkpointer(s, r, level, self.mode), where=f'seed {s}, rewind {r}, level {level}'))
                 info.append((s, r, level, mask))
