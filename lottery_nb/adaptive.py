@@ -271,7 +271,7 @@ def _resolve(settings:AdaptiveSettings, cfg:ExperimentConfig, data:DataSet) -> d
     return d
 
 class AdaptiveExperiment(AdaptiveStore):
-    "The run store of one adaptive IMP run (`lottery_nb.store.AdaptiveStore`), for settings checked against the experiment."
+    "The run store of one adaptive IMP run (`lottery_nb.adaptive_store.AdaptiveStore`), for settings checked against the experiment."
     def __init__(self, cfg:ExperimentConfig, store:str|Path|None=None, settings:AdaptiveSettings|None=None,
                  plan:TrainPlan|None=None, data:DataSet|None=None):
         data = data if data is not None else get_data(cfg.dataset, device='cpu', **cfg.data_kwargs)
