@@ -24,8 +24,8 @@ from .store import (ONE_BY_ONE, Experiment, StoreCorrupt, check_execution, clean
 from .training import TrainOptions, evaluate, get_device, train
 
 # %% auto #0
-__all__ = ['level_metrics', 'prune_seed', 'order_seed', 'dense_seed_list', 'store_finished', 'train_level', 'progress_bar',
-           'run_units', 'run_groups', 'setup', 'rank_units', 'run_imp']
+__all__ = ['level_metrics', 'prune_seed', 'order_seed', 'dense_seed_list', 'store_finished', 'train_level', 'imp_wr',
+           'progress_bar', 'run_units', 'run_groups', 'setup', 'rank_units', 'run_imp']
 
 # %% ../nbs/06_imp.ipynb #2aec362c
 def level_metrics(model, data, cfg, seed, rewind, level, mask, out, prov, ev=evaluate) -> dict:
@@ -80,6 +80,7 @@ def train_level(run, model, seed:int, rewind:int, level:int, w_tau:dict, mask:di
     met = store_finished(run, d, mask, out, model, seed, rewind, level, ck, amend)
     return out['state'], mask, met
 
+# %% ../nbs/06_imp.ipynb #a1f0e002
 class _Runner:
     "Runs the units of one experiment (dense runs, chains of levels), skipping what is done."
     def __init__(self, exp:Experiment, data, plan:TrainPlan, device, on_steps=None, on_unit=None, ddp:bool=False,
@@ -118,14 +119,6 @@ class _Runner:
                          on_snapshot=save_point, checkpointer=ck, on_steps=self.on_steps, where=where, options=self.opts)
         self.finish(d, mask, out, model, seed, None, 0, ck)
 
-    def level(self, model, seed:int, rewind:int, level:int, w_tau:dict, prev_w:dict, prev_m:dict) -> tuple:
-        "Algorithm 1, one level: prune `prev_w` (under `prev_m`) by `prune_fraction`, then `train_level`."
-        self.on_unit(f'level {level}/{self.cfg.levels} (seed {seed}, rewind {rewind})')
-        mask = self.prune(seed, level, prev_w, prev_m)
-        where = f'seed {seed}, rewind {rewind}, level {level}'
-        w, m, _ = train_level(self, model, seed, rewind, level, w_tau, mask, where)
-        return w, m
-
     def prune(self, seed:int, level:int, prev_w:dict, prev_m:dict) -> dict:
         "Level `level`'s mask: prune `cfg.prune_fraction` of what `prev_m` keeps of `prev_w`."
         c = self.cfg
@@ -133,18 +126,30 @@ class _Runner:
         return prune(prev_w, prev_m, c.prune_fraction, c.prune_method, c.prune_scope, seed=seed)
 
     def chain(self, seed:int, rewind:int):
-        "Levels 1..L of one seed and rewind step, each skipped when stored: `level` builds on the last one."
-        exp, cfg = self.exp, self.cfg
-        prev_w, prev_m = exp.weights(seed, 0, 0), exp.mask(seed, 0, 0)
-        w_tau, model = None, None
-        for level in range(1, cfg.levels + 1):
-            if exp.is_done(seed, rewind, level):
-                if not exp.is_done(seed, rewind, level + 1) and level < cfg.levels:
-                    prev_w, prev_m = exp.weights(seed, rewind, level), exp.mask(seed, rewind, level)
-                continue
-            if w_tau is None: w_tau = exp.rewind_state(seed, rewind)
-            if model is None or self.ddp: model = self.model(seed)   # DDP: a fresh module per level
-            prev_w, prev_m = self.level(model, seed, rewind, level, w_tau, prev_w, prev_m)
+        "Levels 1..L of one seed and rewind step, each skipped when stored (`imp_wr`)."
+        imp_wr(self, seed, rewind)
+
+# %% ../nbs/06_imp.ipynb #a1f0e004
+def imp_wr(run, seed:int, rewind:int) -> int:
+    "Algorithm 1 (IMP-WR), Phase 2, for one seed and rewind step τ: levels 1..L_max, each read back when stored."
+    # returns how many levels it trained; `run`, a runner (`_Runner`): its exp, cfg, ddp, model, prune, on_unit
+    exp, L_max = run.exp, run.cfg.levels
+    w, m = exp.weights(seed, 0, 0), exp.mask(seed, 0, 0)   # w^(0) = w_T and m^(0) = 1^d: the dense run (Phase 1)
+    w_tau, model, trained = None, None, 0
+    for L in range(1, L_max + 1):
+        if exp.is_done(seed, rewind, L):   # stored: read w^(L), m^(L) when level L + 1 is still to train
+            if L < L_max and not exp.is_done(seed, rewind, L + 1):
+                w, m = exp.weights(seed, rewind, L), exp.mask(seed, rewind, L)
+            continue
+        if w_tau is None: w_tau = exp.rewind_state(seed, rewind)   # w_τ: the dense run's weights at step τ
+        if model is None or run.ddp: model = run.model(seed)   # DDP: a fresh module per level
+        run.on_unit(f'level {L}/{L_max} (seed {seed}, rewind {rewind})')
+        m = run.prune(seed, L, w, m)   # m^(L): prune a fraction 1 - α of what m^(L-1) keeps of w^(L-1)
+        # rewind to m^(L) ⊙ w_τ, train from τ to T: w^(L); evaluate and store it
+        w, m, _ = train_level(run, model, seed, rewind, L, w_tau, m, f'seed {seed}, rewind {rewind}, level {L}')
+        trained += 1
+    return trained
+
 
 # %% ../nbs/06_imp.ipynb #dd423a74
 class _GroupedRunner(_Runner):
