@@ -136,7 +136,7 @@ def as_values(name:str, # the argument's name, for messages
         raise LotteryError(f"{name} has values from {a.min()!r} to {a.max()!r}; allowed are {lo} to {hi}.")
     return a
 
-def _eps(d): return float(np.std(d, ddof=1)) if len(d) > 1 else 0.0    # unchecked, for the bootstrap's inner loop
+def _eps(d): return float(np.std(d, ddof=1)) if len(d) > 1 else 0.0  # unchecked (the bootstrap's inner loop)
 def _thr(d): return float(np.mean(d)) + _eps(d)
 
 def dense_epsilon(dense_errors) -> float:
@@ -376,7 +376,7 @@ def _untested(vs, claim, paper):
 
 def all_hold(verdicts:list, # verdicts of one kind (same unit)
              claim:str, paper:str='',
-             empty:str|None=None, # the reason to give when `verdicts` is empty (an untestable row); None: an empty list is an error
+             empty:str|None=None, # the reason given when `verdicts` is empty (an untestable row); None: an empty list is an error
             ) -> Verdict:
     "Yes if all are yes, no if any is no, else undecided; margin etc. of the verdict with the smallest margin. Untestable members are left out."
     vs = list(verdicts)

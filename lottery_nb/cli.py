@@ -138,8 +138,8 @@ def _options(args:tuple) -> dict:
     return out
 
 def guarded(prog:str, fn, *args, sigterm:bool=True) -> int:
-    """Run `fn(*args)`; a `LotteryError` or `OSError` becomes one line on stderr and exit status 2, Ctrl-C exit 130,
-    and with `sigterm` (in the main thread) SIGTERM one line saying what it stopped, exit 143."""
+    """Run `fn(*args)`; a `LotteryError` or `OSError` becomes one line on stderr and exit status 2, Ctrl-C
+    exit 130, and with `sigterm` (in the main thread) SIGTERM one line saying what it stopped, exit 143."""
     import signal, threading
     main = sigterm and threading.current_thread() is threading.main_thread()
     old = signal.signal(signal.SIGTERM, _on_sigterm) if main else None

@@ -176,7 +176,7 @@ class ExperimentConfig(_ConfigRecord):
     prune_method:str = 'magnitude' # 'magnitude' (IMP) or 'random' (the control)
     levels:int = 10 # pruning rounds L_max; levels 0..L_max are trained
     seeds:tuple = (0,) # replicates
-    dense_seeds:int|None = None # dense runs that estimate ε (Definition A.2): the replicates' own and extra ones up to this count; None: the replicates alone (I/O only)
+    dense_seeds:int|None = None # how many dense runs give ε (Definition A.2), replicates' own included; None: the replicates (I/O only)
     data_kwargs:dict = field(default_factory=dict) # loader keywords; 'download' and 'root' only say where files are
     model_kwargs:dict = field(default_factory=dict)
     device:str = 'auto' # 'auto' (cuda if available), 'cpu', 'cuda', 'cuda:1', ...
@@ -184,7 +184,7 @@ class ExperimentConfig(_ConfigRecord):
     checkpoint_every:str = '1ep' # in-level checkpoint interval: a killed run loses at most this much work
     name:str = '' # preset name, for display
     description:str = ''
-    data_order:str = 'per_run' # 'per_run': each (seed, rewind step, level) draws its own batch order (open_lth); 'shared': every level replays the dense run's
+    data_order:str = 'per_run' # 'per_run': a batch order per (seed, rewind, level), as open_lth; 'shared': levels replay the dense run's
     group_size:int = 1 # most runs trained together as one grouped computation (I/O only: the same stored values on the CPU)
     parallel:str = 'chains' # under torchrun: 'chains' splits the runs over the ranks, 'ddp' trains each run over all ranks (I/O only)
     precision:str = 'fp32' # 'fp32' (the paper's numerics) or 'bf16' (autocast of forward and loss)

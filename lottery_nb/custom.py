@@ -29,7 +29,7 @@ def _stack(items:list, split:str):
         raise LotteryError(f"The {split} examples cannot be stacked into tensors ({type(e).__name__}: {str(e).strip().splitlines()[0].rstrip('.')[:160]}); make __getitem__ return tensors of one shape, e.g. with transforms.ToTensor().") from None
     return torch.as_tensor(x), torch.as_tensor(y)
 
-def as_tensors(data, # `(x, y)` tensors or arrays, a `TensorDataset`, or a map-style `Dataset` of `(input, label)` items
+def as_tensors(data, # `(x, y)` tensors/arrays, a `TensorDataset` or a map-style `Dataset` of `(input, label)`
                split:str='train', # names the data in messages
                batch_size:int=1024, # items collated at a time
               ) -> tuple[Tensor, Tensor]: # inputs `(N, ...)` and labels `(N,)`
@@ -117,7 +117,7 @@ def _quantise(out) -> bytes:
     q = torch.round(torch.where(fin, out, 0.0) / scale * 2 ** PROBE_BITS).to(torch.int64)
     return f'{tuple(out.shape)} {scale!r} {out[~fin].tolist()}'.encode() + q.numpy().tobytes()
 
-def behaviour_fingerprint(model:nn.Module, # a freshly built, seeded model (train mode updates its BatchNorm statistics)
+def behaviour_fingerprint(model:nn.Module, # a new seeded model (train mode updates its BatchNorm statistics)
                           x:Tensor, # the probe batch, e.g. the first 2 training examples
                           seed:int=0, # torch's generator is seeded with it before each forward (dropout)
                          ) -> str: # 16 hex digits
@@ -140,7 +140,7 @@ def behaviour_fingerprint(model:nn.Module, # a freshly built, seeded model (trai
 def register_factory(model_fn, # a callable with no arguments returning a new `nn.Module`
                      x:Tensor, # a batch of model inputs (e.g. 2 training examples) the model must accept
                      num_classes:int, # the width of the model's output
-                     init:str='open_lth', # 'open_lth' (Kaiming-normal Conv/Linear, as every lottery-nb model) or 'factory' (its own, seeded)
+                     init:str='open_lth', # 'open_lth' (Kaiming-normal Conv/Linear as in lottery-nb) or 'factory' (its own, seeded)
                      prefix:str='model', # the name starts with it
                     ) -> tuple[str, str]: # (name, fingerprint)
     "Check `model_fn`'s model on `x` and register `model_fn` as a model named after its `behaviour_fingerprint` on `x`."
@@ -169,15 +169,15 @@ def register_factory(model_fn, # a callable with no arguments returning a new `n
 # %% ../nbs/12_custom.ipynb #5756b46c
 _SET_HERE = ('dataset', 'model', 'data_kwargs', 'model_kwargs', 'extra_identity')
 
-def custom_config(model_fn, # a callable with no arguments returning a new `nn.Module` (called once per seed, under a seeded generator)
-                  train, # training data: `(x, y)` tensors or arrays, a `TensorDataset` or a map-style `Dataset` of `(input, label)`
+def custom_config(model_fn, # no-argument callable returning a new `nn.Module` (once per seed, torch seeded)
+                  train, # training data: `(x, y)` tensors or arrays, or a map-style `Dataset` of `(input, label)`
                   test, # test data, the same kinds
                   num_classes:int|None=None, # default: the largest label + 1
                   preset:str='cpu', # the preset whose schedule is used (`lottery_nb.config.PRESETS`)
-                  init:str='open_lth', # 'open_lth' (Kaiming-normal Conv/Linear, BatchNorm U[0,1)) or 'factory' (the model's own initialisation)
+                  init:str='open_lth', # 'open_lth' (Kaiming-normal Conv/Linear, BatchNorm U[0,1)) or 'factory' (the model's own)
                   model_name:str='model', # start of the model's registered name
                   data_name:str='data', # start of the data set's registered name
-                  **overrides, # other config fields, e.g. training_steps='500it', levels=5, seeds=(0, 1), device='cuda'
+                  **overrides, # other config fields, e.g. training_steps='500it', levels=5, seeds=(0, 1)
                  ) -> ExperimentConfig:
     "A config that runs `model_fn`'s model on the data with `run_imp`, `interpolation_path`, `run_adaptive` and the store, its key covering both."
     bad = [k for k in _SET_HERE if k in overrides]

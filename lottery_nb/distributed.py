@@ -42,7 +42,7 @@ def is_writer(env:dict|None=None) -> bool:
     return dist_env(env)[0] == 0
 
 # %% ../nbs/04b_distributed.ipynb #7ac11d76
-def split_chains(chains:list, # the independent units, in the same order on every rank (e.g. (seed, rewind) pairs)
+def split_chains(chains:list, # the independent units, in one order on every rank (e.g. (seed, rewind) pairs)
                  rank:int, # this process's rank
                  world:int, # the world size
                 ) -> list:
@@ -145,8 +145,9 @@ def init_distributed(backend:str|None=None, # 'gloo' (CPU) or 'nccl' (CUDA); def
     return rank, world
 
 def leave_distributed():
-    """Leave the process group together (a barrier, then destroy it): a rank whose process ends while another still
-    holds a connection to it can be aborted ('terminate called without an active exception'). Nothing without one."""
+    """Leave the process group together (a barrier, then destroy it): a rank whose process ends while another
+    still holds a connection to it can be aborted ('terminate called without an active exception'). Nothing
+    without one."""
     if dist.is_initialized(): dist.barrier(); dist.destroy_process_group()
 
 def train_ddp(model, data, cfg, plan, seed:int, start_state:dict, *args,

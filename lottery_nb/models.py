@@ -61,7 +61,7 @@ _OWN_INIT: set = set() # names whose builder keeps its own (seeded) initialisati
 
 def register_model(name:str, # the name configs use; a name already taken needs `replace=True`
                    replace:bool=False, # allow replacing a different builder registered under `name`
-                   init:bool=True, # apply `init_open_lth` after building (False: keep the builder's own initialisation, still seeded)
+                   init:bool=True, # apply `init_open_lth` after building (False: keep the builder's own init, still seeded)
                   ) -> Callable:
     "Decorator that registers a model builder under `name` in `MODELS`."
     if not isinstance(name, str) or not name:
@@ -147,8 +147,8 @@ class BasicBlock(nn.Module):
         return F.relu(out + self.shortcut(x))
 
 class CifarResNet(nn.Module):
-    """ResNet with a size-3 stem and no max-pool; `plan` lists (width, blocks) per stage, stages after the first
-    downsample by 2; `dims=1` builds the same network of Conv1d/BatchNorm1d for signals."""
+    """ResNet with a size-3 stem and no max-pool; `plan` lists (width, blocks) per stage, stages after the
+    first downsample by 2; `dims=1` builds the same network of Conv1d/BatchNorm1d for signals."""
     def __init__(self, plan:list[tuple[int, int]], num_classes:int, in_channels:int=3, dims:int=2):
         super().__init__()
         Conv, BN, self.pool = _LAYERS[dims]

@@ -46,7 +46,7 @@ def test_examples(cfg) -> int:
 
 # %% ../nbs/07c_paths.ipynb #ea6eca12
 def matching_threshold(exp:Experiment, # the experiment
-                       seeds=None, # dense runs to use (default: those of `dense_seed_list` that are stored: the replicates and the extra `dense_seeds`)
+                       seeds=None, # dense runs to use (default: those of `dense_seed_list` that are stored)
                        split:str='test', # 'test' (Definition A.2) or 'train'
                       ) -> dict: # dense_error (mean), epsilon (std), threshold (their sum), seeds, note
     "The $\\varepsilon$-matching threshold of Definition A.2: mean dense error + its standard deviation across replicates."
@@ -156,7 +156,7 @@ def in_lcs_set(exp:Experiment, # the experiment
                w_prime:tuple, # the candidate member: (seed, rewind, level)
                eps:float|None=None, # default: `matching_threshold(exp)['epsilon']`
                betas=DEFAULT_BETAS, # the path's beta grid
-               **kwargs, # evaluation settings of `interpolation_path` (bn, limit, device, cache, progress, ...)
+               **kwargs, # eval settings of `interpolation_path` (bn, limit, device, cache, progress, ...)
               ) -> bool:
     "Definition 2.1: is `w_prime` in the $\\varepsilon$-linearly connected sublevel set of `w` (test error)?"
     eps = matching_threshold(exp)['epsilon'] if eps is None else float(eps)

@@ -60,8 +60,9 @@ def fmt_secs(s:float) -> str:
     return f'{s // 3600}h{s % 3600 // 60:02d}m' if s >= 3600 else f'{s // 60}m{s % 60:02d}s' if s >= 60 else f'{s}s'
 
 class Progress:
-    """Counts `total` units of work: a tqdm bar when `enabled` (whole lines every `$LOTTERY_PROGRESS_LINES` s, default 10,
-    on a stream that is not a terminal), and the status line of `write_status` when a status file is set."""
+    """Counts `total` units of work: a tqdm bar when `enabled` (whole lines every `$LOTTERY_PROGRESS_LINES` s,
+    default 10, on a stream that is not a terminal), and the status line of `write_status` when a status file
+    is set."""
     def __init__(self, total:int, initial:int=0, desc:str='', unit:str='step', enabled:bool=True, every:float=0.5,
                  leave:bool=True):
         self.total, self.n, self.initial, self.desc, self.unit, self.every = total, initial, initial, desc, unit, every
@@ -117,9 +118,10 @@ class Progress:
         self._report(True)
 
     def close(self, complete:bool|None=None):
-        """Close the count. `complete` (default: no exception is being raised) says the work is done, also where this
-        process did less: nothing at all is 'cached' (no bar is drawn), else the rest was found done (another process did it), and
-        the bar ends full instead of looking failed. Otherwise the status says 'stopped'."""
+        """Close the count. `complete` (default: no exception is being raised) says the work is done, also
+        where this process did less: nothing at all is 'cached' (no bar is drawn), else the rest was found
+        done (another process did it), and the bar ends full instead of looking failed. Otherwise the status
+        says 'stopped'."""
         if complete is None: complete = sys.exc_info()[0] is None
         if complete and self.n == self.initial and self.bar is None: self.end = 'cached'
         elif complete:

@@ -395,8 +395,9 @@ class _Queries:
         return m['seed'] in c.seeds and m['rewind_step'] in self.plan.rewind_steps and m['level'] <= c.levels
 
     def results(self, everything:bool=False) -> list[dict]:
-        """One row per stored level (level 0 repeated under every rewind step), sorted by rewind step, level, seed.
-        Only the config's seeds, rewind steps and levels unless `everything` (or the plan is unknown)."""
+        """One row per stored level (level 0 repeated under every rewind step), sorted by rewind step, level,
+        seed. Only the config's seeds, rewind steps and levels unless `everything` (or the plan is
+        unknown)."""
         rows = []
         for seed in self.stored_seeds():
             dense = self.metrics(seed, 0, 0)
