@@ -9,7 +9,8 @@ import os
 from pathlib import Path
 
 from .config import ExperimentConfig, LotteryError, TrainPlan, canonical_hash, legacy_key
-from .store import (Experiment, StoreCorrupt, clean_tmp, legacy_hash, load_json, lock_file, save_json,
+from .store import (Experiment, StoreCorrupt, clean_tmp, legacy_hash, load_json, lock_file,
+                              save_json,
                               writing)
 
 
@@ -89,7 +90,8 @@ class AdaptiveStore(_Chains, Experiment):
         return load_json(p)
 
     def link_dense(self, seed:int):
-        "Link `seed_<seed>/dense` (relative, atomic) to the fixed experiment's dense run; hold the seed's lock."
+        ("Link `seed_<seed>/dense` (relative, atomic) to the fixed experiment's dense run; "
+         "hold the seed's lock.")
         link, target = self.dense_dir(seed), os.path.relpath(self.fixed.dense_dir(seed), self.seed_dir(seed))
         if link.is_symlink() and os.readlink(link) == target or link.exists() and not link.is_symlink():
             return

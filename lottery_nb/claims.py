@@ -28,28 +28,34 @@ VERDICTS = ('yes', 'no', 'undecided', 'untestable', 'by construction')
 DECIDED = ('yes', 'no')
 
 def _finite(name, v) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not math.isfinite(v):
+    if (isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating))
+        or not math.isfinite(v)):
         raise LotteryError(f"{name}={v!r} is not allowed; use a finite number.")
     return float(v)
 
 def decide(margin:float, # signed: positive speaks for the claim
            uncertainty:float=0.0, # seed-level uncertainty of the margin (>= 0)
            resolution:float=0.0, # smallest step of the measurement (>= 0)
-           strict:bool=False, # the claim's comparison is strict (> 0, e.g. barrier < eps): a zero margin is 'no'
+           # the claim's comparison is strict (> 0, e.g. barrier < eps): a zero margin is 'no'
+           strict:bool=False,
           ) -> str:
-    "'undecided' when the margin is within max(uncertainty, resolution), else the claim's own comparison: 'yes' or 'no'."
-    m, u, r = _finite('margin', margin), _finite('uncertainty', uncertainty), _finite('resolution', resolution)
+    ("'undecided' when the margin is within max(uncertainty, resolution), else the claim's own comparison: "
+     "'yes' or 'no'.")
+    m, u, r = (_finite('margin', margin), _finite('uncertainty', uncertainty),
+               _finite('resolution', resolution))
     if u < 0 or r < 0: raise LotteryError(f"uncertainty={u!r} and resolution={r!r} must both be at least 0.")
     band = max(u, r)
     if band > 0 and abs(m) <= band * (1 + 1e-9): return 'undecided'
     return 'yes' if m > 0 or (m == 0 and not strict) else 'no'
 
 def side(margin:float, lo:float, hi:float) -> float:
-    "The part of the interval (lo, hi) that could reverse `margin`'s sign: margin - lo for a margin >= 0, hi - margin below."
+    ("The part of the interval (lo, hi) that could reverse `margin`'s sign: margin - lo for a margin >= 0, "
+     "hi - margin below.")
     return max(margin - lo, 0.0) if margin >= 0 else max(hi - margin, 0.0)
 
 def decide_interval(margin:float, lo:float, hi:float, resolution:float=0.0, strict:bool=False) -> str:
-    "`decide` with an interval (lo, hi) around the margin, possibly asymmetric: 'yes' needs lo > 0, 'no' needs hi < 0."
+    ("`decide` with an interval (lo, hi) around the margin, possibly asymmetric: 'yes' needs lo > 0, "
+     "'no' needs hi < 0.")
     return decide(margin, side(margin, lo, hi), resolution, strict)
 
 
@@ -57,7 +63,8 @@ def decide_interval(margin:float, lo:float, hi:float, resolution:float=0.0, stri
 def fmt_value(v:float, # a margin, uncertainty or resolution
               unit:str, # 'error' (fraction, shown in points), 'share' (fraction, shown in %), or a plain unit
               signed:bool=False) -> str:
-    "A number in its claim's units, for tables: errors in percentage points, shares in %, other units as they are."
+    ("A number in its claim's units, for tables: errors in percentage points, shares in %, "
+     "other units as they are.")
     s = '+' if signed else ''
     if unit == 'error': return f"{100 * v:{s}.2f} pts"
     if unit == 'share': return f"{100 * v:{s}.0f}%"
@@ -69,12 +76,14 @@ class Verdict:
     claim:str # the claim, in words
     verdict:str # 'yes', 'no', 'undecided', 'untestable' or 'by construction'
     margin:float # signed, in `unit`; positive speaks for the claim
-    uncertainty:float # seed-level uncertainty of the margin: the side of `details['interval']` that could reverse it
+    # seed-level uncertainty of the margin: the side of `details['interval']` that could reverse it
+    uncertainty:float
     resolution:float # smallest step of the measurement, in `unit`
     n:int # how many values (seeds, or seeds x segments) the verdict covers
     unit:str = 'error' # 'error', 'share' or a plain unit such as 'retrainings'
     uncertainty_kind:str = '' # how `uncertainty` was obtained
-    agreement:float|None = None # where it applies: the fraction of the covered values that agree with the claim
+    # where it applies: the fraction of the covered values that agree with the claim
+    agreement:float|None = None
     paper:str = '' # what the paper says
     measured:str = '' # what this run measured, in words and numbers
     details:dict = field(default_factory=dict) # the numbers behind the verdict
@@ -101,19 +110,23 @@ class Verdict:
         if not self.evidence: return f"{self.claim}: {self.label}"
         agr = f", agreement {100 * self.agreement:.0f}%" if self.agreement is not None else ''
         return (f"{self.claim}: {self.verdict} (margin {fmt_value(self.margin, self.unit, True)} ± "
-                f"{fmt_value(self.uncertainty, self.unit)}, resolution {fmt_value(self.resolution, self.unit)}, n={self.n}{agr})")
+                f"{fmt_value(self.uncertainty, self.unit)}, "
+                f"resolution {fmt_value(self.resolution, self.unit)}, n={self.n}{agr})")
 
 def untestable(claim:str, # the claim, in words
                why:str, # what the run lacks, e.g. 'n=1' or 'no clearly matching level'
                paper:str='', measured:str='', unit:str='error', n:int=0, **details) -> Verdict:
-    "A row for a claim this run has nothing to test on: it stays in the table, says why, and counts as no evidence."
-    return Verdict(claim, 'untestable', 0.0, 0.0, 0.0, n, unit, '', None, paper, measured or f'untestable: {why}', details, why)
+    ("A row for a claim this run has nothing to test on: it stays in the table, says why, "
+     "and counts as no evidence.")
+    return Verdict(claim, 'untestable', 0.0, 0.0, 0.0, n, unit, '', None, paper,
+                   measured or f'untestable: {why}', details, why)
 
 def by_construction(v:Verdict, # the verdict the claim's function gave
                     why:str, # why it cannot come out otherwise, e.g. 'both schedules are the same'
                    ) -> Verdict:
     "The same row marked as true by construction: it keeps its numbers but counts as no evidence."
-    return dataclasses.replace(v, verdict='by construction', why=why, details={**v.details, 'verdict_if_tested': v.verdict})
+    return dataclasses.replace(v, verdict='by construction', why=why,
+                               details={**v.details, 'verdict_if_tested': v.verdict})
 
 def tally(verdicts:list) -> dict:
     "How many rows have each verdict (every key of `VERDICTS`)."
@@ -127,11 +140,16 @@ def as_values(name:str, # the argument's name, for messages
               ndim:int=1, # required number of dimensions; the first is replicates (seeds)
               lo:float|None=None, hi:float|None=None, # allowed range
              ) -> np.ndarray:
-    "`values` as a float array of `ndim` dimensions with at least one replicate, or a `LotteryError` saying what is wrong."
+    ("`values` as a float array of `ndim` dimensions with at least one replicate, or a `LotteryError` saying "
+     "what is wrong.")
     a = np.asarray(values, dtype=np.float64) if not isinstance(values, (str, bytes)) else np.array([])
     if a.ndim != ndim or a.shape[0] == 0 or a.size == 0:
-        raise LotteryError(f"{name} has shape {a.shape}; give {'one value per seed' if ndim == 1 else f'a {ndim}-dimensional array with one row per seed'}.")
-    if not np.isfinite(a).all(): raise LotteryError(f"{name} has values that are not finite; give finite numbers.")
+        raise LotteryError(
+            f"{name} has shape {a.shape}; "
+            "give "
+            f"{'one value per seed' if ndim == 1 else f'a {ndim}-dimensional array with one row per seed'}.")
+    if not np.isfinite(a).all(): raise LotteryError(f"{name} has values that are not finite; "
+                                                    "give finite numbers.")
     if (lo is not None and a.min() < lo) or (hi is not None and a.max() > hi):
         raise LotteryError(f"{name} has values from {a.min()!r} to {a.max()!r}; allowed are {lo} to {hi}.")
     return a
@@ -140,7 +158,8 @@ def _eps(d): return float(np.std(d, ddof=1)) if len(d) > 1 else 0.0  # unchecked
 def _thr(d): return float(np.mean(d)) + _eps(d)
 
 def dense_epsilon(dense_errors) -> float:
-    "$\\varepsilon$ of Definition A.2: the sample std (ddof=1) of the dense test errors across replicates; 0 for one."
+    ("$\\varepsilon$ of Definition A.2: the sample std (ddof=1) of the dense test errors across replicates; "
+     "0 for one.")
     return _eps(as_values('dense_errors', dense_errors, lo=0, hi=1))
 
 def dense_threshold(dense_errors) -> float:
@@ -152,7 +171,8 @@ def error_resolution(n_test:int|None, # test examples (None: exact numbers, reso
     "One test example as an error: $1/n_\\text{test}$ (0 for None, i.e. exact hand-made numbers)."
     if n_test is None: return 0.0
     if isinstance(n_test, bool) or not isinstance(n_test, (int, np.integer)) or n_test < 1:
-        raise LotteryError(f"n_test={n_test!r} is not allowed; use the number of test examples (a positive integer) or None for exact numbers.")
+        raise LotteryError(f"n_test={n_test!r} is not allowed; use the number of test examples (a positive "
+                           "integer) or None for exact numbers.")
     return 1.0 / int(n_test)
 
 # %% ../nbs/08_claims.ipynb #7ce12a06
@@ -188,7 +208,8 @@ def _beta_i(a, b, x):
     "Regularised incomplete beta I_x(a, b)."
     if x <= 0: return 0.0
     if x >= 1: return 1.0
-    bt = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log(1 - x))
+    bt = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x)
+                  + b * math.log(1 - x))
     return bt * _beta_cf(a, b, x) / a if x < (a + 1) / (a + b + 2) else 1 - bt * _beta_cf(b, a, 1 - x) / b
 
 def _bisect(cdf, p, lo, hi):
@@ -216,11 +237,13 @@ def _check_ci(ci):
 def epsilon_interval(dense_errors, # dense test errors, one per dense run (at least 2)
                      ci:float=0.9, # coverage
                     ) -> tuple: # (low, high)
-    "Chi-square interval of ε (the std of the dense errors): s sqrt((n-1)/χ²_{n-1,(1+ci)/2}) to s sqrt((n-1)/χ²_{n-1,(1-ci)/2})."
+    ("Chi-square interval of ε (the std of the dense errors): s sqrt((n-1)/χ²_{n-1,(1+ci)/2}) to s "
+     "sqrt((n-1)/χ²_{n-1,(1-ci)/2}).")
     d, ci = as_values('dense_errors', dense_errors, lo=0, hi=1), _check_ci(ci)
     if len(d) < 2: raise LotteryError(f"dense_errors has {len(d)} value; ε needs at least 2 dense runs.")
     s, k = _eps(d), len(d) - 1
-    return float(s * math.sqrt(k / chi2_quantile((1 + ci) / 2, k))), float(s * math.sqrt(k / chi2_quantile((1 - ci) / 2, k)))
+    return (float(s * math.sqrt(k / chi2_quantile((1 + ci) / 2, k))),
+            float(s * math.sqrt(k / chi2_quantile((1 - ci) / 2, k))))
 
 def mean_halfwidth(values, # replicates (at least 2)
                    ci:float=0.9) -> float:
@@ -232,9 +255,11 @@ def threshold_interval(margin:float, # a margin of the form (means) + ε - (mean
                        halfwidths, # t half-widths of its means
                        eps:float, eps_lohi:tuple, # ε and its interval (`epsilon_interval`)
                       ) -> tuple: # (low, high)
-    "The margin's interval: its parts' half-widths added in quadrature, each side with its own side of ε's interval."
+    ("The margin's interval: its parts' half-widths added in quadrature, each side with its own side of ε's "
+     "interval.")
     h2 = sum(h * h for h in halfwidths)
-    return (float(margin - math.sqrt(h2 + (eps - eps_lohi[0]) ** 2)), float(margin + math.sqrt(h2 + (eps_lohi[1] - eps) ** 2)))
+    return (float(margin - math.sqrt(h2 + (eps - eps_lohi[0]) ** 2)),
+            float(margin + math.sqrt(h2 + (eps_lohi[1] - eps) ** 2)))
 
 def _kind_t(ci, groups:dict, nd:int|None) -> str:
     g = ', '.join(f'{k} ({v} replicates)' for k, v in groups.items())
@@ -245,7 +270,8 @@ def _too_few(claim, paper, unit='error', **groups):
     "An 'untestable: n=1' verdict if a group has fewer than 2 values, else None."
     small = {k: len(v) for k, v in groups.items() if len(v) < 2}
     if not small: return None
-    return untestable(claim, f"n={min(small.values())}", paper, f"{' and '.join(f'{k}: {v} value' for k, v in small.items())}; a spread needs 2",
+    return untestable(claim, f"n={min(small.values())}", paper,
+                      f"{' and '.join(f'{k}: {v} value' for k, v in small.items())}; a spread needs 2",
                       unit, sum(len(v) for v in groups.values()))
 
 
@@ -256,29 +282,35 @@ def bootstrap_margin(margin_fn, # margin_fn(*groups) -> float, the claim's margi
                      ci:float=0.9, # coverage of the percentile interval
                      seed:int=0, # seed of the resampling generator
                     ) -> tuple: # (low, high)
-    "Percentile bootstrap interval of `margin_fn` over independent resamples (with replacement) of each group's replicates."
+    ("Percentile bootstrap interval of `margin_fn` over independent resamples (with replacement) of each "
+     "group's replicates.")
     if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
         raise LotteryError(f"n_boot={n_boot!r} is not allowed; use a positive integer (e.g. 2000).")
-    if not (isinstance(ci, (int, float)) and 0 < ci < 1): raise LotteryError(f"ci={ci!r} is not allowed; use a fraction strictly between 0 and 1, e.g. 0.9.")
+    if not (isinstance(ci, (int, float)) and 0 < ci < 1): raise LotteryError(
+        f"ci={ci!r} is not allowed; use a fraction strictly between 0 and 1, e.g. 0.9.")
     gs = [g if isinstance(g, tuple) else (g,) for g in groups]
     if all(len(g[0]) == 1 for g in gs):
         m = float(margin_fn(*groups)); return m, m
     rng = np.random.default_rng(seed)
-    idx = [rng.integers(0, len(g[0]), (n_boot, len(g[0]))) for g in gs]    # all resamples drawn at once, group by group
+    # all resamples drawn at once, group by group
+    idx = [rng.integers(0, len(g[0]), (n_boot, len(g[0]))) for g in gs]
     out = np.empty(n_boot)
     for b in range(n_boot):
-        out[b] = margin_fn(*[tuple(a[i[b]] for a in g) if isinstance(orig, tuple) else g[0][i[b]] for g, orig, i in zip(gs, groups, idx)])
+        out[b] = margin_fn(*[tuple(a[i[b]] for a in g) if isinstance(orig, tuple) else g[0][i[b]]
+                             for g, orig, i in zip(gs, groups, idx)])
     lo, hi = np.quantile(out, [(1 - ci) / 2, (1 + ci) / 2])
     return float(lo), float(hi)
 
 def _kind(ci, n_boot, *sizes) -> str:
     if all(s == 1 for s in sizes): return 'one replicate per group: no seed-level spread measured'
-    return f"half-width of the {100 * ci:.0f}% percentile bootstrap interval ({n_boot} resamples of {' and '.join(map(str, sizes))} replicates)"
+    return (f"half-width of the {100 * ci:.0f}% percentile bootstrap interval ({n_boot} resamples of "
+            f"{' and '.join(map(str, sizes))} replicates)")
 
 # %% ../nbs/08_claims.ipynb #117af377
 def _pack(claim, verdict, margin, lohi, res, n, unit, kind, paper, measured, agreement=None, **details):
     lo, hi = lohi
-    return Verdict(claim, verdict, float(margin), float(side(margin, lo, hi)), float(res), int(n), unit, kind, agreement, paper, measured,
+    return Verdict(claim, verdict, float(margin), float(side(margin, lo, hi)), float(res), int(n), unit, kind,
+                   agreement, paper, measured,
                    {'interval': (float(lo), float(hi)), **details})
 
 def _eps_text(d, ci):
@@ -291,16 +323,20 @@ def matching(errors, # test errors of one level, one per seed
              claim:str='matching', paper:str='error within ε of the dense error (Definition A.2)',
              ci:float=0.9, # coverage of the margin's interval
             ) -> Verdict:
-    "Definition A.2 on the mean over seeds: mean error <= mean dense error + ε (ε: std of the dense errors, ddof=1)."
+    ("Definition A.2 on the mean over seeds: mean error <= mean dense error + ε (ε: std of the dense errors, "
+     "ddof=1).")
     e, d = as_values('errors', errors, lo=0, hi=1), as_values('dense_errors', dense_errors, lo=0, hi=1)
     if (u := _too_few(claim, paper, errors=e, dense_errors=d)): return u
     thr, eps = _thr(d), _eps(d)
     m = thr - float(e.mean())
     lohi = threshold_interval(m, [mean_halfwidth(e, ci), mean_halfwidth(d, ci)], eps, epsilon_interval(d, ci))
     res = error_resolution(n_test)
-    measured = f"mean error {100 * e.mean():.2f}% vs threshold {100 * thr:.2f}% (dense {100 * d.mean():.2f}% + {_eps_text(d, ci)})"
-    return _pack(claim, decide_interval(m, *lohi, res), m, lohi, res, len(e), 'error', _kind_t(ci, {'errors': len(e), 'dense errors': len(d)}, len(d)),
-                 paper, measured, float(np.mean(e <= thr)), mean_error=float(e.mean()), threshold=thr, epsilon=eps,
+    measured = (f"mean error {100 * e.mean():.2f}% vs threshold {100 * thr:.2f}% (dense "
+                f"{100 * d.mean():.2f}% + {_eps_text(d, ci)})")
+    return _pack(claim, decide_interval(m, *lohi, res), m, lohi, res, len(e), 'error',
+                 _kind_t(ci, {'errors': len(e), 'dense errors': len(d)}, len(d)),
+                 paper, measured, float(np.mean(e <= thr)), mean_error=float(e.mean()), threshold=thr,
+                 epsilon=eps,
                  epsilon_interval=epsilon_interval(d, ci))
 
 
@@ -313,7 +349,8 @@ def linear_excess(values, # E(beta) along a path
     if v.shape != b.shape or v.ndim != 1:
         raise LotteryError(f"{v.size} values were given for {b.size} betas; give one value per beta.")
     if not (np.any(b == 0) and np.any(b == 1)):
-        raise LotteryError(f"betas={b.tolist()!r} lack the end points; a barrier needs values at beta=0 and beta=1.")
+        raise LotteryError(f"betas={b.tolist()!r} lack the end points; a barrier needs values at beta=0 and "
+                           "beta=1.")
     e0, e1 = v[np.flatnonzero(b == 0)[0]], v[np.flatnonzero(b == 1)[0]]
     return v - ((1 - b) * e0 + b * e1)
 
@@ -327,17 +364,20 @@ def path_barriers(path_errors, # errors along paths, shape (seeds, betas); one r
 def linearly_connected(barriers, # error barriers of one segment, one per seed
                        dense_errors, # dense test errors, one per dense run: they give ε
                        n_test:int|None, # test examples (resolution 1/n_test); None: exact numbers
-                       claim:str='linearly connected', paper:str='no error barrier: barrier < ε (Definition A.1)',
+                       claim:str='linearly connected',
+                       paper:str='no error barrier: barrier < ε (Definition A.1)',
                        ci:float=0.9) -> Verdict:
     "Definition A.1 on the mean over seeds: mean barrier < ε (strict, as `is_linearly_connected`)."
     b, d = as_values('barriers', barriers, lo=-1, hi=1), as_values('dense_errors', dense_errors, lo=0, hi=1)
     if (u := _too_few(claim, paper, barriers=b, dense_errors=d)): return u
     eps = _eps(d)
     m = eps - float(b.mean())
-    lohi, res = threshold_interval(m, [mean_halfwidth(b, ci)], eps, epsilon_interval(d, ci)), error_resolution(n_test)
+    lohi, res = (threshold_interval(m, [mean_halfwidth(b, ci)], eps, epsilon_interval(d, ci)),
+                 error_resolution(n_test))
     measured = f"mean barrier {100 * b.mean():.2f}% vs {_eps_text(d, ci)}"
     return _pack(claim, decide_interval(m, *lohi, res, strict=True), m, lohi, res, len(b), 'error',
-                 _kind_t(ci, {'barriers': len(b)}, len(d)), paper, measured, float(np.mean(b < eps)), mean_barrier=float(b.mean()), epsilon=eps)
+                 _kind_t(ci, {'barriers': len(b)}, len(d)), paper, measured, float(np.mean(b < eps)),
+                 mean_barrier=float(b.mean()), epsilon=eps)
 
 
 # %% ../nbs/08_claims.ipynb #f6e2e3cd
@@ -345,10 +385,13 @@ def lcs_membership(path_errors, # errors from w (beta=0) to w' (beta=1), shape (
                    betas, # the beta grid, including 0 and 1
                    dense_errors, # dense test errors, one per dense run: they give ε
                    n_test:int|None, # test examples (resolution 1/n_test); None: exact numbers
-                   claim:str="w' in the LCS-set of w", paper:str='error within ε of w and no barrier (Definition 2.1)',
+                   claim:str="w' in the LCS-set of w",
+                   paper:str='error within ε of w and no barrier (Definition 2.1)',
                    ci:float=0.9) -> Verdict:
-    "Definition 2.1: E(w') <= E(w) + ε and barrier < ε, on the means over seeds; margin: the smaller of the two margins."
-    P, d = as_values('path_errors', path_errors, ndim=2, lo=0, hi=1), as_values('dense_errors', dense_errors, lo=0, hi=1)
+    ("Definition 2.1: E(w') <= E(w) + ε and barrier < ε, on the means over seeds; margin: "
+     "the smaller of the two margins.")
+    P, d = (as_values('path_errors', path_errors, ndim=2, lo=0, hi=1),
+            as_values('dense_errors', dense_errors, lo=0, hi=1))
     if (u := _too_few(claim, paper, paths=P, dense_errors=d)): return u
     b = np.asarray(betas, dtype=np.float64)
     bar = path_barriers(P, b)
@@ -361,44 +404,57 @@ def lcs_membership(path_errors, # errors from w (beta=0) to w' (beta=1), shape (
     ve, vb = decide_interval(me, *ie, res), decide_interval(mb, *ib, res, strict=True)
     v = 'no' if 'no' in (ve, vb) else 'yes' if ve == vb == 'yes' else 'undecided'
     members = (e1 <= e0 + eps) & (bar < eps)
-    measured = (f"E(w) {100 * e0.mean():.2f}% → E(w') {100 * e1.mean():.2f}%, barrier {100 * bar.mean():.2f}%, {_eps_text(d, ci)}")
-    return _pack(claim, v, m, lohi, res, len(P), 'error', _kind_t(ci, {'error differences': len(P), 'barriers': len(P)}, len(d)), paper, measured,
-                 float(members.mean()), error_margin=me, barrier_margin=mb, error_verdict=ve, barrier_verdict=vb, epsilon=eps)
+    measured = (f"E(w) {100 * e0.mean():.2f}% → E(w') {100 * e1.mean():.2f}%, "
+                f"barrier {100 * bar.mean():.2f}%, {_eps_text(d, ci)}")
+    return _pack(claim, v, m, lohi, res, len(P), 'error',
+                 _kind_t(ci, {'error differences': len(P), 'barriers': len(P)}, len(d)), paper, measured,
+                 float(members.mean()), error_margin=me, barrier_margin=mb, error_verdict=ve,
+                 barrier_verdict=vb, epsilon=eps)
 
 
 # %% ../nbs/08_claims.ipynb #5d7d828c
 def _untested(vs, claim, paper):
-    "If every verdict is untestable (or none is evidence), an untestable verdict naming the reason; else None."
+    ("If every verdict is untestable (or none is evidence), an untestable verdict naming the reason; "
+     "else None.")
     if all(not v.evidence for v in vs):
         whys = sorted({v.why for v in vs if v.why})
-        return untestable(claim, '; '.join(whys) or 'nothing to test', paper, unit=vs[0].unit, n=sum(v.n for v in vs), verdicts=vs)
+        return untestable(claim, '; '.join(whys) or 'nothing to test', paper, unit=vs[0].unit,
+                          n=sum(v.n for v in vs), verdicts=vs)
     return None
 
 def all_hold(verdicts:list, # verdicts of one kind (same unit)
              claim:str, paper:str='',
-             empty:str|None=None, # the reason given when `verdicts` is empty (an untestable row); None: an empty list is an error
+             # the reason given when `verdicts` is empty (an untestable row); None: an empty list is an error
+             empty:str|None=None,
             ) -> Verdict:
-    "Yes if all are yes, no if any is no, else undecided; margin etc. of the verdict with the smallest margin. Untestable members are left out."
+    ("Yes if all are yes, no if any is no, else undecided; margin etc. of the verdict with the smallest "
+     "margin. Untestable members are left out.")
     vs = list(verdicts)
     if not vs:
         if empty is None: raise LotteryError("verdicts is empty; give at least one Verdict to combine.")
         return untestable(claim, empty, paper)
-    if len({v.unit for v in vs}) > 1: raise LotteryError(f"verdicts have units {sorted({v.unit for v in vs})}; combine verdicts of one unit.")
+    if len({v.unit for v in vs}) > 1: raise LotteryError(
+        f"verdicts have units {sorted({v.unit for v in vs})}; combine verdicts of one unit.")
     if (u := _untested(vs, claim, paper)): return u
     ev = [v for v in vs if v.evidence]
     w = min(ev, key=lambda v: v.margin)
-    verdict = 'no' if any(v.verdict == 'no' for v in ev) else 'yes' if all(v.verdict == 'yes' for v in ev) else 'undecided'
+    verdict = ('no' if any(v.verdict == 'no' for v in ev) else 'yes' if all(v.verdict == 'yes' for v in ev)
+               else 'undecided')
     counts = tally(vs)
     skipped = f", {len(vs) - len(ev)} untestable" if len(ev) < len(vs) else ''
-    measured = f"{counts['yes']} yes, {counts['no']} no, {counts['undecided']} undecided{skipped} of {len(vs)}; smallest margin: {w.claim}: {w.measured}"
-    return Verdict(claim, verdict, w.margin, w.uncertainty, max(v.resolution for v in ev), sum(v.n for v in ev), w.unit,
+    measured = (f"{counts['yes']} yes, {counts['no']} no, {counts['undecided']} undecided{skipped} of "
+                f"{len(vs)}; smallest margin: {w.claim}: {w.measured}")
+    return Verdict(claim, verdict, w.margin, w.uncertainty, max(v.resolution for v in ev),
+                   sum(v.n for v in ev), w.unit,
                    w.uncertainty_kind, counts['yes'] / len(ev), paper, measured, {'verdicts': vs})
 
 def negate(v:Verdict, claim:str, paper:str='') -> Verdict:
-    "The opposite claim: yes and no swap, the margin changes sign (undecided, untestable and by construction stay)."
+    ("The opposite claim: yes and no swap, the margin changes sign (undecided, "
+     "untestable and by construction stay).")
     flip = {'yes': 'no', 'no': 'yes'}.get(v.verdict, v.verdict)
     return Verdict(claim, flip, -v.margin, v.uncertainty, v.resolution, v.n, v.unit, v.uncertainty_kind,
-                   None if v.agreement is None else 1 - v.agreement, paper, v.measured, {**v.details, 'negates': v.claim}, v.why)
+                   None if v.agreement is None else 1 - v.agreement, paper, v.measured,
+                   {**v.details, 'negates': v.claim}, v.why)
 
 
 # %% ../nbs/08_claims.ipynb #1dd1fb8b
@@ -407,30 +463,37 @@ def share_hold(verdicts:list, # verdicts, e.g. one per segment
                required:float=0.5, # share of yes the claim needs
                strict:bool=True, # more than `required` (e.g. 'most segments'); False: at least
               ) -> Verdict:
-    "Does a share of more than (or at least) `required` of the verdicts say yes? Undecided ones count both ways; untestable ones are left out."
+    ("Does a share of more than (or at least) `required` of the verdicts say yes? Undecided ones count both "
+     "ways; untestable ones are left out.")
     vs = list(verdicts)
     if not vs: raise LotteryError("verdicts is empty; give at least one Verdict to count.")
-    if not (isinstance(required, (int, float)) and 0 <= required <= 1): raise LotteryError(f"required={required!r} is not allowed; use a share from 0 to 1, e.g. 0.5.")
+    if not (isinstance(required, (int, float)) and 0 <= required <= 1): raise LotteryError(
+        f"required={required!r} is not allowed; use a share from 0 to 1, e.g. 0.5.")
     if (un := _untested(vs, claim, paper)): return dataclasses.replace(un, unit='share')
     ev = [v for v in vs if v.evidence]
     n, y, u = len(ev), sum(v.verdict == 'yes' for v in ev), sum(v.verdict == 'undecided' for v in ev)
     lo, hi = y / n, (y + u) / n
     m, unc = (lo + hi) / 2 - required, (hi - lo) / 2
     skipped = f", {len(vs) - n} untestable" if n < len(vs) else ''
-    measured = f"{y} yes, {n - y - u} no, {u} undecided{skipped} of {len(vs)} (needs {'more than' if strict else 'at least'} {100 * required:.0f}% yes)"
+    measured = (f"{y} yes, {n - y - u} no, {u} undecided{skipped} of {len(vs)} (needs "
+                f"{'more than' if strict else 'at least'} {100 * required:.0f}% yes)")
     verdict = (('yes' if lo > required else 'no' if hi <= required else 'undecided') if strict else
-               ('yes' if lo >= required else 'no' if hi < required else 'undecided'))   # a bound that meets `required` decides
+               # a bound that meets `required` decides
+               ('yes' if lo >= required else 'no' if hi < required else 'undecided'))
     return Verdict(claim, verdict, m, unc, 0.0, n, 'share', 'undecided verdicts counted as yes and as no',
-                   lo, paper, measured, {'verdicts': vs, 'required': required, 'interval': (lo - required, hi - required)})
+                   lo, paper, measured,
+                   {'verdicts': vs, 'required': required, 'interval': (lo - required, hi - required)})
 
 
 # %% ../nbs/08_claims.ipynb #f4bd9495
 def iff_segments(levels:int, # L_max: levels 0..levels, segments 0..levels-1
                  skip_first:bool=True, # leave out segment 0 (dense to level 1, Appendix D)
                 ) -> list:
-    "The segments the 'connected iff matching' claim covers at the matching rewind step: 1..L_max-1 (Appendix D)."
+    ("The segments the 'connected iff matching' claim covers at the matching rewind step: "
+     "1..L_max-1 (Appendix D).")
     if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) or levels < 1 + skip_first:
-        raise LotteryError(f"levels={levels!r} is not allowed; use the number of pruning levels, at least {1 + skip_first}.")
+        raise LotteryError(f"levels={levels!r} is not allowed; use the number of pruning levels, "
+                           f"at least {1 + skip_first}.")
     return list(range(1 if skip_first else 0, int(levels)))
 
 def _iff_pairs(bar, err, thr, eps):
@@ -440,7 +503,8 @@ def _iff_pairs(bar, err, thr, eps):
 
 # %% ../nbs/08_claims.ipynb #7faa02ec
 def _both(a:Verdict, b:Verdict) -> str:
-    return 'no' if 'no' in (a.verdict, b.verdict) else 'yes' if a.verdict == b.verdict == 'yes' else 'undecided'
+    return ('no' if 'no' in (a.verdict, b.verdict) else 'yes' if a.verdict == b.verdict == 'yes'
+            else 'undecided')
 
 def iff_agreement(barriers, # barriers of successive segments, shape (seeds, levels)
                   level_errors, # test errors of levels 0..levels, shape (seeds, levels + 1), same seeds
@@ -448,17 +512,24 @@ def iff_agreement(barriers, # barriers of successive segments, shape (seeds, lev
                   n_test:int|None, # test examples; None: exact numbers
                   segments, # covered segments L (w^(L) -> w^(L+1)), e.g. `iff_segments(levels)`
                   required:float=0.75, # share of segments that must agree
-                  claim:str='barrier < ε iff both ends matching', paper:str='Section 2.1, at the rewind step that finds matching tickets',
+                  claim:str='barrier < ε iff both ends matching',
+                  paper:str='Section 2.1, at the rewind step that finds matching tickets',
                   ci:float=0.9) -> Verdict:
-    "On the seed means of each covered segment: does 'linearly connected' agree with 'both ends matching' in at least `required` of them?"
+    ("On the seed means of each covered segment: does 'linearly connected' agree with 'both ends matching' "
+     "in at least `required` of them?")
     B = as_values('barriers', barriers, ndim=2, lo=-1, hi=1)
-    E, d = as_values('level_errors', level_errors, ndim=2, lo=0, hi=1), as_values('dense_errors', dense_errors, lo=0, hi=1)
+    E, d = (as_values('level_errors', level_errors, ndim=2, lo=0, hi=1),
+            as_values('dense_errors', dense_errors, lo=0, hi=1))
     if E.shape != (B.shape[0], B.shape[1] + 1):
-        raise LotteryError(f"level_errors has shape {E.shape} for barriers of shape {B.shape}; give (seeds, levels + 1) = {(B.shape[0], B.shape[1] + 1)}.")
-    if not (isinstance(required, (int, float)) and 0 <= required <= 1): raise LotteryError(f"required={required!r} is not allowed; use a share from 0 to 1, e.g. 0.75.")
+        raise LotteryError(f"level_errors has shape {E.shape} for barriers of shape {B.shape}; give (seeds, "
+                           f"levels + 1) = {(B.shape[0], B.shape[1] + 1)}.")
+    if not (isinstance(required, (int, float)) and 0 <= required <= 1): raise LotteryError(
+        f"required={required!r} is not allowed; use a share from 0 to 1, e.g. 0.75.")
     seg = sorted(set(segments)) if not isinstance(segments, (str, bytes)) else []
-    if not seg or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or not 0 <= s < B.shape[1] for s in seg):
-        raise LotteryError(f"segments={segments!r} is not allowed; give segment numbers from 0 to {B.shape[1] - 1} (segment L joins levels L and L+1).")
+    if not seg or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or not 0 <= s < B.shape[1]
+                      for s in seg):
+        raise LotteryError(f"segments={segments!r} is not allowed; give segment numbers from 0 to "
+                           f"{B.shape[1] - 1} (segment L joins levels L and L+1).")
     if (u := _too_few(claim, paper, 'share', seeds=B, dense_errors=d)): return u
     mv = [matching(E[:, l], d, n_test, claim=f'level {l} matching', ci=ci) for l in range(E.shape[1])]
     rows, per = [], []
@@ -466,19 +537,25 @@ def iff_agreement(barriers, # barriers of successive segments, shape (seeds, lev
         c = linearly_connected(B[:, s], d, n_test, claim=f'segment {s}→{s + 1} connected', ci=ci)
         mb = _both(mv[s], mv[s + 1])
         a = 'undecided' if 'undecided' in (c.verdict, mb) else 'yes' if c.verdict == mb else 'no'
-        rows.append(Verdict(f'segment {s}→{s + 1}: connected iff both ends matching', a, 0.0, 0.0, 0.0, B.shape[0], 'share', '', None, '',
-                            f"connected: {c.verdict}, both ends matching: {mb}", {'connected': c, 'ends': (mv[s], mv[s + 1])}))
-        per.append(dict(segment=s, connected=c.verdict, both_matching=mb, agrees=a, mean_barrier=float(B[:, s].mean())))
+        rows.append(Verdict(f'segment {s}→{s + 1}: connected iff both ends matching', a, 0.0, 0.0, 0.0,
+                            B.shape[0], 'share', '', None, '',
+                            f"connected: {c.verdict}, both ends matching: {mb}",
+                            {'connected': c, 'ends': (mv[s], mv[s + 1])}))
+        per.append(dict(segment=s, connected=c.verdict, both_matching=mb, agrees=a,
+                        mean_barrier=float(B[:, s].mean())))
     sh = share_hold(rows, claim, paper, required=required, strict=False)
     thr, eps = _thr(d), _eps(d)
     conn, match = _iff_pairs(B, E, thr, eps)
     k, npairs = int((conn == match)[:, seg].sum()), B.shape[0] * len(seg)
     y, no, un = (sum(r.verdict == x for r in rows) for x in DECIDED + ('undecided',))
-    measured = (f"on seed means, {y} of {len(seg)} segments {seg[0]}..{seg[-1]} agree, {no} disagree, {un} undecided (needs "
+    measured = (f"on seed means, {y} of {len(seg)} segments {seg[0]}..{seg[-1]} agree, {no} disagree, "
+                f"{un} undecided (needs "
                 f"{100 * required:.0f}%); per (seed, segment) pair {k}/{npairs} agree")
-    return dataclasses.replace(sh, measured=measured, uncertainty_kind='undecided segments counted as agreeing and as not (each segment: ' +
+    return dataclasses.replace(sh, measured=measured, uncertainty_kind='undecided segments counted as '
+                                                                       'agreeing and as not (each segment: ' +
                                rows[0].details['connected'].uncertainty_kind + ')',
-                               details={**sh.details, 'segments': seg, 'per_segment': per, 'per_seed_agreement': k / npairs, 'required': required})
+                               details={**sh.details, 'segments': seg, 'per_segment': per,
+                                        'per_seed_agreement': k / npairs, 'required': required})
 
 
 # %% ../nbs/08_claims.ipynb #b593691f
@@ -489,28 +566,39 @@ def adaptive_saving(fixed, # cost of fixed-ratio IMP to the target density, one 
                     claim:str='the adaptive ratio saves at least one retraining',
                     paper:str='7 instead of 11 retrainings, ~33% less compute (Fig. 4)',
                     n_boot:int=2000, ci:float=0.9, seed:int=0) -> Verdict:
-    "Mean per-seed saving (fixed - adaptive) against one retraining's cost `unit`, with the bootstrap over seeds."
+    ("Mean per-seed saving (fixed - adaptive) against one retraining's cost `unit`, "
+     "with the bootstrap over seeds.")
     f, a = as_values('fixed', fixed, lo=0), as_values('adaptive', adaptive, lo=0)
-    if f.shape != a.shape: raise LotteryError(f"fixed has {len(f)} seeds and adaptive {len(a)}; give one cost per seed for the same seeds.")
-    if not (_finite('unit', unit) > 0): raise LotteryError(f"unit={unit!r} is not allowed; use the positive cost of one retraining.")
+    if f.shape != a.shape: raise LotteryError(f"fixed has {len(f)} seeds and adaptive {len(a)}; "
+                                              "give one cost per seed for the same seeds.")
+    if not (_finite('unit', unit) > 0): raise LotteryError(f"unit={unit!r} is not allowed; use the positive "
+                                                           "cost of one retraining.")
     if (u := _too_few(claim, paper, what, seeds=f)): return u
     s = f - a
     lohi = bootstrap_margin(lambda s: s.mean() - unit, s, n_boot=n_boot, ci=ci, seed=seed)
     m, sd = float(s.mean() - unit), float(np.std(s, ddof=1)) if len(s) > 1 else 0.0
-    measured = (f"{what}: adaptive {a.mean():.4g} vs fixed {f.mean():.4g}, saving {s.mean():.4g} ± {sd:.2g} per seed "
-                f"({100 * (1 - a.mean() / f.mean()):.0f}%) over {len(s)} seeds; one retraining = {unit:.4g}" if f.mean() else f"{what}: fixed cost 0")
-    return _pack(claim, decide(m, (lohi[1] - lohi[0]) / 2, 0.0), m, lohi, 0.0, len(s), what, _kind(ci, n_boot, len(s)), paper, measured,
-                 float(np.mean(s >= unit)), per_seed_saving=s.tolist(), per_seed_std=sd, relative=float(1 - a.mean() / f.mean()) if f.mean() else float('nan'))
+    measured = (f"{what}: adaptive {a.mean():.4g} vs fixed {f.mean():.4g}, saving {s.mean():.4g} ± {sd:.2g} "
+                "per seed "
+                f"({100 * (1 - a.mean() / f.mean()):.0f}%) over {len(s)} seeds; one retraining = {unit:.4g}"
+                if f.mean() else f"{what}: fixed cost 0")
+    return _pack(claim, decide(m, (lohi[1] - lohi[0]) / 2, 0.0), m, lohi, 0.0, len(s), what,
+                 _kind(ci, n_boot, len(s)), paper, measured,
+                 float(np.mean(s >= unit)), per_seed_saving=s.tolist(), per_seed_std=sd,
+                 relative=float(1 - a.mean() / f.mean()) if f.mean() else float('nan'))
 
 # %% ../nbs/08_claims.ipynb #88051e67
 def no_worse_than(errors, # test errors, one per seed (e.g. adaptive final solutions)
-                  reference_errors, # the reference's test errors at the same density (e.g. fixed IMP), one per seed
+                  # the reference's test errors at the same density (e.g. fixed IMP), one per seed
+                  reference_errors,
                   dense_errors, # dense test errors, one per dense run: they give ε
                   n_test:int|None, # test examples; None: exact numbers
-                  claim:str='no accuracy loss', paper:str='adaptive solutions as accurate as fixed-ratio IMP (Fig. 4)',
+                  claim:str='no accuracy loss',
+                  paper:str='adaptive solutions as accurate as fixed-ratio IMP (Fig. 4)',
                   ci:float=0.9) -> Verdict:
-    "Mean error <= reference mean error + ε (non-strict), with t intervals of both means and the chi-square interval of ε."
-    e, r = as_values('errors', errors, lo=0, hi=1), as_values('reference_errors', reference_errors, lo=0, hi=1)
+    ("Mean error <= reference mean error + ε (non-strict), with t intervals of both means and the chi-square "
+     "interval of ε.")
+    e, r = (as_values('errors', errors, lo=0, hi=1),
+            as_values('reference_errors', reference_errors, lo=0, hi=1))
     d = as_values('dense_errors', dense_errors, lo=0, hi=1)
     if (u := _too_few(claim, paper, errors=e, reference_errors=r, dense_errors=d)): return u
     eps = _eps(d)
@@ -519,7 +607,8 @@ def no_worse_than(errors, # test errors, one per seed (e.g. adaptive final solut
     res = error_resolution(n_test)
     measured = f"{100 * e.mean():.2f}% vs reference {100 * r.mean():.2f}% + {_eps_text(d, ci)}"
     return _pack(claim, decide_interval(m, *lohi, res), m, lohi, res, len(e), 'error',
-                 _kind_t(ci, {'errors': len(e), 'reference errors': len(r)}, len(d)), paper, measured, epsilon=eps)
+                 _kind_t(ci, {'errors': len(e), 'reference errors': len(r)}, len(d)), paper, measured,
+                 epsilon=eps)
 
 def share_at_most(part, # per-seed cost of the part (e.g. sweep forward passes)
                   whole, # per-seed cost it is compared with (e.g. 3 x training examples), same seeds
@@ -528,29 +617,39 @@ def share_at_most(part, # per-seed cost of the part (e.g. sweep forward passes)
                   n_boot:int=2000, ci:float=0.9, seed:int=0) -> Verdict:
     "Mean per-seed share part/whole <= limit (non-strict); exact counts, bootstrap over seeds."
     p, w = as_values('part', part, lo=0), as_values('whole', whole, lo=0)
-    if p.shape != w.shape or w.min() <= 0: raise LotteryError(f"part and whole must give one cost per seed for the same seeds, whole > 0; got {p.tolist()} and {w.tolist()}.")
+    if p.shape != w.shape or w.min() <= 0: raise LotteryError("part and whole must give one cost per seed "
+                                                              "for the same seeds, whole > 0; "
+                                                              f"got {p.tolist()} and {w.tolist()}.")
     if (u := _too_few(claim, paper, 'share', seeds=p)): return u
     sh = p / w
     lohi = bootstrap_margin(lambda sh: limit - sh.mean(), sh, n_boot=n_boot, ci=ci, seed=seed)
     m = float(limit - sh.mean())
-    return _pack(claim, decide(m, (lohi[1] - lohi[0]) / 2, 0.0), m, lohi, 0.0, len(sh), 'share', _kind(ci, n_boot, len(sh)), paper,
-                 f"{100 * sh.mean():.1f}% of the compared cost (limit {100 * limit:.0f}%)", float(np.mean(sh <= limit)))
+    return _pack(claim, decide(m, (lohi[1] - lohi[0]) / 2, 0.0), m, lohi, 0.0, len(sh), 'share',
+                 _kind(ci, n_boot, len(sh)), paper,
+                 f"{100 * sh.mean():.1f}% of the compared cost (limit {100 * limit:.0f}%)",
+                 float(np.mean(sh <= limit)))
 
 
 # %% ../nbs/08_claims.ipynb #c9d7c687
 def rewind_better(errors_late, # test errors at rewind step tau1, one per seed, at the density compared
                   errors_early, # test errors at rewind step tau0 at the same density
                   n_test:int|None, # test examples; None: exact numbers
-                  claim:str='the later rewind step gives lower error', paper:str='the matching rewind step stays below rewind 0 at high sparsity (Fig. 5)',
+                  claim:str='the later rewind step gives lower error',
+                  paper:str='the matching rewind step stays below rewind 0 at high sparsity (Fig. 5)',
                   n_boot:int=2000, ci:float=0.9, seed:int=0) -> Verdict:
-    "Difference of mean errors (early - late) with its bootstrap uncertainty; 'yes' when tau1 is clearly better."
-    l, e = as_values('errors_late', errors_late, lo=0, hi=1), as_values('errors_early', errors_early, lo=0, hi=1)
+    ("Difference of mean errors (early - late) with its bootstrap uncertainty; 'yes' when tau1 is clearly "
+     "better.")
+    l, e = (as_values('errors_late', errors_late, lo=0, hi=1),
+            as_values('errors_early', errors_early, lo=0, hi=1))
     if (u := _too_few(claim, paper, errors_late=l, errors_early=e)): return u
     f = lambda l, e: e.mean() - l.mean()
-    m, lohi, res = f(l, e), bootstrap_margin(f, l, e, n_boot=n_boot, ci=ci, seed=seed), error_resolution(n_test)
+    m, lohi, res = (f(l, e), bootstrap_margin(f, l, e, n_boot=n_boot, ci=ci, seed=seed),
+                    error_resolution(n_test))
     sd = lambda x: float(np.std(x, ddof=1)) if len(x) > 1 else 0.0
-    measured = f"later {100 * l.mean():.2f}% ± {100 * sd(l):.2f} vs earlier {100 * e.mean():.2f}% ± {100 * sd(e):.2f} (mean ± std over seeds)"
-    return _pack(claim, decide(m, (lohi[1] - lohi[0]) / 2, res, strict=True), m, lohi, res, len(l) + len(e), 'error',
+    measured = (f"later {100 * l.mean():.2f}% ± {100 * sd(l):.2f} vs earlier {100 * e.mean():.2f}% ± "
+                f"{100 * sd(e):.2f} (mean ± std over seeds)")
+    return _pack(claim, decide(m, (lohi[1] - lohi[0]) / 2, res, strict=True), m, lohi, res, len(l) + len(e),
+                 'error',
                  _kind(ci, n_boot, len(l), len(e)), paper, measured)
 
 # %% ../nbs/08_claims.ipynb #ffdd24d8
@@ -559,11 +658,13 @@ def matching_levels(level_errors, # test errors of levels 0..L, shape (seeds, L 
                     n_test:int|None, **kwargs) -> list:
     "A `matching` verdict for every level (column) of `level_errors`."
     E = as_values('level_errors', level_errors, ndim=2, lo=0, hi=1)
-    return [matching(E[:, l], dense_errors, n_test, claim=f'level {l} matching', **kwargs) for l in range(E.shape[1])]
+    return [matching(E[:, l], dense_errors, n_test, claim=f'level {l} matching', **kwargs)
+            for l in range(E.shape[1])]
 
 def matching_run(verdicts:list, # `matching_levels` of one rewind step (level 0 first)
                 ) -> tuple: # (certain, possible): levels of the unbroken matching run from level 1
-    "Length of the unbroken run of matching levels from level 1: counting only yes (certain) and yes or undecided (possible)."
+    ("Length of the unbroken run of matching levels from level 1: counting only yes (certain) and yes or "
+     "undecided (possible).")
     vs = [v.verdict for v in verdicts[1:]]
     certain = next((i for i, v in enumerate(vs) if v != 'yes'), len(vs))
     possible = next((i for i, v in enumerate(vs) if v == 'no'), len(vs))
@@ -571,7 +672,8 @@ def matching_run(verdicts:list, # `matching_levels` of one rewind step (level 0 
 
 def sparsest_matching(verdicts:list, # `matching_levels` of one rewind step (level 0 first)
                      ) -> int: # a level (0: no level after the dense one is a clear yes)
-    "The sparsest clearly matching level: the last 'yes' before the first 'no' (undecided levels before it allowed)."
+    ("The sparsest clearly matching level: the last 'yes' before the first 'no' (undecided levels before it "
+     "allowed).")
     _, possible = matching_run(verdicts)
     return max([l for l, v in enumerate(verdicts[1:possible + 1], 1) if v.verdict == 'yes'], default=0)
 
@@ -582,17 +684,21 @@ def deeper_matching(late_level_errors, # (seeds, L + 1) test errors at the later
                     n_test:int|None,
                     densities=None, # density of each level, for the text
                     claim:str='the later rewind step stays matching to higher sparsity',
-                    paper:str='rewind 0 stops matching early; the matching rewind step stays matching far longer (Fig. 5)',
+                    paper:str='rewind 0 stops matching early; the matching rewind step stays matching far '
+                              'longer (Fig. 5)',
                     **kwargs) -> Verdict:
-    "Is the unbroken matching run of the later rewind step longer than that of the earlier one (see the rule above)?"
-    vl, ve = matching_levels(late_level_errors, dense_errors, n_test, **kwargs), matching_levels(early_level_errors, dense_errors, n_test, **kwargs)
+    ("Is the unbroken matching run of the later rewind step longer than that of the earlier one (see the "
+     "rule above)?")
+    vl, ve = (matching_levels(late_level_errors, dense_errors, n_test, **kwargs),
+              matching_levels(early_level_errors, dense_errors, n_test, **kwargs))
     if (u := _untested(vl[1:] + ve[1:], claim, paper)): return dataclasses.replace(u, unit='levels')
     (cl, pl), (ce, pe) = matching_run(vl), matching_run(ve)
     m, u = (cl + pl) / 2 - (ce + pe) / 2 - 0.5, ((pl - cl) + (pe - ce)) / 2
     dn = (lambda l: f" ({100 * densities[l]:.1f}% weights)") if densities is not None else (lambda l: '')
     rng = lambda c, p: f"level {c}{dn(c)}" + (f" to {p}{dn(p)}" if p != c else '')
     measured = f"matching through {rng(cl, pl)} at the later step, through {rng(ce, pe)} at the earlier one"
-    return Verdict(claim, decide(m, u, 0.0), m, u, 0.0, len(vl) + len(ve), 'levels', 'undecided levels of the two runs (each level: ' +
+    return Verdict(claim, decide(m, u, 0.0), m, u, 0.0, len(vl) + len(ve), 'levels',
+                   'undecided levels of the two runs (each level: ' +
                    (vl[1].uncertainty_kind if len(vl) > 1 else 'n/a') + ')', None, paper, measured,
                    {'late': (cl, pl), 'early': (ce, pe), 'late_levels': vl, 'early_levels': ve})
 
@@ -600,20 +706,26 @@ def deeper_matching(late_level_errors, # (seeds, L + 1) test errors at the later
 def claims_summary(verdicts:list) -> str:
     "One line counting the rows by verdict; untestable rows and rows true by construction are no evidence."
     t = tally(verdicts)
-    return (f"{len(verdicts)} rows: {t['yes']} yes, {t['no']} no, {t['undecided']} undecided, {t['untestable']} untestable, "
+    return (f"{len(verdicts)} rows: {t['yes']} yes, {t['no']} no, {t['undecided']} undecided, "
+            f"{t['untestable']} untestable, "
             f"{t['by construction']} true by construction (no evidence).")
 
 def claims_markdown(verdicts:list, # `Verdict`s, one per row
                    ) -> str:
-    "Markdown table: claim | paper says | this run measured | margin | uncertainty | verdict, then `claims_summary`."
+    ("Markdown table: claim | paper says | this run measured | margin | uncertainty | verdict, "
+     "then `claims_summary`.")
     mark = {'yes': 'yes', 'no': '**no**', 'undecided': '**undecided**'}
     esc = lambda s: str(s).replace('|', '\\|').replace('\n', ' ')
-    lines = ['| claim | paper says | this run measured | margin | uncertainty | verdict |', '|---|---|---|---|---|---|']
+    lines = ['| claim | paper says | this run measured | margin | uncertainty | verdict |',
+             '|---|---|---|---|---|---|']
     for v in verdicts:
         if v.verdict in ('untestable',):
-            lines.append(f"| {esc(v.claim)} | {esc(v.paper)} | {esc(v.measured)} | – | – | **{esc(v.label)}** |"); continue
-        unc = fmt_value(v.uncertainty, v.unit) + (f" (res. {fmt_value(v.resolution, v.unit)})" if v.resolution else '')
-        lines.append(f"| {esc(v.claim)} | {esc(v.paper)} | {esc(v.measured)} | {fmt_value(v.margin, v.unit, True)} | {unc} | "
+            lines.append(f"| {esc(v.claim)} | {esc(v.paper)} | {esc(v.measured)} | – | – | "
+                         f"**{esc(v.label)}** |"); continue
+        unc = (fmt_value(v.uncertainty, v.unit)
+               + (f" (res. {fmt_value(v.resolution, v.unit)})" if v.resolution else ''))
+        lines.append(f"| {esc(v.claim)} | {esc(v.paper)} | {esc(v.measured)} | "
+                     f"{fmt_value(v.margin, v.unit, True)} | {unc} | "
                      f"{mark.get(v.verdict) or '**' + esc(v.label) + '**'} |")
     return '\n'.join(lines) + '\n\n' + claims_summary(verdicts)
 
@@ -625,7 +737,8 @@ def n_test_for_resolution(eps:float, # a typical ε (fraction), e.g. 0.008 for 0
                                 ) -> int:
     "Smallest test-set size n (a multiple of `multiple`) whose error resolution 1/n is at most eps / ratio."
     e, r = _finite('eps', eps), _finite('ratio', ratio)
-    if not (0 < e < 1 and r > 0): raise LotteryError(f"eps={eps!r} and ratio={ratio!r} are not allowed; use 0 < eps < 1 and ratio > 0.")
+    if not (0 < e < 1 and r > 0): raise LotteryError(f"eps={eps!r} and ratio={ratio!r} are not allowed; "
+                                                     "use 0 < eps < 1 and ratio > 0.")
     n = math.ceil(r / e - 1e-9)
     return multiple * math.ceil(n / multiple)
 

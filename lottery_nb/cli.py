@@ -14,7 +14,8 @@ from pathlib import Path
 
 from .config import PRESETS, LotteryError, default_store, get_preset, parse_override
 from .stats import mean_std, text_table
-from .figures import (FIGURES, HEARTBEAT_ENV, KERNEL_NOISE, available_figures, figure_jobs, figures_dir,
+from .figures import (FIGURES, HEARTBEAT_ENV, KERNEL_NOISE, available_figures, figure_jobs,
+                                figures_dir,
                                 forwarded, heartbeat_line, heartbeat_lines, heartbeat_seconds, kernel_noise,
                                 notebook_parameters, run_figures, run_notebook, user_errors)   # (re-exported)
 
@@ -41,7 +42,8 @@ def summary_table(rows:list[dict], # `Experiment.results()`
 
 # %% ../nbs/11_cli.ipynb #41169156
 class Parser(argparse.ArgumentParser):
-    "An `ArgumentParser` whose usage errors are one line on stderr (exit status 2), like every other error here."
+    ("An `ArgumentParser` whose usage errors are one line on stderr (exit status 2), "
+     "like every other error here.")
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help.\n")
 
@@ -57,7 +59,8 @@ def _pos_int(text:str) -> int:
     return v
 
 def add_run_args(p:argparse.ArgumentParser, levels_help:str='number of pruning rounds L_max'):
-    "The arguments every subcommand that trains shares: preset, overrides, seeds, rewind steps, levels, device, store."
+    ("The arguments every subcommand that trains shares: preset, overrides, seeds, rewind steps, levels, "
+     "device, store.")
     p.add_argument('--preset', default='cpu', help=f"one of: {', '.join(PRESETS)} (default: cpu)")
     p.add_argument('--set', dest='overrides', action='append', default=[], metavar='KEY=VALUE',
                    help='override a config field, e.g. --set lr=0.05 --set seeds=0,1 (repeatable)')
@@ -65,7 +68,8 @@ def add_run_args(p:argparse.ArgumentParser, levels_help:str='number of pruning r
     p.add_argument('--rewind-steps', help="comma-separated rewind steps, e.g. 0it,250it,2000it")
     p.add_argument('--levels', type=_nonneg_int, help=levels_help)
     p.add_argument('--device', help="'auto', 'cpu', 'cuda', 'cuda:N'")
-    p.add_argument('--store', help='run-store directory (default: $LOTTERY_STORE, else runs/ in the project root, else ./runs)')
+    p.add_argument('--store', help='run-store directory (default: $LOTTERY_STORE, else runs/ in the project '
+                                   'root, else ./runs)')
     p.add_argument('--no-progress', action='store_true', help='no progress bars')
     return p
 
@@ -79,23 +83,28 @@ def run_overrides(args:argparse.Namespace) -> dict:
     return ov
 
 def folder_arg(value:str|None, option:str, default=None) -> Path:
-    "The folder an option names (`default()` when it is left out); an empty name or a file in the way is refused at once."
+    ("The folder an option names (`default()` when it is left out); an empty name or a file in the way is "
+     "refused at once.")
     if value is not None and not str(value).strip():
-        raise LotteryError(f"{option} {value!r} is empty; give a folder, or leave {option} out for its default.")
+        raise LotteryError(f"{option} {value!r} is empty; give a folder, or leave {option} out for its "
+                           "default.")
     p = Path(value).expanduser() if value is not None else default()
     for q in (p, *p.parents):
         if q.exists() and not q.is_dir():
-            raise LotteryError(f"{option} {str(p)!r} cannot be a folder: {str(q)!r} is a file; point {option} at a folder.")
+            raise LotteryError(f"{option} {str(p)!r} cannot be a folder: {str(q)!r} is a file; "
+                               f"point {option} at a folder.")
     return p
 
 def store_arg(args:argparse.Namespace) -> Path:
-    "The run store of the command: `--store`, else `default_store()`; an empty name or a file in the way is refused at once."
+    ("The run store of the command: `--store`, else `default_store()`; an empty name or a file in the way is "
+     "refused at once.")
     name = 'the store' if hasattr(args, 'action') else '--store'   # (`lottery store` takes it as an argument)
     return folder_arg(args.store, name, default_store)
 
 # %% ../nbs/11_cli.ipynb #093aeead
 def _option_of(path, options:dict) -> str|None:
-    "The option (e.g. `'--out'`) of `options` (option -> folder) whose folder holds `path`, the innermost; else None."
+    ("The option (e.g. `'--out'`) of `options` (option -> folder) whose folder holds `path`, the innermost; "
+     "else None.")
     try: p = Path(path).expanduser().resolve()
     except (OSError, RuntimeError, TypeError): return None
     hits = []
@@ -106,7 +115,8 @@ def _option_of(path, options:dict) -> str|None:
     return max(hits)[1] if hits else None
 
 def _os_sentence(e:OSError, options:dict|None=None) -> str:
-    "One sentence for an OS error: what failed, on which path, and what to do, naming the option (of `options`) at fault."
+    ("One sentence for an OS error: what failed, on which path, and what to do, "
+     "naming the option (of `options`) at fault.")
     import errno
     path = e.filename or ''
     opt = _option_of(path, options or {}) if path else None
@@ -117,8 +127,10 @@ def _os_sentence(e:OSError, options:dict|None=None) -> str:
             errno.EROFS: f'the file system is read-only; {it} a writable folder',
             errno.ENOTDIR: f'a path component is a file, not a folder; {it} a folder',
             errno.EEXIST: f'a file is in the way; {it} a folder',
-            errno.EISDIR: 'a folder is where a file was expected'}.get(e.errno, f"{e.strerror or e}; check the path")
-    return f"{e.strerror or type(e).__name__} at {str(path)!r}: {what}." if path else f"{e.strerror or e}: {what}."
+            errno.EISDIR: 'a folder is where a file was expected'}.get(e.errno,
+                                                                       f"{e.strerror or e}; check the path")
+    return (f"{e.strerror or type(e).__name__} at {str(path)!r}: {what}." if path
+            else f"{e.strerror or e}: {what}.")
 
 class Terminated(BaseException):
     "SIGTERM arrived; `what` is the work that was running (the status line of the open progress counts)."
@@ -129,7 +141,8 @@ def _on_sigterm(signum, frame):
     raise Terminated(' › '.join(p.status() for p in ACTIVE))
 
 def _options(args:tuple) -> dict:
-    "Option -> folder of the command's arguments (`--store`, `--out`), for naming the option an OS error is about."
+    ("Option -> folder of the command's arguments (`--store`, `--out`), for naming the option an OS error is "
+     "about.")
     ns = next((a for a in args if isinstance(a, argparse.Namespace)), None)
     if ns is None: return {}
     out = {'--out': getattr(ns, 'out', None)}
@@ -147,10 +160,12 @@ def guarded(prog:str, fn, *args, sigterm:bool=True) -> int:
     except LotteryError as e: print(f"{prog}: error: {e}", file=sys.stderr); return 2
     except OSError as e: print(f"{prog}: error: {_os_sentence(e, _options(args))}", file=sys.stderr); return 2
     except KeyboardInterrupt:
-        print(f"{prog}: interrupted; finished work is stored, re-run the same command to resume.", file=sys.stderr); return 130
+        print(f"{prog}: interrupted; finished work is stored, re-run the same command to resume.",
+              file=sys.stderr); return 130
     except Terminated as e:
         at = f" while running {e.what}" if e.what else ''
-        print(f"{prog}: stopped by SIGTERM{at}; finished levels and the last checkpoint are stored, re-run the same command "
+        print(f"{prog}: stopped by SIGTERM{at}; finished levels and the last checkpoint are stored, "
+              "re-run the same command "
               "to resume exactly.", file=sys.stderr, flush=True)
         return 143
     finally:
@@ -159,12 +174,15 @@ def guarded(prog:str, fn, *args, sigterm:bool=True) -> int:
 # %% ../nbs/11_cli.ipynb #77bc3895
 def imp_parser(prog:str='lottery imp') -> argparse.ArgumentParser:
     "Arguments of `lottery imp` (alias `lottery-imp`)."
-    p = Parser(prog=prog, description='Run IMP with weight rewinding (Algorithm 1) from a preset; re-running resumes.')
+    p = Parser(prog=prog,
+               description='Run IMP with weight rewinding (Algorithm 1) from a preset; re-running resumes.')
     add_run_args(p)
     p.add_argument('--list-presets', action='store_true', help='list the presets and exit')
     p.add_argument('--show-config', action='store_true', help='print the resolved config and exit')
-    p.add_argument('--group-size', type=int, help='train up to N runs together as one grouped computation (same as --set group_size=N)')
-    p.add_argument('--ddp', action='store_true', help='under torchrun, train each run over all ranks with DistributedDataParallel (same as --set parallel=ddp)')
+    p.add_argument('--group-size', type=int,
+                   help='train up to N runs together as one grouped computation (same as --set group_size=N)')
+    p.add_argument('--ddp', action='store_true', help='under torchrun, train each run over all ranks with '
+                                                      'DistributedDataParallel (same as --set parallel=ddp)')
     return p
 
 def imp_config(args:argparse.Namespace):
@@ -178,11 +196,13 @@ def wait_for_run(exp, # the `Experiment` of the run
                  poll:float=1.0, # seconds between looks at the store
                  timeout:float|None=None, # seconds at most (None: until it is complete)
                 ) -> bool: # whether every unit of the run is stored
-    "Wait until every dense run and every chain of `exp`'s config is finished in the store (other ranks write them)."
+    ("Wait until every dense run and every chain of `exp`'s config is finished in the store (other ranks "
+     "write them).")
     cfg, t0 = exp.cfg, time.monotonic()
     def complete():
         return all(exp.is_done(s, 0, 0) for s in cfg.seeds) and all(
-            exp.is_done(s, r, l) for s in cfg.seeds for r in exp.plan.rewind_steps for l in range(1, cfg.levels + 1))
+            exp.is_done(s, r, l) for s in cfg.seeds for r in exp.plan.rewind_steps
+            for l in range(1, cfg.levels + 1))
     while not complete():
         if timeout is not None and time.monotonic() - t0 > timeout: return False
         time.sleep(poll)
@@ -203,7 +223,8 @@ def _imp(args:argparse.Namespace, prog:str) -> int:
     from lottery_nb.distributed import leave_distributed
     leave_distributed()   # (DDP) the ranks leave the process group together
     if rank != 0: return 0
-    if world > 1 and cfg.parallel != 'ddp': wait_for_run(exp)   # the other ranks' chains: the table is complete
+    # the other ranks' chains: the table is complete
+    if world > 1 and cfg.parallel != 'ddp': wait_for_run(exp)
     print(summary_table(exp.results()))
     return 0
 
@@ -215,19 +236,22 @@ def imp_main(argv:list|None=None, prog:str='lottery-imp') -> int:
 # %% ../nbs/11_cli.ipynb #57b3347a
 def figures_parser(prog:str='lottery figures') -> argparse.ArgumentParser:
     "Arguments of `lottery figures` (alias `lottery-figures`)."
-    p = Parser(prog=prog, description='Regenerate the paper figures by running the figure notebooks with papermill.')
+    p = Parser(prog=prog,
+               description='Regenerate the paper figures by running the figure notebooks with papermill.')
     add_run_args(p)
     p.add_argument('--only', help=f"comma-separated figures, from: {', '.join(FIGURES)}")
     p.add_argument('--out', default='figures', help='output folder (default: figures)')
     p.add_argument('--param', dest='params', action='append', default=[], metavar='NAME=VALUE',
                    help='set a notebook parameter, value as JSON, e.g. --param grid=21 (repeatable)')
-    p.add_argument('--jobs', type=_pos_int, default=1, help='notebooks run at once (default 1; they share the run store safely)')
+    p.add_argument('--jobs', type=_pos_int, default=1,
+                   help='notebooks run at once (default 1; they share the run store safely)')
     p.add_argument('--heartbeat', type=float, default=None, metavar='SECONDS',
                    help='seconds between progress lines (default: $LOTTERY_HEARTBEAT, else 30)')
     return p
 
 def figures_params(args:argparse.Namespace) -> dict:
-    "The notebook parameters that `lottery figures`' arguments describe (overrides checked by `parse_override`)."
+    ("The notebook parameters that `lottery figures`' arguments describe (overrides checked by "
+     "`parse_override`).")
     params = {}
     for t in args.params:
         if '=' not in t: raise LotteryError(f"Parameter {t!r} is not of the form name=value (e.g. grid=21).")
@@ -243,48 +267,62 @@ def figures_params(args:argparse.Namespace) -> dict:
 def _figures(args:argparse.Namespace, prog:str) -> int:
     only = None if args.only is None else [x.strip() for x in args.only.split(',') if x.strip()]
     t0, out = time.perf_counter(), folder_arg(args.out, '--out')
-    res = run_figures(args.preset, only, out, store_arg(args), figures_params(args), progress=not args.no_progress,
+    res = run_figures(args.preset, only, out, store_arg(args), figures_params(args),
+                      progress=not args.no_progress,
                       jobs=args.jobs, heartbeat=args.heartbeat)
-    print(f"\n{prog}: preset {args.preset}, {sum(r['ok'] for r in res)}/{len(res)} notebooks ok in {time.perf_counter() - t0:.0f} s; figures in {Path(args.out) / args.preset}")
-    for r in res: print(f"  {r['name']:5s} {'ok    ' if r['ok'] else 'FAILED'} {r['seconds']:7.1f} s  {r['error'] or ''}")
+    print(f"\n{prog}: preset {args.preset}, {sum(r['ok'] for r in res)}/{len(res)} notebooks ok in "
+          f"{time.perf_counter() - t0:.0f} s; figures in {Path(args.out) / args.preset}")
+    for r in res: print(f"  {r['name']:5s} {'ok    ' if r['ok'] else 'FAILED'} {r['seconds']:7.1f} s  "
+                        f"{r['error'] or ''}")
     failed = [r for r in res if not r['ok']]
-    for r in failed:   # a user's mistake: its one sentence (no traceback), exit status 2 when every failure is one
-        if r['user_error']: print(f"{prog}: error: {r['name']}: {r['error'].split(': ', 2)[-1]}", file=sys.stderr)
+    # a user's mistake: its one sentence (no traceback), exit status 2 when every failure is one
+    for r in failed:
+        if r['user_error']: print(f"{prog}: error: {r['name']}: {r['error'].split(': ', 2)[-1]}",
+                                  file=sys.stderr)
     if failed:
-        print(f"{prog}: {len(failed)} notebook(s) failed: " + '; '.join(f"{r['name']} at {r['error']} (see {r['notebook']})" for r in failed), file=sys.stderr)
+        print(f"{prog}: {len(failed)} notebook(s) failed: " + '; '.join(
+            f"{r['name']} at {r['error']} (see {r['notebook']})" for r in failed), file=sys.stderr)
         return 2 if all(r['user_error'] for r in failed) else 1
     return 0
 
 def figures_main(argv:list|None=None, prog:str='lottery-figures') -> int:
     "Entry point of `lottery figures` and its alias `lottery-figures`."
     args = figures_parser(prog).parse_args(argv)
-    return guarded(prog, _figures, args, prog, sigterm=False)   # SIGTERM ends it at once, as before (its kernels with it)
+    # SIGTERM ends it at once, as before (its kernels with it)
+    return guarded(prog, _figures, args, prog, sigterm=False)
 
 # %% ../nbs/11_cli.ipynb #f29e97ae
 def _floats(name:str, text:str) -> tuple:
     try: xs = tuple(float(x) for x in text.split(',') if x.strip())
-    except ValueError: raise LotteryError(f"{name}={text!r} is not a comma-separated list of numbers; give e.g. 0.1,0.2,0.3.") from None
+    except ValueError: raise LotteryError(f"{name}={text!r} is not a comma-separated list of numbers; "
+                                          "give e.g. 0.1,0.2,0.3.") from None
     if not xs: raise LotteryError(f"{name}={text!r} is empty; give at least one number, e.g. 0.1,0.2,0.3.")
     return xs
 
 def adaptive_parser(prog:str='lottery adaptive') -> argparse.ArgumentParser:
-    "Arguments of `lottery adaptive` (alias `lottery-adaptive`): `lottery imp`'s and the heuristic's settings."
-    p = Parser(prog=prog, description='Adaptive IMP (Section 2.2 of the paper) from a preset; re-running resumes.')
+    ("Arguments of `lottery adaptive` (alias `lottery-adaptive`): `lottery imp`'s and the heuristic's "
+     "settings.")
+    p = Parser(prog=prog,
+               description='Adaptive IMP (Section 2.2 of the paper) from a preset; re-running resumes.')
     add_run_args(p, levels_help='levels of fixed IMP whose density is the default target')
     p.add_argument('--ratios', help='comma-separated sweep ratios (default 0.1,...,0.9)')
     p.add_argument('--floor', type=float, help='smallest ratio pruned (default 0.2)')
-    p.add_argument('--target-density', type=float, help='density to stop at (default: fixed IMP after --levels levels)')
-    p.add_argument('--subsample', type=_pos_int, help='training examples of the sweep (default min(2048, training set))')
+    p.add_argument('--target-density', type=float,
+                   help='density to stop at (default: fixed IMP after --levels levels)')
+    p.add_argument('--subsample', type=_pos_int,
+                   help='training examples of the sweep (default min(2048, training set))')
     p.add_argument('--threshold', help="'final' (default) or 'last_epoch_mean'")
     p.add_argument('--ddof', type=_nonneg_int, help='1 (default) or 0')
     p.add_argument('--rule', help="'first_failure' (default) or 'largest_pass'")
     p.add_argument('--full-paths', action='store_true', help='evaluate every point of every path')
-    p.add_argument('--stop-when-unmatched', action='store_true', help='also stop at the first level that is not matching')
+    p.add_argument('--stop-when-unmatched', action='store_true',
+                   help='also stop at the first level that is not matching')
     return p
 
 def _adaptive(args:argparse.Namespace, prog:str) -> int:
     cfg = get_preset(args.preset, **run_overrides(args))
-    kw = {k: getattr(args, k) for k in ('floor', 'target_density', 'subsample', 'threshold', 'ddof', 'rule') if getattr(args, k) is not None}
+    kw = {k: getattr(args, k) for k in ('floor', 'target_density', 'subsample', 'threshold', 'ddof', 'rule')
+          if getattr(args, k) is not None}
     if args.ratios is not None: kw['ratios'] = _floats('ratios', args.ratios)
     if args.full_paths: kw['full_paths'] = True
     if args.stop_when_unmatched: kw['stop_when_unmatched'] = True
@@ -292,13 +330,15 @@ def _adaptive(args:argparse.Namespace, prog:str) -> int:
     st, store = AdaptiveSettings(**kw), store_arg(args)
     ax = AdaptiveExperiment(cfg, store, st)
     print(f"{prog}: preset {cfg.name}, store {store / ax.path.name}, seeds {list(cfg.seeds)}, rewind steps "
-          f"{list(cfg.rewind_steps)}, target {ax.target} of {ax.resolved['prunable_weights']} weights ({100 * ax.resolved['target_density']:.1f}%)", flush=True)
+          f"{list(cfg.rewind_steps)}, target {ax.target} of {ax.resolved['prunable_weights']} weights "
+          f"({100 * ax.resolved['target_density']:.1f}%)", flush=True)
     ax = run_adaptive(cfg, store, st, progress=not args.no_progress)
     print(adaptive_table(ax))
     return 0
 
 def adaptive_main(argv:list|None=None, prog:str='lottery-adaptive') -> int:
-    "Entry point of `lottery adaptive` and its alias `lottery-adaptive`: run adaptive IMP and print its levels."
+    ("Entry point of `lottery adaptive` and its alias `lottery-adaptive`: run adaptive IMP and print its "
+     "levels.")
     args = adaptive_parser(prog).parse_args(argv)
     return guarded(prog, _adaptive, args, prog)
 
@@ -306,24 +346,31 @@ def adaptive_main(argv:list|None=None, prog:str='lottery-adaptive') -> int:
 def store_parser(prog:str='lottery store') -> argparse.ArgumentParser:
     "Arguments of `lottery store`: list the runs of a store, verify their files, repair what is damaged."
     p = Parser(prog=prog, description='List, verify and repair a run store.')
-    p.add_argument('action', choices=('list', 'verify', 'repair'), help='list the experiments; verify every stored file; remove what is damaged so that a re-run recomputes it')
-    p.add_argument('store', nargs='?', help='run-store folder (default: $LOTTERY_STORE, else runs/ in the project root)')
+    p.add_argument('action', choices=('list', 'verify', 'repair'),
+                   help='list the experiments; verify every stored file; remove what is damaged so that a '
+                        're-run recomputes it')
+    p.add_argument('store', nargs='?',
+                   help='run-store folder (default: $LOTTERY_STORE, else runs/ in the project root)')
     p.add_argument('--key', help='only this experiment (a folder name that `lottery store list` shows)')
     return p
 
 def _store(args:argparse.Namespace, prog:str) -> int:
     from lottery_nb.store import list_runs, repair, verify
     root = store_arg(args)
-    if not root.is_dir(): raise LotteryError(f"The store {str(root)!r} does not exist; give the folder that `lottery imp` or `lottery figures` wrote.")
+    if not root.is_dir(): raise LotteryError(f"The store {str(root)!r} does not exist; give the folder that "
+                                             "`lottery imp` or `lottery figures` wrote.")
     if args.action == 'list':
-        rows = [[r['key'], r['kind'], r['name'] or '-', ','.join(map(str, r['seeds'])) or '-', r['levels'], r['in_progress']] for r in list_runs(root)]
-        print(text_table(['key', 'kind', 'preset', 'seeds', 'levels done', 'in progress'], rows, empty=f'(no runs in {root})'))
+        rows = [[r['key'], r['kind'], r['name'] or '-', ','.join(map(str, r['seeds'])) or '-', r['levels'],
+                 r['in_progress']] for r in list_runs(root)]
+        print(text_table(['key', 'kind', 'preset', 'seeds', 'levels done', 'in progress'], rows,
+                         empty=f'(no runs in {root})'))
         return 0
     probs = (verify if args.action == 'verify' else repair)(root, args.key)
     if not probs: print(f"{prog}: no problems found in {root}."); return 0
     for pr in probs: print(f"{pr['path']}: {pr['problem']}" + (' (removed)' if pr.get('repaired') else ''))
     if args.action == 'verify':
-        print(f"{prog}: {len(probs)} problem(s); run `lottery store repair {root}`, then re-run the command that made them."); return 1
+        print(f"{prog}: {len(probs)} problem(s); run `lottery store repair {root}`, then re-run the command "
+              "that made them."); return 1
     return 0 if all(pr.get('repaired') for pr in probs) else 1
 
 def store_main(argv:list|None=None, prog:str='lottery store') -> int:
@@ -340,14 +387,17 @@ def main(argv:list|None=None) -> int:
     "Entry point of `lottery`: `lottery <subcommand> [options]`, e.g. `lottery imp --preset cpu`."
     from lottery_nb import __version__
     argv = sys.argv[1:] if argv is None else list(argv)
-    p = Parser(prog='lottery', description='lottery-nb: IMP with weight rewinding, linear connectivity and adaptive pruning (Paul et al., 2022).',
+    p = Parser(prog='lottery', description='lottery-nb: IMP with weight rewinding, linear connectivity and '
+                                           'adaptive pruning (Paul et al., 2022).',
                epilog="'lottery SUBCOMMAND --help' shows a subcommand's options.")
     p.add_argument('--version', action='version', version=f'lottery-nb {__version__}')
-    p.add_argument('subcommand', choices=list(SUBCOMMANDS), help='; '.join(f'{k}: {h}' for k, (_, h) in SUBCOMMANDS.items()))
+    p.add_argument('subcommand', choices=list(SUBCOMMANDS),
+                   help='; '.join(f'{k}: {h}' for k, (_, h) in SUBCOMMANDS.items()))
     p.add_argument('args', nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     if not argv: p.error(f"give a subcommand: {', '.join(SUBCOMMANDS)}")
     if argv[0] in SUBCOMMANDS: return SUBCOMMANDS[argv[0]][0](argv[1:], prog=f'lottery {argv[0]}')
     p.parse_args(argv)  # --help, --version, or a usage error (one line, exit 2)
 
 # %% ../nbs/11_cli.ipynb #6fd724c0
-if __name__ == '__main__' and '__file__' in globals(): sys.exit(main())   # python -m lottery_nb.cli (not in a notebook kernel)
+# python -m lottery_nb.cli (not in a notebook kernel)
+if __name__ == '__main__' and '__file__' in globals(): sys.exit(main())

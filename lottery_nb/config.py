@@ -32,13 +32,15 @@ _STEP_RE = re.compile(r'^(?:(\d+)ep)?(?:(\d+)it)?$')
 def parse_step(s:str|int, # a step string such as '2000it', '160ep', '1ep50it', or an int (iterations)
               ) -> tuple[int, int]: # (epochs, iterations)
     "Split a step string into its (epochs, iterations) parts, raising `LotteryError` when it is malformed."
-    if isinstance(s, bool): raise LotteryError(f"Step {s!r} is not a step; use an integer or a string like '2000it', '160ep' or '1ep50it'.")
+    if isinstance(s, bool): raise LotteryError(f"Step {s!r} is not a step; use an integer or a string like "
+                                               "'2000it', '160ep' or '1ep50it'.")
     if isinstance(s, int):
         if s < 0: raise LotteryError(f"Step {s!r} is negative; steps must be >= 0.")
         return 0, s
     m = _STEP_RE.match(str(s).strip()) if isinstance(s, str) else None
     if not m or not (m.group(1) or m.group(2)):
-        raise LotteryError(f"Step {s!r} is malformed; use an integer or a string like '2000it', '160ep' or '1ep50it'.")
+        raise LotteryError(f"Step {s!r} is malformed; use an integer or a string like '2000it', "
+                           "'160ep' or '1ep50it'.")
     return int(m.group(1) or 0), int(m.group(2) or 0)
 
 def to_steps(s:str|int, # a step string or an int
@@ -49,8 +51,10 @@ def to_steps(s:str|int, # a step string or an int
     return ep * steps_per_epoch + it
 
 # %% ../nbs/00_config.ipynb #181c6d89
-_CHOICES = dict(optimizer=('sgd', 'sgdw'), schedule=('piecewise', 'cosine'), prune_scope=('global', 'layerwise'),
-                prune_method=('magnitude', 'random'), data_order=('shared', 'per_run'), precision=('fp32', 'bf16'),
+_CHOICES = dict(optimizer=('sgd', 'sgdw'), schedule=('piecewise', 'cosine'),
+                prune_scope=('global', 'layerwise'),
+                prune_method=('magnitude', 'random'), data_order=('shared', 'per_run'),
+                precision=('fp32', 'bf16'),
                 capture=('none', 'compile', 'reduce-overhead'), parallel=('chains', 'ddp'))
 _TUPLE_FIELDS = ('milestones', 'rewind_steps', 'seeds')
 _DICT_FIELDS = ('data_kwargs', 'model_kwargs', 'extra_identity')
@@ -62,21 +66,27 @@ def is_int(v, numpy:bool=True) -> bool:
 def _check_fields(c):
     "Check every field of config `c` on its own, raising a one-sentence `LotteryError` at the first bad one."
     for k in ('dataset', 'model'):
-        if not isinstance(getattr(c, k), str) or not getattr(c, k): raise LotteryError(f"{k}={getattr(c, k)!r} must be a non-empty name.")
+        if not isinstance(getattr(c, k), str) or not getattr(c, k): raise LotteryError(
+            f"{k}={getattr(c, k)!r} must be a non-empty name.")
     for k, allowed in _CHOICES.items():
         if getattr(c, k) not in allowed:
             raise LotteryError(f"{k}={getattr(c, k)!r} is not allowed; choose one of {', '.join(allowed)}.")
     if not (isinstance(c.prune_fraction, (int, float)) and 0 < c.prune_fraction < 1):
-        raise LotteryError(f"prune_fraction={c.prune_fraction!r} is outside (0, 1); it is the fraction of the remaining weights pruned per level, e.g. 0.2.")
+        raise LotteryError(f"prune_fraction={c.prune_fraction!r} is outside (0, 1); it is the fraction of "
+                           "the remaining weights pruned per level, e.g. 0.2.")
     for k in ('batch_size', 'eval_batch_size'):
         v = getattr(c, k)
         if not is_int(v, numpy=False) or v < 1: raise LotteryError(f"{k}={v!r} must be a positive integer.")
     if not is_int(c.group_size, numpy=False) or c.group_size < 1:
-        raise LotteryError(f"group_size={c.group_size!r} must be an integer >= 1 (the most runs trained together; 1 trains each alone).")
+        raise LotteryError(f"group_size={c.group_size!r} must be an integer >= 1 (the most runs trained "
+                           "together; 1 trains each alone).")
     if c.parallel == 'ddp' and c.group_size > 1:
-        raise LotteryError(f"parallel='ddp' (--ddp) trains one run at a time over all ranks and cannot be combined with group_size={c.group_size}; use group_size=1 with DDP, or parallel='chains' to train runs in groups.")
+        raise LotteryError("parallel='ddp' (--ddp) trains one run at a time over all ranks and cannot be "
+                           f"combined with group_size={c.group_size}; use group_size=1 with DDP, "
+                           "or parallel='chains' to train runs in groups.")
     for k in ('tf32', 'channels_last'):
-        if not isinstance(getattr(c, k), bool): raise LotteryError(f"{k}={getattr(c, k)!r} is not allowed; use true or false.")
+        if not isinstance(getattr(c, k), bool): raise LotteryError(f"{k}={getattr(c, k)!r} is not allowed; "
+                                                                   "use true or false.")
     if not is_int(c.levels, numpy=False) or c.levels < 0:
         raise LotteryError(f"levels={c.levels!r} must be an integer >= 0 (the number of pruning rounds).")
     for k in ('lr', 'momentum', 'weight_decay', 'gamma'):
@@ -85,51 +95,66 @@ def _check_fields(c):
             raise LotteryError(f"{k}={v!r} must be a finite number >= 0.")
     if c.lr <= 0: raise LotteryError(f"lr={c.lr!r} must be > 0.")
     if not c.seeds: raise LotteryError("seeds=() is empty; give at least one integer seed.")
-    if not c.rewind_steps: raise LotteryError("rewind_steps=() is empty; give at least one rewind step such as '0it'.")
+    if not c.rewind_steps: raise LotteryError("rewind_steps=() is empty; give at least one rewind step such "
+                                              "as '0it'.")
     for s in c.seeds:
         if not is_int(s, numpy=False) or s < 0: raise LotteryError(f"Seed {s!r} must be an integer >= 0.")
-    if len(set(c.seeds)) != len(c.seeds): raise LotteryError(f"seeds={c.seeds!r} has duplicates; give each seed once.")
+    if len(set(c.seeds)) != len(c.seeds): raise LotteryError(f"seeds={c.seeds!r} has duplicates; "
+                                                             "give each seed once.")
     if c.dense_seeds is not None and (not is_int(c.dense_seeds, numpy=False) or c.dense_seeds < 2):
-        raise LotteryError(f"dense_seeds={c.dense_seeds!r} is not allowed; use an integer >= 2 (how many dense runs estimate ε, a std) or null for the replicates alone.")
+        raise LotteryError(f"dense_seeds={c.dense_seeds!r} is not allowed; use an integer >= 2 (how many "
+                           "dense runs estimate ε, a std) or null for the replicates alone.")
     for s in (c.training_steps, c.warmup, c.checkpoint_every, *c.milestones, *c.rewind_steps): parse_step(s)
-    if parse_step(c.training_steps) == (0, 0): raise LotteryError(f"training_steps={c.training_steps!r} is zero; training needs at least one step.")
-    if parse_step(c.checkpoint_every) == (0, 0): raise LotteryError(f"checkpoint_every={c.checkpoint_every!r} is zero; use at least '1it'.")
+    if parse_step(c.training_steps) == (0, 0): raise LotteryError(f"training_steps={c.training_steps!r} is "
+                                                                  "zero; training needs at least one step.")
+    if parse_step(c.checkpoint_every) == (0, 0): raise LotteryError(
+        f"checkpoint_every={c.checkpoint_every!r} is zero; use at least '1it'.")
     if not isinstance(c.device, str) or not re.match(r'^(auto|cpu|cuda(:\d+)?|mps)$', c.device):
-        raise LotteryError(f"device={c.device!r} is not allowed; use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'.")
+        raise LotteryError(f"device={c.device!r} is not allowed; use 'auto', 'cpu', 'cuda', "
+                           "'cuda:N' or 'mps'.")
     for k in _DICT_FIELDS:
         try: json.dumps(getattr(c, k), sort_keys=True)
-        except (TypeError, ValueError): raise LotteryError(f"{k}={getattr(c, k)!r} holds values that are not JSON (numbers, strings, lists, dicts); the run identity needs them as JSON.") from None
+        except (TypeError, ValueError): raise LotteryError(f"{k}={getattr(c, k)!r} holds values that are not "
+                                                           "JSON (numbers, strings, lists, dicts); "
+                                                           "the run identity needs them as JSON.") from None
 
 def _normalise(c):
     "Lists from JSON or the CLI become tuples, dicts are copied, and an int in a float field becomes a float."
     for f in fields(c):
         v = getattr(c, f.name)
         if f.name in _TUPLE_FIELDS:
-            if not isinstance(v, (list, tuple)): raise LotteryError(f"{f.name}={v!r} must be a list, e.g. {f.name}=[...].")
+            if not isinstance(v, (list, tuple)): raise LotteryError(f"{f.name}={v!r} must be a list, e.g. "
+                                                                    f"{f.name}=[...].")
             object.__setattr__(c, f.name, tuple(v))
         elif f.name in _DICT_FIELDS:
-            if not isinstance(v, dict): raise LotteryError(f"{f.name}={v!r} must be a dict (a JSON object such as {{\"key\": 1}}).")
+            if not isinstance(v, dict): raise LotteryError(f"{f.name}={v!r} must be a dict (a JSON object "
+                                                           f"such as {{\"key\": 1}}).")
             object.__setattr__(c, f.name, dict(v))
-        elif f.type in ('float', float) and is_int(v, numpy=False): object.__setattr__(c, f.name, float(v))  # lr=1 and lr=1.0: one run
+        # lr=1 and lr=1.0: one run
+        elif f.type in ('float', float) and is_int(v, numpy=False): object.__setattr__(c, f.name, float(v))
 
 # %% ../nbs/00_config.ipynb #663aab10
 class _ConfigRecord:
     "What every config record does with its fields: JSON round trips, validated copies and the run identity."
     def to_dict(self) -> dict:
         "A JSON-ready dict of every field."
-        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v) for f in fields(self)}
+        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
+                for f in fields(self)}
 
     @classmethod
     def from_dict(cls, d:dict, # a `to_dict` result, e.g. a stored `config.json`
-                  source:str|None=None, # where `d` was read from (names the file in errors; allows older files)
+                  # where `d` was read from (names the file in errors; allows older files)
+                  source:str|None=None,
                  ) -> ExperimentConfig:
-        "Inverse of `to_dict`; with `source`, also reads the `config.json` of earlier versions (see `RETIRED_FIELDS`)."
+        ("Inverse of `to_dict`; with `source`, also reads the `config.json` of earlier versions (see "
+         "`RETIRED_FIELDS`).")
         return _from_dict(cls, d, source)
 
     def replace(self, **overrides) -> ExperimentConfig:
         "A copy with some fields changed (validated); an unknown field is a `LotteryError`."
         base = self.to_dict(); unknown = sorted(set(overrides) - set(base))
-        if unknown: raise LotteryError(f"Unknown config field(s) {', '.join(unknown)}; allowed: {', '.join(base)}.")
+        if unknown: raise LotteryError(f"Unknown config field(s) {', '.join(unknown)}; allowed: "
+                                       f"{', '.join(base)}.")
         return type(self).from_dict({**base, **overrides})
 
     def identity(self) -> dict:
@@ -165,7 +190,8 @@ class ExperimentConfig(_ConfigRecord):
     lr:float = 0.1 # peak learning rate
     momentum:float = 0.9
     weight_decay:float = 1e-4
-    optimizer:str = 'sgd' # 'sgd' (coupled weight decay) or 'sgdw' (decoupled, Loshchilov & Hutter; Appendix C ImageNet)
+    # 'sgd' (coupled weight decay) or 'sgdw' (decoupled, Loshchilov & Hutter; Appendix C ImageNet)
+    optimizer:str = 'sgd'
     schedule:str = 'piecewise' # 'piecewise' (multiply by gamma at each milestone) or 'cosine' (to 0 at T)
     milestones:tuple = () # step strings of the piecewise decays
     gamma:float = 0.1 # piecewise decay factor
@@ -176,27 +202,34 @@ class ExperimentConfig(_ConfigRecord):
     prune_method:str = 'magnitude' # 'magnitude' (IMP) or 'random' (the control)
     levels:int = 10 # pruning rounds L_max; levels 0..L_max are trained
     seeds:tuple = (0,) # replicates
-    dense_seeds:int|None = None # how many dense runs give ε (Definition A.2), replicates' own included; None: the replicates (I/O only)
-    data_kwargs:dict = field(default_factory=dict) # loader keywords; 'download' and 'root' only say where files are
+    # how many dense runs give ε (Definition A.2), replicates' own included; None: the replicates (I/O only)
+    dense_seeds:int|None = None
+    # loader keywords; 'download' and 'root' only say where files are
+    data_kwargs:dict = field(default_factory=dict)
     model_kwargs:dict = field(default_factory=dict)
     device:str = 'auto' # 'auto' (cuda if available), 'cpu', 'cuda', 'cuda:1', ...
     eval_batch_size:int = 1000
     checkpoint_every:str = '1ep' # in-level checkpoint interval: a killed run loses at most this much work
     name:str = '' # preset name, for display
     description:str = ''
-    data_order:str = 'per_run' # 'per_run': a batch order per (seed, rewind, level), as open_lth; 'shared': levels replay the dense run's
-    group_size:int = 1 # most runs trained together as one grouped computation (I/O only: the same stored values on the CPU)
-    parallel:str = 'chains' # under torchrun: 'chains' splits the runs over the ranks, 'ddp' trains each run over all ranks (I/O only)
+    # 'per_run': a batch order per (seed, rewind, level), as open_lth; 'shared': levels replay the dense run's
+    data_order:str = 'per_run'
+    # most runs trained together as one grouped computation (I/O only: the same stored values on the CPU)
+    group_size:int = 1
+    # under torchrun: 'chains' splits the runs over the ranks, 'ddp' trains each run over all ranks (I/O only)
+    parallel:str = 'chains'
     precision:str = 'fp32' # 'fp32' (the paper's numerics) or 'bf16' (autocast of forward and loss)
     tf32:bool = False # allow TF32 matmuls and convolutions (CUDA only)
     channels_last:bool = False # NHWC layout of activations and weights
     capture:str = 'none' # 'none', 'compile' (torch.compile) or 'reduce-overhead' (CUDA graphs, CUDA only)
-    extra_identity:dict = field(default_factory=dict) # fingerprints of user code (model, data) that join the run identity
+    # fingerprints of user code (model, data) that join the run identity
+    extra_identity:dict = field(default_factory=dict)
 
     def __post_init__(self): _normalise(self); self.validate()
 
     def validate(self):
-        "Check every field on its own; what needs the data set (e.g. rewind <= T in epochs) is checked by `resolve`."
+        ("Check every field on its own; what needs the data set (e.g. rewind <= T in epochs) is checked by "
+         "`resolve`.")
         _check_fields(self)
 
     def resolve(self, steps_per_epoch:int) -> TrainPlan:
@@ -204,58 +237,80 @@ class ExperimentConfig(_ConfigRecord):
         return TrainPlan.from_config(self, steps_per_epoch)
 
 # %% ../nbs/00_config.ipynb #0e3646e0
-# Fields that were removed: name -> (the value that today's code still reproduces, why it went). An old config.json
-# holding that value loads without it; any other value is refused, since this version cannot reproduce that run.
+# Fields that were removed: name -> (the value that today's code still reproduces, why it went). An old
+# config.json holding that value loads without it; any other value is refused, since this version cannot
+# reproduce that run.
 RETIRED_FIELDS:dict = {}
 
 def _from_dict(cls, d:dict, source:str|None):
     "Build `cls` from `d`, dropping retired fields that hold their harmless value; errors name `source`."
-    if not isinstance(d, dict): raise LotteryError(f"The config {'at ' + source if source else ''} is {type(d).__name__}, not a JSON object of config fields.")
+    if not isinstance(d, dict): raise LotteryError(f"The config {'at ' + source if source else ''} is "
+                                                   f"{type(d).__name__}, not a JSON object of config fields.")
     d, names = dict(d), [f.name for f in fields(cls)]
     for k in [k for k in d if k in RETIRED_FIELDS and k not in names]:
         ok, why = RETIRED_FIELDS[k]
         if _canon(d[k]) != _canon(ok):
-            raise LotteryError(f"The config {'at ' + source + ' ' if source else ''}sets {k}={d[k]!r}, a field removed from lottery-nb ({why}); this version cannot reproduce that run, so use an older lottery-nb for it or move it away.")
+            raise LotteryError(f"The config {'at ' + source + ' ' if source else ''}sets {k}={d[k]!r}, "
+                               f"a field removed from lottery-nb ({why}); this version cannot reproduce that "
+                               "run, so use an older lottery-nb for it or move it away.")
         del d[k]
     unknown = sorted(set(d) - set(names))
     if unknown and source:
-        raise LotteryError(f"The config at {source} has field(s) {', '.join(unknown)} that this lottery-nb does not know (a newer version wrote it); upgrade lottery-nb or move that run directory away.")
-    if unknown: raise LotteryError(f"Unknown config field(s) {', '.join(unknown)}; allowed: {', '.join(names)}.")
-    missing = [f.name for f in fields(cls) if f.name not in d and f.default is MISSING and f.default_factory is MISSING]
-    if missing: raise LotteryError(f"The config {'at ' + source + ' ' if source else ''}lacks the field(s) {', '.join(missing)}; give them (e.g. {missing[0]}=...).")
+        raise LotteryError(f"The config at {source} has field(s) {', '.join(unknown)} that this lottery-nb "
+                           "does not know (a newer version wrote it); upgrade lottery-nb or move that run "
+                           "directory away.")
+    if unknown: raise LotteryError(f"Unknown config field(s) {', '.join(unknown)}; allowed: "
+                                   f"{', '.join(names)}.")
+    missing = [f.name for f in fields(cls) if f.name not in d and f.default is MISSING
+               and f.default_factory is MISSING]
+    if missing: raise LotteryError(f"The config {'at ' + source + ' ' if source else ''}lacks the field(s) "
+                                   f"{', '.join(missing)}; give them (e.g. {missing[0]}=...).")
     if not source: return cls(**d)
-    for f in fields(cls):  # a stored file that lacks a field was written before it existed: it ran at the field's baseline
+    # a stored file that lacks a field was written before it existed: it ran at the field's baseline
+    for f in fields(cls):
         if f.name not in d and f.name in IDENTITY_BASELINE: d[f.name] = IDENTITY_BASELINE[f.name]
     try: return cls(**d)
     except LotteryError as e:
-        raise LotteryError(f"The config at {source} is not valid for this lottery-nb ({str(e).rstrip('.')}); fix that file or move its run directory away.") from None
+        raise LotteryError(f"The config at {source} is not valid for this lottery-nb ({str(e).rstrip('.')}); "
+                           "fix that file or move its run directory away.") from None
 
 def load_config(path:str|Path, cls=None) -> ExperimentConfig:
-    "Read a stored `config.json` (of this or an earlier version) into an `ExperimentConfig`; problems are one sentence."
+    ("Read a stored `config.json` (of this or an earlier version) into an `ExperimentConfig`; "
+     "problems are one sentence.")
     try: d = json.loads(Path(path).read_text())
-    except FileNotFoundError: raise LotteryError(f"No config file at {str(path)!r}; the run directory is incomplete, so move it away and re-run.") from None
-    except (OSError, UnicodeDecodeError) as e: raise LotteryError(f"The config file {str(path)!r} cannot be read ({e.__class__.__name__}: {getattr(e, 'strerror', None) or e}); check its permissions.") from None
-    except json.JSONDecodeError: raise LotteryError(f"The config file {str(path)!r} is not valid JSON (damaged); move its run directory away and re-run.") from None
+    except FileNotFoundError: raise LotteryError(f"No config file at {str(path)!r}; the run directory is "
+                                                 "incomplete, so move it away and re-run.") from None
+    except (OSError, UnicodeDecodeError) as e: raise LotteryError(
+        f"The config file {str(path)!r} cannot be read ({e.__class__.__name__}: "
+        f"{getattr(e, 'strerror', None) or e}); check its permissions.") from None
+    except json.JSONDecodeError: raise LotteryError(f"The config file {str(path)!r} is not valid JSON "
+                                                    "(damaged); move its run directory away and "
+                                                    "re-run.") from None
     return (cls or ExperimentConfig).from_dict(d, source=str(path))
 
 # %% ../nbs/00_config.ipynb #653c0244
 STORE_VERSION = 2 # version of the run identity (and the store layout named by it); part of every hash
 
-IO_ONLY_FIELDS = ('name', 'description', 'seeds', 'dense_seeds', 'rewind_steps', 'levels', 'device', 'eval_batch_size', 'checkpoint_every', 'group_size',
+IO_ONLY_FIELDS = ('name', 'description', 'seeds', 'dense_seeds', 'rewind_steps', 'levels', 'device',
+                  'eval_batch_size', 'checkpoint_every', 'group_size',
                   'parallel')
 IO_ONLY_DATA_KWARGS = ('download', 'root') # data_kwargs keys that only say where the files are
 
-# The value of each field that the identity leaves out: the behaviour of version 2. Pinned here, not read from the
-# dataclass defaults, so that changing a default later changes the identity of the runs that use the new default.
-IDENTITY_BASELINE = dict(batch_size=128, lr=0.1, momentum=0.9, weight_decay=1e-4, optimizer='sgd', schedule='piecewise',
+# The value of each field that the identity leaves out: the behaviour of version 2. Pinned here, not read from
+# the dataclass defaults, so that changing a default later changes the identity of the runs that use the new
+# default.
+IDENTITY_BASELINE = dict(batch_size=128, lr=0.1, momentum=0.9, weight_decay=1e-4, optimizer='sgd',
+                         schedule='piecewise',
                          milestones=[], gamma=0.1, warmup='0it', prune_fraction=0.2, prune_scope='global',
-                         prune_method='magnitude', data_kwargs={}, model_kwargs={}, data_order='shared', extra_identity={},
+                         prune_method='magnitude', data_kwargs={}, model_kwargs={}, data_order='shared',
+                         extra_identity={},
                          precision='fp32', tf32=False, channels_last=False, capture='none')
 
 def _canon(v): return json.loads(json.dumps(v, sort_keys=True))  # tuples -> lists, one spelling per value
 
 def _baseline(f):
-    "The value field `f` is left out at: `IDENTITY_BASELINE`, else (a field added later) its default, else none."
+    ("The value field `f` is left out at: `IDENTITY_BASELINE`, else (a field added later) its default, "
+     "else none.")
     if f.name in IDENTITY_BASELINE: return _canon(IDENTITY_BASELINE[f.name])
     if f.default is not MISSING: return _canon(f.default)
     if f.default_factory is not MISSING: return _canon(f.default_factory())
@@ -265,7 +320,8 @@ def _baseline(f):
 IDENTITY_SOURCES:dict = {}
 
 def run_identity(cfg) -> dict: # `{'store_version': ..., field: value, ..., 'registered': {...}}`
-    "The fields of `cfg` that determine a trajectory and differ from their baseline, with `STORE_VERSION` and the fingerprints of `IDENTITY_SOURCES`."
+    ("The fields of `cfg` that determine a trajectory and differ from their baseline, "
+     "with `STORE_VERSION` and the fingerprints of `IDENTITY_SOURCES`.")
     out = {'store_version': STORE_VERSION}
     for f in fields(cfg):
         if f.name in IO_ONLY_FIELDS: continue
@@ -277,12 +333,16 @@ def run_identity(cfg) -> dict: # `{'store_version': ..., field: value, ..., 'reg
     return out
 
 # %% ../nbs/00_config.ipynb #9ca31082
-_V1_FIELDS = ('dataset', 'model', 'training_steps', 'batch_size', 'lr', 'momentum', 'weight_decay', 'optimizer', 'schedule',
-              'milestones', 'gamma', 'warmup', 'prune_fraction', 'prune_scope', 'prune_method', 'data_kwargs', 'model_kwargs')
+_V1_FIELDS = ('dataset', 'model', 'training_steps', 'batch_size', 'lr', 'momentum', 'weight_decay',
+              'optimizer', 'schedule',
+              'milestones', 'gamma', 'warmup', 'prune_fraction', 'prune_scope', 'prune_method', 'data_kwargs',
+              'model_kwargs')
 
 def legacy_key(cfg) -> str|None:
-    "The directory name lottery-nb gave `cfg` before `STORE_VERSION` 2 (every field hashed), or None if it had none."
-    if run_identity(cfg).keys() - {'store_version', *_V1_FIELDS}: return None  # a field version 1 did not have
+    ("The directory name lottery-nb gave `cfg` before `STORE_VERSION` 2 (every field hashed), "
+     "or None if it had none.")
+    # a field version 1 did not have
+    if run_identity(cfg).keys() - {'store_version', *_V1_FIELDS}: return None
     d = {k: v for k, v in cfg.to_dict().items() if k in _V1_FIELDS}
     return f"{cfg.dataset}-{cfg.model}-" + canonical_hash(d)
 
@@ -303,21 +363,28 @@ class TrainPlan:
     @classmethod
     def from_config(cls, c:ExperimentConfig, steps_per_epoch:int) -> TrainPlan:
         spe = steps_per_epoch
-        if not isinstance(spe, int) or spe < 1: raise LotteryError(f"steps_per_epoch={spe!r} must be a positive integer.")
+        if not isinstance(spe, int) or spe < 1: raise LotteryError(f"steps_per_epoch={spe!r} must be a "
+                                                                   "positive integer.")
         T = to_steps(c.training_steps, spe)
         rw = tuple(to_steps(s, spe) for s in c.rewind_steps)
         for s, r in zip(c.rewind_steps, rw):
-            if r > T: raise LotteryError(f"Rewind step {s!r} ({r} steps) is past the end of training ({c.training_steps!r} = {T} steps); rewind steps must be <= {T}.")
-        if len(set(rw)) != len(rw): raise LotteryError(f"rewind_steps={c.rewind_steps!r} name the same step twice ({spe} steps per epoch).")
+            if r > T: raise LotteryError(f"Rewind step {s!r} ({r} steps) is past the end of training "
+                                         f"({c.training_steps!r} = {T} steps); rewind steps must be <= {T}.")
+        if len(set(rw)) != len(rw): raise LotteryError(f"rewind_steps={c.rewind_steps!r} name the same step "
+                                                       f"twice ({spe} steps per epoch).")
         ms = tuple(to_steps(s, spe) for s in c.milestones)
         for s, m in zip(c.milestones, ms):
-            if m > T: raise LotteryError(f"Milestone {s!r} ({m} steps) is past the end of training ({T} steps); milestones must be <= {T}.")
+            if m > T: raise LotteryError(f"Milestone {s!r} ({m} steps) is past the end of training ({T} "
+                                         f"steps); milestones must be <= {T}.")
         wu = to_steps(c.warmup, spe)
-        if wu > T: raise LotteryError(f"warmup={c.warmup!r} ({wu} steps) is longer than training ({T} steps).")
-        return cls(spe, T, rw, tuple(sorted(ms)), wu, to_steps(c.checkpoint_every, spe), c.lr, c.gamma, c.schedule)
+        if wu > T: raise LotteryError(f"warmup={c.warmup!r} ({wu} steps) is longer than training ({T} "
+                                      "steps).")
+        return cls(spe, T, rw, tuple(sorted(ms)), wu, to_steps(c.checkpoint_every, spe), c.lr, c.gamma,
+                   c.schedule)
 
     def lr_at(self, step:int) -> float:
-        "Learning rate used for the update at `step` (0-based): linear warm-up, then piecewise or cosine decay."
+        ("Learning rate used for the update at `step` (0-based): linear warm-up, then piecewise or cosine "
+         "decay.")
         if step < self.warmup: return self.lr * (step + 1) / self.warmup
         if self.schedule == 'cosine':
             span = max(self.total - self.warmup, 1)
@@ -333,27 +400,33 @@ def register_preset(name:str):
     return deco
 
 def _cifar(name, dataset, model, steps, weight_decay, milestones, gamma, rewind_steps, levels, description):
-    "Appendix C's CIFAR settings: SGD with momentum 0.9, batch 128, lr 0.1, 20% pruned per level, 4 replicates."
+    ("Appendix C's CIFAR settings: SGD with momentum 0.9, batch 128, lr 0.1, 20% pruned per level, "
+     "4 replicates.")
     return ExperimentConfig(
         name=name, dataset=dataset, model=model, batch_size=128, training_steps=steps, lr=0.1, momentum=0.9,
-        weight_decay=weight_decay, milestones=milestones, gamma=gamma, rewind_steps=rewind_steps, levels=levels,
+        weight_decay=weight_decay, milestones=milestones, gamma=gamma, rewind_steps=rewind_steps,
+        levels=levels,
         seeds=(0, 1, 2, 3), prune_fraction=0.2, checkpoint_every='10ep', description=description)
 
 @register_preset('cifar10_resnet20')
 def _cifar10_resnet20():
-    return _cifar('cifar10_resnet20', 'cifar10', 'resnet20', '62400it', weight_decay=1e-4, milestones=('31200it', '46800it'),
-                  gamma=0.1, rewind_steps=('0it', '250it', '2000it'), levels=12, description='CIFAR-10 ResNet-20, Appendix C.')
+    return _cifar('cifar10_resnet20', 'cifar10', 'resnet20', '62400it', weight_decay=1e-4,
+                  milestones=('31200it', '46800it'),
+                  gamma=0.1, rewind_steps=('0it', '250it', '2000it'), levels=12,
+                  description='CIFAR-10 ResNet-20, Appendix C.')
 
 @register_preset('cifar100_resnet18')
 def _cifar100_resnet18():
     return _cifar('cifar100_resnet18', 'cifar100', 'resnet18', '78125it', weight_decay=5e-4,
-                  milestones=('23438it', '46875it', '62500it'), gamma=0.2, rewind_steps=('0it', '400it', '3200it'), levels=15,
+                  milestones=('23438it', '46875it', '62500it'), gamma=0.2,
+                  rewind_steps=('0it', '400it', '3200it'), levels=15,
                   description='CIFAR-100 ResNet-18, Appendix C.')
 
 @register_preset('imagenet_resnet50')
 def _imagenet_resnet50():
     return ExperimentConfig(
-        name='imagenet_resnet50', dataset='imagenet', model='resnet50', batch_size=2048, training_steps='15970it',
+        name='imagenet_resnet50', dataset='imagenet', model='resnet50', batch_size=2048,
+        training_steps='15970it',
         lr=2.048, momentum=0.875, weight_decay=5e-4, optimizer='sgdw', schedule='cosine', warmup='5000it',
         rewind_steps=('0it', '1250it', '5000it'), levels=12, seeds=(0, 1, 2, 3), prune_fraction=0.2,
         checkpoint_every='500it', eval_batch_size=500,
@@ -364,33 +437,42 @@ def _cpu():
     return ExperimentConfig(
         name='cpu', dataset='mnist1d', model='mnist1d_cnn', batch_size=128, training_steps='1000it',
         lr=0.1, momentum=0.9, weight_decay=5e-4, milestones=('500it', '750it'), gamma=0.1,
-        rewind_steps=('0it', '10it', '150it'), levels=11, seeds=(0, 1, 2, 3), dense_seeds=16, prune_fraction=0.2,
-        data_kwargs=dict(num_test=10000), model_kwargs=dict(width=16, depth=3), device='cpu', checkpoint_every='200it',
+        rewind_steps=('0it', '10it', '150it'), levels=11, seeds=(0, 1, 2, 3), dense_seeds=16,
+        prune_fraction=0.2,
+        data_kwargs=dict(num_test=10000), model_kwargs=dict(width=16, depth=3), device='cpu',
+        checkpoint_every='200it',
         description='MNIST-1D, 1D CNN with BatchNorm: the embedded default, minutes on a laptop CPU.')
 
 @register_preset('cpu_fig4')
 def _cpu_fig4():
-    "Fig. 4 on the CPU: `cpu`'s training settings on the smallest model of the sweep in `bench/calibrate_fig4.py` whose fixed 20% IMP stays matching for at least 10 levels."
-    return _cpu().replace(name='cpu_fig4', model='mlp', model_kwargs=dict(hidden=[512]), rewind_steps=('150it',), levels=11,
-                          description='MNIST-1D, MLP with one hidden layer of 512 (25,600 prunable weights), the cpu training settings: the setting of Fig. 4 on a CPU, chosen by the sweep in bench/calibrate_fig4.py.')
+    ("Fig. 4 on the CPU: `cpu`'s training settings on the smallest model of the sweep in "
+     "`bench/calibrate_fig4.py` whose fixed 20% IMP stays matching for at least 10 levels.")
+    return _cpu().replace(name='cpu_fig4', model='mlp', model_kwargs=dict(hidden=[512]),
+                          rewind_steps=('150it',), levels=11,
+                          description='MNIST-1D, MLP with one hidden layer of 512 (25,600 prunable weights), '
+                                      'the cpu training settings: the setting of Fig. 4 on a CPU, '
+                                      'chosen by the sweep in bench/calibrate_fig4.py.')
 
 @register_preset('smoke')
 def _smoke():
     return ExperimentConfig(
         name='smoke', dataset='synthetic', model='mlp', batch_size=32, training_steps='40it', lr=0.1,
-        momentum=0.9, weight_decay=5e-4, milestones=('30it',), rewind_steps=('0it', '5it'), levels=2, seeds=(0,),
+        momentum=0.9, weight_decay=5e-4, milestones=('30it',), rewind_steps=('0it', '5it'), levels=2,
+        seeds=(0,),
         model_kwargs=dict(hidden=[16]), device='cpu', checkpoint_every='10it', eval_batch_size=256,
         description='Tiny synthetic problem for tests: seconds.')
 
 def get_preset(name:str, # a key of `PRESETS`
                **overrides) -> ExperimentConfig:
     "The preset `name` with `overrides` applied (each override is validated)."
-    if name not in PRESETS: raise LotteryError(f"Unknown preset {name!r}; choose one of {', '.join(PRESETS)}.")
+    if name not in PRESETS: raise LotteryError(f"Unknown preset {name!r}; choose one of "
+                                               f"{', '.join(PRESETS)}.")
     return PRESETS[name]().replace(**overrides) if overrides else PRESETS[name]()
 
 # %% ../nbs/00_config.ipynb #8de3f75a
 def project_root(start:str|Path|None=None) -> Path|None:
-    "The nearest folder at or above `start` (default: the current one) holding lottery-nb's own `settings.ini`."
+    ("The nearest folder at or above `start` (default: the current one) holding lottery-nb's own "
+     "`settings.ini`.")
     p = Path(start or os.getcwd()).resolve()
     for d in (p, *p.parents):
         try: text = (d / 'settings.ini').read_text(errors='replace')
@@ -399,7 +481,8 @@ def project_root(start:str|Path|None=None) -> Path|None:
     return None
 
 def default_store() -> Path:
-    "The run store everyone uses unless told otherwise: `$LOTTERY_STORE`, else `<project root>/runs`, else `./runs`."
+    ("The run store everyone uses unless told otherwise: `$LOTTERY_STORE`, else `<project root>/runs`, "
+     "else `./runs`.")
     if os.environ.get('LOTTERY_STORE'): return Path(os.environ['LOTTERY_STORE']).expanduser().resolve()
     root = project_root()
     return (root / 'runs') if root else Path(os.getcwd()).resolve() / 'runs'
@@ -412,14 +495,18 @@ def _override_value(k:str, v:str):
     try: val = json.loads(v)
     except json.JSONDecodeError: val = v
     if k in _DICT_FIELDS:
-        if not isinstance(val, dict): raise LotteryError(f"{k}={v!r} is not a JSON object; give e.g. {k}={{\"key\": 1}}.")
+        if not isinstance(val, dict): raise LotteryError(f"{k}={v!r} is not a JSON object; give e.g. "
+                                                         f"{k}={{\"key\": 1}}.")
         return val
     if k in _TUPLE_FIELDS:
         items = val if isinstance(val, list) else [x.strip() for x in v.split(',')] if v.strip() else []
-        if k != 'milestones' and not items: raise LotteryError(f"{k}={v!r} is empty; give at least one value, e.g. {'0,1' if k == 'seeds' else '0it,250it'}.")
+        if k != 'milestones' and not items: raise LotteryError(
+            f"{k}={v!r} is empty; give at least one value, e.g. {'0,1' if k == 'seeds' else '0it,250it'}.")
         if k == 'seeds':
-            bad = [x for x in items if not (is_int(x, numpy=False) or (isinstance(x, str) and _INT_LIST.match(x)))]
-            if bad: raise LotteryError(f"seeds={v!r} has {bad[0]!r}, not an integer >= 0; give e.g. seeds=0,1,2.")
+            bad = [x for x in items
+                   if not (is_int(x, numpy=False) or (isinstance(x, str) and _INT_LIST.match(x)))]
+            if bad: raise LotteryError(f"seeds={v!r} has {bad[0]!r}, not an integer >= 0; give e.g. "
+                                       "seeds=0,1,2.")
             return [int(x) for x in items]
         out = [int(x) if isinstance(x, str) and _INT_LIST.match(x) else x for x in items]
         for x in out: parse_step(x)  # '1.5' -> "Step '1.5' is malformed; ..."
@@ -427,9 +514,11 @@ def _override_value(k:str, v:str):
     return val
 
 def parse_override(text:str) -> tuple[str, object]:
-    "Parse 'key=value' into (key, value) for `ExperimentConfig.replace`, checking the value's type for lists and dicts."
+    ("Parse 'key=value' into (key, value) for `ExperimentConfig.replace`, checking the value's type for "
+     "lists and dicts.")
     if '=' not in text: raise LotteryError(f"Override {text!r} is not of the form key=value (e.g. lr=0.05).")
     k, v = (t.strip() for t in text.split('=', 1))
     names = [f.name for f in fields(ExperimentConfig)]
-    if k not in names: raise LotteryError(f"Unknown config field {k!r} in override {text!r}; allowed: {', '.join(names)}.")
+    if k not in names: raise LotteryError(f"Unknown config field {k!r} in override {text!r}; allowed: "
+                                          f"{', '.join(names)}.")
     return k, _override_value(k, v)

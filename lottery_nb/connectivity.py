@@ -7,15 +7,21 @@ __all__ = []
 
 # %% ../nbs/07_connectivity.ipynb #2b00cb73
 from .store import ANALYSIS_VERSION, analysis_file, stored_levels, stored_rewinds, stored_seeds
-from .points import Point, check_points, combine, hull_coefficients, load_point, project_point, resolve_point
+from .points import (Point, check_points, combine, hull_coefficients, load_point, project_point,
+                               resolve_point)
 from .evaluator import SUBSET_SIZE, PointEvaluator, subset_size
-from .paths import (DEFAULT_BETAS, barrier_matrix, error_barrier, in_lcs_set, interpolation_path, is_linearly_connected,
+from .paths import (DEFAULT_BETAS, barrier_matrix, error_barrier, in_lcs_set, interpolation_path,
+                              is_linearly_connected,
                               is_matching, linear_excess, matching_threshold, mean_barrier_matrix)
 from .planes import PlaneGeometry, error_plane, plane_geometry, plane_points
 
 # %% ../nbs/07_connectivity.ipynb #9e73c453
-__all__ = ['ANALYSIS_VERSION', 'analysis_file', 'stored_levels', 'stored_rewinds', 'stored_seeds', 'Point', 'check_points',
-           'combine', 'hull_coefficients', 'load_point', 'project_point', 'resolve_point', 'SUBSET_SIZE', 'PointEvaluator',
-           'subset_size', 'DEFAULT_BETAS', 'barrier_matrix', 'error_barrier', 'in_lcs_set', 'interpolation_path',
-           'is_linearly_connected', 'is_matching', 'linear_excess', 'matching_threshold', 'mean_barrier_matrix',
+__all__ = ['ANALYSIS_VERSION', 'analysis_file', 'stored_levels', 'stored_rewinds', 'stored_seeds', 'Point',
+           'check_points',
+           'combine', 'hull_coefficients', 'load_point', 'project_point', 'resolve_point', 'SUBSET_SIZE',
+           'PointEvaluator',
+           'subset_size', 'DEFAULT_BETAS', 'barrier_matrix', 'error_barrier', 'in_lcs_set',
+           'interpolation_path',
+           'is_linearly_connected', 'is_matching', 'linear_excess', 'matching_threshold',
+           'mean_barrier_matrix',
            'PlaneGeometry', 'error_plane', 'plane_geometry', 'plane_points']

@@ -26,7 +26,9 @@ def _stack(items:list, split:str):
     "Collate `(input, label)` items into two tensors, or a one-sentence `LotteryError`."
     try: x, y = default_collate(items)
     except (TypeError, RuntimeError) as e:
-        raise LotteryError(f"The {split} examples cannot be stacked into tensors ({type(e).__name__}: {str(e).strip().splitlines()[0].rstrip('.')[:160]}); make __getitem__ return tensors of one shape, e.g. with transforms.ToTensor().") from None
+        raise LotteryError(f"The {split} examples cannot be stacked into tensors ({type(e).__name__}: "
+                           f"{str(e).strip().splitlines()[0].rstrip('.')[:160]}); make __getitem__ return "
+                           "tensors of one shape, e.g. with transforms.ToTensor().") from None
     return torch.as_tensor(x), torch.as_tensor(y)
 
 def as_tensors(data, # `(x, y)` tensors/arrays, a `TensorDataset` or a map-style `Dataset` of `(input, label)`
@@ -34,25 +36,35 @@ def as_tensors(data, # `(x, y)` tensors/arrays, a `TensorDataset` or a map-style
                batch_size:int=1024, # items collated at a time
               ) -> tuple[Tensor, Tensor]: # inputs `(N, ...)` and labels `(N,)`
     "All examples of `data` as an input tensor and a label tensor (a `Dataset` is read once, in index order)."
-    if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, (Tensor, np.ndarray)) for t in data):
+    if (isinstance(data, (tuple, list)) and len(data) == 2
+        and all(isinstance(t, (Tensor, np.ndarray)) for t in data)):
         x, y = (torch.as_tensor(t).detach().clone() for t in data)
-    elif isinstance(data, TensorDataset) and len(data.tensors) == 2: x, y = (t.detach().clone() for t in data.tensors)
+    elif isinstance(data, TensorDataset) and len(data.tensors) == 2: x, y = (t.detach().clone()
+                                                                             for t in data.tensors)
     elif isinstance(data, IterableDataset) or not (hasattr(data, '__len__') and hasattr(data, '__getitem__')):
-        raise LotteryError(f"The {split} data is a {type(data).__name__}, not (x, y) tensors or a map-style Dataset; give tensors or a Dataset with __len__ and __getitem__ returning (input, label).")
+        raise LotteryError(f"The {split} data is a {type(data).__name__}, not (x, y) tensors or a map-style "
+                           "Dataset; give tensors or a Dataset with __len__ and __getitem__ returning "
+                           "(input, label).")
     else:
         n = len(data)
         if n == 0: raise LotteryError(f"The {split} data is empty; give at least one example.")
         first = data[0]
         if not (isinstance(first, (tuple, list)) and len(first) == 2):
-            raise LotteryError(f"The {split} data's items are {type(first).__name__} objects, not (input, label) pairs; make __getitem__ return (input, label).")
-        parts = [_stack([data[i] for i in range(s, min(s + batch_size, n))], split) for s in range(0, n, batch_size)]
+            raise LotteryError(f"The {split} data's items are {type(first).__name__} objects, not (input, "
+                               "label) pairs; make __getitem__ return (input, label).")
+        parts = [_stack([data[i] for i in range(s, min(s + batch_size, n))], split)
+                 for s in range(0, n, batch_size)]
         x, y = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
     if len(x) != len(y) or len(x) == 0:
-        raise LotteryError(f"The {split} data has {len(x)} inputs and {len(y)} labels; both must be equal and positive.")
+        raise LotteryError(f"The {split} data has {len(x)} inputs and {len(y)} labels; "
+                           "both must be equal and positive.")
     if y.ndim != 1:
-        raise LotteryError(f"The {split} labels have shape {tuple(y.shape)}; give one class index per example, shape ({len(y)},) (for one-hot labels use y.argmax(1)).")
-    if y.dtype == torch.bool or y.dtype.is_complex or (y.dtype.is_floating_point and not torch.equal(y, y.round())):
-        raise LotteryError(f"The {split} labels are {y.dtype} values such as {y[0].item()!r}; give integer class indices 0, 1, 2, ...")
+        raise LotteryError(f"The {split} labels have shape {tuple(y.shape)}; give one class index per "
+                           f"example, shape ({len(y)},) (for one-hot labels use y.argmax(1)).")
+    if (y.dtype == torch.bool or y.dtype.is_complex
+        or (y.dtype.is_floating_point and not torch.equal(y, y.round()))):
+        raise LotteryError(f"The {split} labels are {y.dtype} values such as {y[0].item()!r}; "
+                           "give integer class indices 0, 1, 2, ...")
     return x, y.long()
 
 # %% ../nbs/12_custom.ipynb #23e6913e
@@ -61,10 +73,12 @@ def _num_classes(num_classes, labels:dict) -> int:
     lo, hi = min(int(y.min()) for y in labels.values()), max(int(y.max()) for y in labels.values())
     nc = hi + 1 if num_classes is None else num_classes
     if isinstance(nc, bool) or not isinstance(nc, (int, np.integer)) or nc < 2:
-        raise LotteryError(f"num_classes={nc!r} is not allowed; a classifier needs an integer >= 2 (the labels run from {lo} to {hi}).")
+        raise LotteryError(f"num_classes={nc!r} is not allowed; a classifier needs an integer >= 2 (the "
+                           f"labels run from {lo} to {hi}).")
     for split, y in labels.items():
         if int(y.min()) < 0 or int(y.max()) >= nc:
-            raise LotteryError(f"The {split} labels run from {int(y.min())} to {int(y.max())}; they must be class indices in [0, {nc}) for num_classes={nc}.")
+            raise LotteryError(f"The {split} labels run from {int(y.min())} to {int(y.max())}; "
+                               f"they must be class indices in [0, {nc}) for num_classes={nc}.")
     return int(nc)
 
 # %% ../nbs/12_custom.ipynb #22025cf5
@@ -72,7 +86,8 @@ _PREFIX = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.]*$')
 
 def _check_prefix(prefix, what:str) -> str:
     if not isinstance(prefix, str) or not _PREFIX.match(prefix):
-        raise LotteryError(f"{what}={prefix!r} is not allowed; use letters, digits, '_' and '.' (it starts the run's directory name).")
+        raise LotteryError(f"{what}={prefix!r} is not allowed; use letters, digits, '_' and '.' (it starts "
+                           "the run's directory name).")
     return prefix
 
 def register_tensors(x_train:Tensor, y_train:Tensor, # training inputs `(N, ...)` and labels `(N,)`
@@ -82,10 +97,12 @@ def register_tensors(x_train:Tensor, y_train:Tensor, # training inputs `(N, ...)
                     ) -> tuple[str, str]: # (name, fingerprint)
     "Register the tensors as a data set named after their `data_fingerprint`."
     _check_prefix(prefix, 'data_name')
-    fp = data_fingerprint(TensorDataSet(prefix, x_train, y_train, x_test, y_test, num_classes))   # checks shapes and labels
+    # checks shapes and labels
+    fp = data_fingerprint(TensorDataSet(prefix, x_train, y_train, x_test, y_test, num_classes))
     name = f'{prefix}-{fp[:8]}'
     if getattr(DATASETS.get(name), 'fingerprint', None) != fp:   # (again: keep the loaded copy)
-        def load(device:torch.device, root): return TensorDataSet(name, x_train, y_train, x_test, y_test, num_classes, device)
+        def load(device:torch.device, root): return TensorDataSet(name, x_train, y_train, x_test, y_test,
+                                                                  num_classes, device)
         load.fingerprint = fp
         register_dataset(name)(load)
     return name, fp
@@ -93,14 +110,17 @@ def register_tensors(x_train:Tensor, y_train:Tensor, # training inputs `(N, ...)
 # %% ../nbs/12_custom.ipynb #1e88bf05
 _INITS = ('open_lth', 'factory')
 
-def _signature(m:nn.Module) -> tuple: return repr(m), tuple((k, tuple(v.shape), str(v.dtype)) for k, v in m.state_dict().items())
+def _signature(m:nn.Module) -> tuple: return repr(m), tuple((k, tuple(v.shape), str(v.dtype))
+                                                            for k, v in m.state_dict().items())
 
 def _build(model_fn, seed:int, init:str) -> nn.Module:
-    "`model_fn()` as `get_model` builds it: on the CPU, from `seed`, then (`init='open_lth'`) initialised as open_lth does."
+    ("`model_fn()` as `get_model` builds it: on the CPU, from `seed`, then (`init='open_lth'`) initialised "
+     "as open_lth does.")
     with torch.random.fork_rng(devices=[]), torch.device('cpu'):
         torch.random.default_generator.manual_seed(seed)
         m = model_fn()
-        if not isinstance(m, nn.Module): raise LotteryError(f"model_fn returned a {type(m).__name__}, not a torch.nn.Module; make it return a new model.")
+        if not isinstance(m, nn.Module): raise LotteryError(
+            f"model_fn returned a {type(m).__name__}, not a torch.nn.Module; make it return a new model.")
         if init == 'open_lth': init_open_lth(m)
     return m
 
@@ -108,7 +128,8 @@ def _build(model_fn, seed:int, init:str) -> nn.Module:
 PROBE_BITS = 8 # probe outputs are kept to 2**-PROBE_BITS of the power of two at or above the largest one
 
 def _quantise(out) -> bytes:
-    "A model's output, rounded to a grid of `2**-PROBE_BITS` × the power of two at or above its largest magnitude."
+    ("A model's output, rounded to a grid of `2**-PROBE_BITS` × the power of two at or above its largest "
+     "magnitude.")
     if not isinstance(out, Tensor): return f'not a tensor: {type(out).__name__}'.encode()
     out = out.detach().to('cpu', torch.float64)
     fin = torch.isfinite(out)
@@ -121,7 +142,8 @@ def behaviour_fingerprint(model:nn.Module, # a new seeded model (train mode upda
                           x:Tensor, # the probe batch, e.g. the first 2 training examples
                           seed:int=0, # torch's generator is seeded with it before each forward (dropout)
                          ) -> str: # 16 hex digits
-    "`model_fingerprint` (structure, weights, `forward` source) and the model's outputs on `x` in eval then train mode, rounded."
+    ("`model_fingerprint` (structure, weights, `forward` source) and the model's outputs on `x` in eval then "
+     "train mode, rounded.")
     h = hashlib.sha256(model_fingerprint(model).encode())
     was = model.training
     try:
@@ -140,58 +162,81 @@ def behaviour_fingerprint(model:nn.Module, # a new seeded model (train mode upda
 def register_factory(model_fn, # a callable with no arguments returning a new `nn.Module`
                      x:Tensor, # a batch of model inputs (e.g. 2 training examples) the model must accept
                      num_classes:int, # the width of the model's output
-                     init:str='open_lth', # 'open_lth' (Kaiming-normal Conv/Linear as in lottery-nb) or 'factory' (its own, seeded)
+                     # 'open_lth' (Kaiming-normal Conv/Linear as in lottery-nb) or 'factory' (its own, seeded)
+                     init:str='open_lth',
                      prefix:str='model', # the name starts with it
                     ) -> tuple[str, str]: # (name, fingerprint)
-    "Check `model_fn`'s model on `x` and register `model_fn` as a model named after its `behaviour_fingerprint` on `x`."
+    ("Check `model_fn`'s model on `x` and register `model_fn` as a model named after its "
+     "`behaviour_fingerprint` on `x`.")
     _check_prefix(prefix, 'model_name')
     if isinstance(model_fn, nn.Module):
-        raise LotteryError(f"model_fn is a {type(model_fn).__name__} module, not a factory; pass a function that builds a new one, e.g. lambda: MyNet(), so that every seed starts from its own weights.")
-    if not callable(model_fn): raise LotteryError(f"model_fn={model_fn!r} is not callable; pass a function with no arguments that returns a new nn.Module.")
-    if init not in _INITS: raise LotteryError(f"init={init!r} is not allowed; use 'open_lth' (as every lottery-nb model) or 'factory' (the factory's own initialisation).")
+        raise LotteryError(f"model_fn is a {type(model_fn).__name__} module, not a factory; "
+                           "pass a function that builds a new one, e.g. lambda: MyNet(), "
+                           "so that every seed starts from its own weights.")
+    if not callable(model_fn): raise LotteryError(f"model_fn={model_fn!r} is not callable; pass a function "
+                                                  "with no arguments that returns a new nn.Module.")
+    if init not in _INITS: raise LotteryError(f"init={init!r} is not allowed; use 'open_lth' (as every "
+                                              "lottery-nb model) or 'factory' (the factory's own "
+                                              "initialisation).")
     a, b = _build(model_fn, 0, init), _build(model_fn, 0, init)
-    if a is b: raise LotteryError("model_fn returned the same module twice; make it build a new one on each call (e.g. lambda: nn.Sequential(...)).")
+    if a is b: raise LotteryError("model_fn returned the same module twice; make it build a new one on each "
+                                  "call (e.g. lambda: nn.Sequential(...)).")
     check_model(a, x, num_classes, 'The model from model_fn')
     fp = behaviour_fingerprint(a, x)
     if behaviour_fingerprint(b, x) != fp:
-        raise LotteryError("model_fn built two different models from the same seed; make it draw its random numbers from torch's generator only, which lottery-nb seeds.")
+        raise LotteryError("model_fn built two different models from the same seed; make it draw its random "
+                           "numbers from torch's generator only, which lottery-nb seeds.")
     name, sig = f'{prefix}-{fp[:8]}', _signature(a)
     probe = x.detach().cpu().clone()
     def build(num_classes:int, input_shape:tuple) -> nn.Module:
-        m = model_fn()   # (then the seed-0 model again, under its own generator: `m` draws what it always drew)
-        if not isinstance(m, nn.Module) or _signature(m) != sig or behaviour_fingerprint(_build(model_fn, 0, init), probe) != fp:
-            raise LotteryError(f"model_fn now builds another model than the one registered as {name!r}; call custom_config again for a config (and a run key) of the new model.")
+        # (then the seed-0 model again, under its own generator: `m` draws what it always drew)
+        m = model_fn()
+        if (not isinstance(m, nn.Module) or _signature(m) != sig
+            or behaviour_fingerprint(_build(model_fn, 0, init), probe) != fp):
+            raise LotteryError(f"model_fn now builds another model than the one registered as {name!r}; "
+                               "call custom_config again for a config (and a run key) of the new model.")
         return m
     build.fingerprint = fp
-    register_model(name, replace=True, init=init == 'open_lth')(build)   # (always: `build` checks this very `model_fn`)
+    # (always: `build` checks this very `model_fn`)
+    register_model(name, replace=True, init=init == 'open_lth')(build)
     return name, fp
 
 # %% ../nbs/12_custom.ipynb #5756b46c
 _SET_HERE = ('dataset', 'model', 'data_kwargs', 'model_kwargs', 'extra_identity')
 
 def custom_config(model_fn, # no-argument callable returning a new `nn.Module` (once per seed, torch seeded)
-                  train, # training data: `(x, y)` tensors or arrays, or a map-style `Dataset` of `(input, label)`
+                  # training data: `(x, y)` tensors or arrays, or a map-style `Dataset` of `(input, label)`
+                  train,
                   test, # test data, the same kinds
                   num_classes:int|None=None, # default: the largest label + 1
                   preset:str='cpu', # the preset whose schedule is used (`lottery_nb.config.PRESETS`)
-                  init:str='open_lth', # 'open_lth' (Kaiming-normal Conv/Linear, BatchNorm U[0,1)) or 'factory' (the model's own)
+                  # 'open_lth' (Kaiming-normal Conv/Linear, BatchNorm U[0,1)) or 'factory' (the model's own)
+                  init:str='open_lth',
                   model_name:str='model', # start of the model's registered name
                   data_name:str='data', # start of the data set's registered name
                   **overrides, # other config fields, e.g. training_steps='500it', levels=5, seeds=(0, 1)
                  ) -> ExperimentConfig:
-    "A config that runs `model_fn`'s model on the data with `run_imp`, `interpolation_path`, `run_adaptive` and the store, its key covering both."
+    ("A config that runs `model_fn`'s model on the data with `run_imp`, `interpolation_path`, "
+     "`run_adaptive` and the store, its key covering both.")
     bad = [k for k in _SET_HERE if k in overrides]
-    if bad: raise LotteryError(f"{bad[0]}= cannot be given to custom_config, which sets {', '.join(_SET_HERE)} from model_fn and the data; change those instead.")
+    if bad: raise LotteryError(f"{bad[0]}= cannot be given to custom_config, "
+                               f"which sets {', '.join(_SET_HERE)} from model_fn and the data; "
+                               "change those instead.")
     base = get_preset(preset)
     (x, y), (xt, yt) = as_tensors(train, 'train'), as_tensors(test, 'test')
     if tuple(x.shape[1:]) != tuple(xt.shape[1:]):
-        raise LotteryError(f"The train examples have shape {tuple(x.shape[1:])} and the test examples {tuple(xt.shape[1:])}; they must match.")
+        raise LotteryError(f"The train examples have shape {tuple(x.shape[1:])} and the test examples "
+                           f"{tuple(xt.shape[1:])}; they must match.")
     nc = _num_classes(num_classes, {'train': y, 'test': yt})
     dname, dfp = register_tensors(x, y, xt, yt, nc, data_name)
     data = get_data(dname)
-    mname, mfp = register_factory(model_fn, data.subset('train', min(2, data.num_train), 0)[0], nc, init, model_name)
-    d = dict(name=f'{model_name} on {data_name} ({preset})', description=f'custom_config: {mname} on {dname}, the {preset} preset.')
-    cfg = base.replace(**{**d, **overrides, 'dataset': dname, 'model': mname, 'data_kwargs': {}, 'model_kwargs': {},
+    mname, mfp = register_factory(model_fn, data.subset('train', min(2, data.num_train), 0)[0], nc, init,
+                                  model_name)
+    d = dict(name=f'{model_name} on {data_name} ({preset})',
+             description=f'custom_config: {mname} on {dname}, the {preset} preset.')
+    cfg = base.replace(**{**d, **overrides, 'dataset': dname, 'model': mname, 'data_kwargs': {},
+                          'model_kwargs': {},
                           'extra_identity': {'data': dfp, 'model': mfp}})
-    cfg.resolve(data.steps_per_epoch(cfg.batch_size))   # the batch size and the steps fit this data: checked now
+    # the batch size and the steps fit this data: checked now
+    cfg.resolve(data.steps_per_epoch(cfg.batch_size))
     return cfg

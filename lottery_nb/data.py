@@ -38,7 +38,8 @@ def _int_in(name:str, # argument name shown in the message
             note:str='', # appended to the message, e.g. ' (the training set has 10 examples)'
            ) -> int:
     "`value` as an `int` if it is an integer in [lo, hi], else a `LotteryError`."
-    ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= lo and (hi is None or value <= hi)
+    ok = (isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= lo
+          and (hi is None or value <= hi))
     if not ok:
         allowed = f'an integer from {lo} to {hi}' if hi is not None else f'an integer of at least {lo}'
         raise LotteryError(f'{name}={value!r} is not allowed; use {allowed}{note}.')
@@ -48,7 +49,8 @@ def _int_in(name:str, # argument name shown in the message
 class _Batches:
     "What a data set hands out: endless seeded training batches, fixed evaluation batches and seeded subsets."
     def _split_size(self, split:str) -> int:
-        if split not in ('train', 'test'): raise LotteryError(f"split={split!r} is not allowed; use 'train' or 'test'.")
+        if split not in ('train', 'test'): raise LotteryError(f"split={split!r} is not allowed; use 'train' "
+                                                              "or 'test'.")
         return self.num_train if split == 'train' else self.num_test
 
     def train_batches(self,
@@ -56,7 +58,8 @@ class _Batches:
                       start_step:int, # global step of the first batch
                       batch_size:int, # examples per batch
                      ) -> Iterator[tuple[Tensor, Tensor]]:
-        "Endless `(x, y)` training batches on `self.device`, the first being that of global step `start_step`."
+        ("Endless `(x, y)` training batches on `self.device`, the first being that of global step "
+         "`start_step`.")
         raise NotImplementedError
 
     def eval_batches(self,
@@ -87,7 +90,8 @@ class DataSet(_Batches):
                  num_test:int, # test set size
                  device:str|torch.device='cpu', # where batches are delivered
                 ):
-        self.name, self.num_classes, self.input_shape = name, int(num_classes), tuple(int(s) for s in input_shape)
+        self.name, self.num_classes, self.input_shape = (name, int(num_classes),
+                                                         tuple(int(s) for s in input_shape))
         self.num_train, self.num_test, self.device = int(num_train), int(num_test), torch.device(device)
 
     def __repr__(self):
@@ -96,12 +100,15 @@ class DataSet(_Batches):
 
     def steps_per_epoch(self, batch_size:int) -> int:
         "Number of full batches in an epoch (`num_train // batch_size`; the remainder is dropped)."
-        bs = _int_in('batch_size', batch_size, 1, self.num_train, f' (the {self.name} training set has {self.num_train} examples)')
+        bs = _int_in('batch_size', batch_size, 1, self.num_train,
+                     f' (the {self.name} training set has {self.num_train} examples)')
         return self.num_train // bs
 
     def epoch_order(self, seed:int, epoch:int) -> Tensor:
-        "The order of the training examples in `epoch`: a CPU permutation that depends only on `(seed, epoch)`."
-        g = torch.Generator().manual_seed(derive_seed(_int_in('seed', seed, 0), 'order', _int_in('epoch', epoch, 0)))
+        ("The order of the training examples in `epoch`: a CPU permutation that depends only on `(seed, "
+         "epoch)`.")
+        g = torch.Generator().manual_seed(derive_seed(_int_in('seed', seed, 0), 'order',
+                                                      _int_in('epoch', epoch, 0)))
         return torch.randperm(self.num_train, generator=g)
 
     def batch_indices(self, seed:int, step:int, batch_size:int) -> Tensor:
@@ -110,7 +117,8 @@ class DataSet(_Batches):
         return self.epoch_order(seed, e)[i * batch_size:(i + 1) * batch_size]
 
     def _steps(self, seed:int, start_step:int, batch_size:int, device=None) -> Iterator[tuple[int, Tensor]]:
-        "`(step, indices)` for every step from `start_step` on; arguments are checked now, not at the first `next`."
+        ("`(step, indices)` for every step from `start_step` on; arguments are checked now, "
+         "not at the first `next`.")
         spe, t0 = self.steps_per_epoch(batch_size), _int_in('start_step', start_step, 0)
         _int_in('seed', seed, 0)
         def gen():
@@ -137,11 +145,16 @@ class TensorDataSet(DataSet):
                 ):
         for x, y, split in ((x_train, y_train, 'train'), (x_test, y_test, 'test')):
             if len(x) != len(y) or len(x) == 0:
-                raise LotteryError(f'The {split} split of {name!r} has {len(x)} inputs and {len(y)} labels; both must be equal and positive.')
-            if y.dtype == torch.bool or (y.dtype.is_floating_point and not torch.equal(y, y.round())) or int(y.min()) < 0 or int(y.max()) >= num_classes:
-                raise LotteryError(f"The {split} labels of {name!r} ({y.dtype}) run from {y.min().item()} to {y.max().item()}; they must be integers in [0, {num_classes}) for {num_classes} classes.")
+                raise LotteryError(f'The {split} split of {name!r} has {len(x)} inputs and {len(y)} labels; '
+                                   'both must be equal and positive.')
+            if (y.dtype == torch.bool or (y.dtype.is_floating_point and not torch.equal(y, y.round()))
+                or int(y.min()) < 0 or int(y.max()) >= num_classes):
+                raise LotteryError(f"The {split} labels of {name!r} ({y.dtype}) run from {y.min().item()} to "
+                                   f"{y.max().item()}; they must be integers in [0, {num_classes}) for "
+                                   f"{num_classes} classes.")
         if tuple(x_train.shape[1:]) != tuple(x_test.shape[1:]):
-            raise LotteryError(f'The train and test inputs of {name!r} have shapes {tuple(x_train.shape[1:])} and {tuple(x_test.shape[1:])}; they must match.')
+            raise LotteryError(f'The train and test inputs of {name!r} have shapes '
+                               f'{tuple(x_train.shape[1:])} and {tuple(x_test.shape[1:])}; they must match.')
         super().__init__(name, num_classes, tuple(x_train.shape[1:]), len(x_train), len(x_test), device)
         self.x_train, self.x_test = x_train.to(self.device), x_test.to(self.device)
         self.y_train, self.y_test = y_train.to(self.device, torch.int64), y_test.to(self.device, torch.int64)
@@ -155,12 +168,14 @@ class TensorDataSet(DataSet):
         "Random augmentation of stored examples `x`, all randomness from the CPU `generator` (here: none)."
         return x
 
-    def train_batches(self, seed:int, start_step:int=0, batch_size:int=128) -> Iterator[tuple[Tensor, Tensor]]:
+    def train_batches(self, seed:int, start_step:int=0,
+                      batch_size:int=128) -> Iterator[tuple[Tensor, Tensor]]:
         steps = self._steps(seed, start_step, batch_size, self.device)
         def gen():
             for t, idx in steps:
                 x = self.x_train[idx]
-                if self.augment: x = self.augment_batch(x, torch.Generator().manual_seed(derive_seed(seed, 'augment', t)))
+                if self.augment: x = self.augment_batch(
+                    x, torch.Generator().manual_seed(derive_seed(seed, 'augment', t)))
                 yield self.inputs(x), self.y_train[idx]
         return gen()
 
@@ -168,7 +183,8 @@ class TensorDataSet(DataSet):
         self._split_size(split)
         return (self.x_train, self.y_train) if split == 'train' else (self.x_test, self.y_test)
 
-    def eval_batches(self, split:str, batch_size:int=1000, limit:int|None=None) -> Iterator[tuple[Tensor, Tensor]]:
+    def eval_batches(self, split:str, batch_size:int=1000,
+                     limit:int|None=None) -> Iterator[tuple[Tensor, Tensor]]:
         x, y = self._split(split)
         bs = _int_in('batch_size', batch_size, 1)
         n = len(x) if limit is None else min(_int_in('limit', limit, 1), len(x))
@@ -188,7 +204,8 @@ _CACHE: OrderedDict[tuple, DataSet] = OrderedDict()
 
 def register_dataset(name:str, # the name `get_data` will know it by
                     ) -> Callable:
-    "Decorator: register `loader(device, root, **kwargs) -> DataSet` under `name` (replacing any earlier one)."
+    ("Decorator: register `loader(device, root, **kwargs) -> DataSet` under `name` (replacing any earlier "
+     "one).")
     def deco(loader:Callable[..., DataSet]):
         DATASETS[name] = loader
         for k in [k for k in _CACHE if k[0] == name]: del _CACHE[k]
@@ -205,7 +222,8 @@ def clear_data_cache():
 
 def _device(device) -> torch.device:
     try: dev = torch.device(device)
-    except (RuntimeError, TypeError): raise LotteryError(f"device={device!r} is not a device; use e.g. 'cpu', 'cuda' or 'cuda:1'.") from None
+    except (RuntimeError, TypeError): raise LotteryError(f"device={device!r} is not a device; use e.g. "
+                                                         "'cpu', 'cuda' or 'cuda:1'.") from None
     if dev.type == 'cuda' and not torch.cuda.is_available():
         raise LotteryError(f"device={device!r} is not available on this machine; use 'cpu'.")
     return dev
@@ -216,9 +234,12 @@ def get_data(name:str, # a key of `DATASETS`, e.g. 'mnist1d', 'cifar10'
              cache:bool=True, # keep it (bounded by `DATA_CACHE_SIZE`) and reuse a kept copy
              **kwargs, # passed to the loader, e.g. `augment=False`, `num_samples=3000`
             ) -> DataSet:
-    "The data set `name`, loaded once for each `(name, device, root, kwargs)` while it stays in the bounded cache."
+    ("The data set `name`, loaded once for each `(name, device, root, kwargs)` while it stays in the bounded "
+     "cache.")
     if name not in DATASETS:
-        raise LotteryError(f"Data set {name!r} is unknown; use one of: {', '.join(sorted(DATASETS))}, register your own loader with `lottery_nb.data.register_dataset({name!r})`, or pass your tensors or Dataset to `lottery_nb.custom.custom_config`.")
+        raise LotteryError(f"Data set {name!r} is unknown; use one of: {', '.join(sorted(DATASETS))}, "
+                           f"register your own loader with `lottery_nb.data.register_dataset({name!r})`, "
+                           "or pass your tensors or Dataset to `lottery_nb.custom.custom_config`.")
     dev, loader = _device(device), DATASETS[name]
     root = default_data_root() if root is None else Path(root).expanduser()
     params = inspect.signature(loader).parameters
@@ -226,7 +247,8 @@ def get_data(name:str, # a key of `DATASETS`, e.g. 'mnist1d', 'cifar10'
         allowed = [k for k in params if k not in ('device', 'root')]
         for k in kwargs:
             if k not in allowed:
-                raise LotteryError(f"Keyword {k!r} is not accepted by data set {name!r}; use {'one of: ' + ', '.join(allowed) if allowed else 'none'}.")
+                raise LotteryError(f"Keyword {k!r} is not accepted by data set {name!r}; "
+                                   f"use {'one of: ' + ', '.join(allowed) if allowed else 'none'}.")
     key = (name, str(dev), str(root), repr(sorted(kwargs.items())))
     if key in _CACHE and cache: _CACHE.move_to_end(key); return _CACHE[key]
     ds = loader(device=dev, root=root, **kwargs)
@@ -269,19 +291,23 @@ def load_mnist1d(device:torch.device, # where the tensors live
     args.pop('url', None)
     num_test = overrides.pop('num_test', None)
     for k in overrides:
-        if k not in args: raise LotteryError(f"Keyword {k!r} is not accepted by data set 'mnist1d'; use one of: {', '.join(args)}, num_test.")
+        if k not in args: raise LotteryError(f"Keyword {k!r} is not accepted by data set 'mnist1d'; "
+                                             f"use one of: {', '.join(args)}, num_test.")
     args.update(overrides)
     n = 10 * (_int_in('num_samples', args['num_samples'], 10) // 10)
     n_train = int(n * args['train_split'])
     if not 0 < n_train < n:
-        raise LotteryError(f"train_split={args['train_split']!r} leaves an empty split of {n} examples; use a fraction strictly between 0 and 1 that leaves both splits non-empty.")
-    if num_test is not None:  # the same number of training examples, num_test test examples: one data set, split at n_train
+        raise LotteryError(f"train_split={args['train_split']!r} leaves an empty split of {n} examples; "
+                           "use a fraction strictly between 0 and 1 that leaves both splits non-empty.")
+    # the same number of training examples, num_test test examples: one data set, split at n_train
+    if num_test is not None:
         num_test = _int_in('num_test', num_test, 1)
         args.update(num_samples=10 * -(-(n_train + num_test) // 10), train_split=1.0)
     np_state, py_state = np.random.get_state(), random.getstate()
     try: d = make_dataset(types.SimpleNamespace(**args))
     finally: np.random.set_state(np_state); random.setstate(py_state)
-    if num_test is not None: d = dict(x=d['x'][:n_train], y=d['y'][:n_train], x_test=d['x'][n_train:n_train + num_test], y_test=d['y'][n_train:n_train + num_test])
+    if num_test is not None: d = dict(x=d['x'][:n_train], y=d['y'][:n_train], x_test=d['x'][
+        n_train:n_train + num_test], y_test=d['y'][n_train:n_train + num_test])
     x, xt = (torch.from_numpy(np.ascontiguousarray(d[k], dtype=np.float32))[:, None] for k in ('x', 'x_test'))
     y, yt = (torch.from_numpy(np.asarray(d[k], dtype=np.int64)) for k in ('y', 'y_test'))
     return TensorDataSet('mnist1d', x, y, xt, yt, 10, device)
@@ -303,10 +329,12 @@ def crop_flip(x:Tensor, # images (N, C, H, W), any dtype, on any device
               flip:Tensor, # (N,) bool, flip horizontally
               pad:int=4, # zero padding on each side
              ) -> Tensor:
-    "Zero-pad by `pad`, crop an HxW window at `(dy, dx)` and flip where `flip`, for a whole batch on `x`'s device."
+    ("Zero-pad by `pad`, crop an HxW window at `(dy, dx)` and flip where `flip`, for a whole batch on `x`'s "
+     "device.")
     n, c, h, w = x.shape
     rows = dy[:, None] + torch.arange(h, device=dy.device)                  # (n, h) rows of the padded images
-    cols = dx[:, None] + torch.arange(w, device=dx.device)                  # (n, w) columns, reversed where flipped
+    # (n, w) columns, reversed where flipped
+    cols = dx[:, None] + torch.arange(w, device=dx.device)
     cols = torch.where(flip.to(cols.device)[:, None], cols.flip(1), cols)
     rc = torch.cat([rows, cols.to(rows.device)], 1).to(x.device)            # one host-to-device copy
     xp = F.pad(x, (pad, pad, pad, pad))
@@ -325,7 +353,8 @@ CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 CIFAR100_MEAN, CIFAR100_STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)
 
 class CIFARDataSet(TensorDataSet):
-    "CIFAR images kept as `uint8` on the device, normalised per batch, with on-device crop-and-flip augmentation."
+    ("CIFAR images kept as `uint8` on the device, normalised per batch, with on-device crop-and-flip "
+     "augmentation.")
     def __init__(self, name, x_train, y_train, x_test, y_test, num_classes,
                  mean:tuple, # per-channel mean of the [0, 1] pixel values
                  std:tuple, # per-channel standard deviation
@@ -343,27 +372,36 @@ class CIFARDataSet(TensorDataSet):
 
 # %% ../nbs/01_data.ipynb #1e74b3ef
 _CIFAR = {
-    'cifar10': dict(title='CIFAR-10', folder='cifar-10-batches-py', train=[f'data_batch_{i}' for i in range(1, 6)],
-                    test=['test_batch'], label=b'labels', classes=10, tv='CIFAR10', mean=CIFAR10_MEAN, std=CIFAR10_STD),
+    'cifar10': dict(title='CIFAR-10', folder='cifar-10-batches-py',
+                    train=[f'data_batch_{i}' for i in range(1, 6)],
+                    test=['test_batch'], label=b'labels', classes=10, tv='CIFAR10', mean=CIFAR10_MEAN,
+                    std=CIFAR10_STD),
     'cifar100': dict(title='CIFAR-100', folder='cifar-100-python', train=['train'], test=['test'],
                      label=b'fine_labels', classes=100, tv='CIFAR100', mean=CIFAR100_MEAN, std=CIFAR100_STD)}
 
 def read_cifar_pickle(path:str|Path, # one file of the python version, e.g. .../data_batch_1
                       label_key:bytes=b'labels', # b'labels' (CIFAR-10) or b'fine_labels' (CIFAR-100)
                      ) -> tuple[Tensor, Tensor]:
-    "Images `(N, 3, 32, 32)` uint8 and labels `(N,)` int64 from a CIFAR python-version pickle; a damaged file is named."
-    want = f"a CIFAR python-version pickle (a dict with b'data', N x 3072 uint8 pixels, and {label_key!r}, N labels)"
+    ("Images `(N, 3, 32, 32)` uint8 and labels `(N,)` int64 from a CIFAR python-version pickle; "
+     "a damaged file is named.")
+    want = (f"a CIFAR python-version pickle (a dict with b'data', N x 3072 uint8 pixels, and {label_key!r}, "
+            "N labels)")
     fix = "replace it with the file from the python-version archive (or pass download=True after deleting it)"
     try:
         with open(path, 'rb') as f: d = pickle.load(f, encoding='bytes')
     except OSError: raise
-    except Exception as e: raise LotteryError(f"{str(path)!r} is not {want}: unpickling failed ({type(e).__name__}); {fix}.") from None
+    except Exception as e: raise LotteryError(f"{str(path)!r} is not {want}: unpickling failed "
+                                              f"({type(e).__name__}); {fix}.") from None
     if not isinstance(d, dict) or b'data' not in d or label_key not in d:
-        raise LotteryError(f"{str(path)!r} is not {want}: it holds {sorted(d)[:4] if isinstance(d, dict) else type(d).__name__}; {fix}.")
+        raise LotteryError(f"{str(path)!r} is not {want}: "
+                           f"it holds {sorted(d)[:4] if isinstance(d, dict) else type(d).__name__}; {fix}.")
     x, y = np.asarray(d[b'data']), np.asarray(d[label_key])
-    if x.ndim != 2 or x.shape[1] != 3072 or not np.issubdtype(x.dtype, np.integer) or y.shape != (len(x),) or not np.issubdtype(y.dtype, np.integer):
-        raise LotteryError(f"{str(path)!r} is not {want}: its pixels have shape {x.shape} ({x.dtype}) and its labels {y.shape} ({y.dtype}); {fix}.")
-    return torch.from_numpy(x.astype(np.uint8).reshape(-1, 3, 32, 32).copy()), torch.tensor(y.astype(np.int64))
+    if (x.ndim != 2 or x.shape[1] != 3072 or not np.issubdtype(x.dtype, np.integer) or y.shape != (len(x),)
+        or not np.issubdtype(y.dtype, np.integer)):
+        raise LotteryError(f"{str(path)!r} is not {want}: its pixels have shape {x.shape} ({x.dtype}) and "
+                           f"its labels {y.shape} ({y.dtype}); {fix}.")
+    return (torch.from_numpy(x.astype(np.uint8).reshape(-1, 3, 32, 32).copy()),
+            torch.tensor(y.astype(np.int64)))
 
 def _load_cifar(which:str, device:torch.device, root:Path, download:bool, augment:bool) -> CIFARDataSet:
     spec = _CIFAR[which]
@@ -373,12 +411,15 @@ def _load_cifar(which:str, device:torch.device, root:Path, download:bool, augmen
         import torchvision
         try: getattr(torchvision.datasets, spec['tv'])(str(root), train=True, download=True)
         except Exception as e:
-            raise LotteryError(f"Downloading {spec['title']} into {root} failed ({type(e).__name__}); place the python-version files in {folder} instead.") from e
+            raise LotteryError(f"Downloading {spec['title']} into {root} failed ({type(e).__name__}); "
+                               f"place the python-version files in {folder} instead.") from e
         missing = [f for f in spec['train'] + spec['test'] if not (folder / f).is_file()]
     if missing:
-        raise LotteryError(f"{spec['title']} was not found at {folder} (no file {missing[0]!r}); pass download=True to get_data or place the python-version files there.")
+        raise LotteryError(f"{spec['title']} was not found at {folder} (no file {missing[0]!r}); "
+                           "pass download=True to get_data or place the python-version files there.")
     parts = {s: [read_cifar_pickle(folder / f, spec['label']) for f in spec[s]] for s in ('train', 'test')}
-    (x, y), (xt, yt) = ((torch.cat([p[0] for p in parts[s]]), torch.cat([p[1] for p in parts[s]])) for s in ('train', 'test'))
+    (x, y), (xt, yt) = ((torch.cat([p[0] for p in parts[s]]), torch.cat([p[1] for p in parts[s]]))
+                        for s in ('train', 'test'))
     return CIFARDataSet(which, x, y, xt, yt, spec['classes'], spec['mean'], spec['std'], device, augment)
 
 @register_dataset('cifar10')
@@ -427,7 +468,8 @@ class SeededBatches:
 
 # %% ../nbs/01_data.ipynb #744d8c25
 class ImageFolderDataSet(DataSet):
-    "An ImageFolder data set (`train/<class>/*`, `val/<class>/*`) read by DataLoader workers, batches on `device`."
+    ("An ImageFolder data set (`train/<class>/*`, `val/<class>/*`) read by DataLoader workers, "
+     "batches on `device`.")
     def __init__(self,
                  name:str, # registry name
                  path:str|Path, # folder holding `train/` and `val/`
@@ -442,13 +484,18 @@ class ImageFolderDataSet(DataSet):
         for split in ('train', 'val'):
             try: folders[split] = torchvision.datasets.ImageFolder(str(path / split))
             except FileNotFoundError:
-                raise LotteryError(f'{path / split} holds no images in class folders; {name} needs <class>/<image> files under {path / "train"} and {path / "val"}.') from None
+                raise LotteryError(f'{path / split} holds no images in class folders; '
+                                   f'{name} needs <class>/<image> files under {path / "train"} and '
+                                   f'{path / "val"}.') from None
         if folders['val'].class_to_idx != folders['train'].class_to_idx:
-            raise LotteryError(f"The class folders of {path / 'val'} differ from those of {path / 'train'}; both must hold the same classes.")
+            raise LotteryError(f"The class folders of {path / 'val'} differ from those of {path / 'train'}; "
+                               "both must hold the same classes.")
         s = _int_in('image_size', image_size, 1)
-        super().__init__(name, len(folders['train'].classes), (3, s, s), len(folders['train']), len(folders['val']), device)
+        super().__init__(name, len(folders['train'].classes), (3, s, s), len(folders['train']),
+                         len(folders['val']), device)
         self.classes, self.augment = folders['train'].classes, augment
-        self.num_workers = min(8, os.cpu_count() or 1) if num_workers is None else _int_in('num_workers', num_workers, 0)
+        self.num_workers = (min(8, os.cpu_count() or 1) if num_workers is None
+                            else _int_in('num_workers', num_workers, 0))
         self._samples = {'train': folders['train'].samples, 'test': folders['val'].samples}
         norm = [T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
         self.train_transform = T.Compose([T.RandomResizedCrop(s), T.RandomHorizontalFlip()] + norm)
@@ -457,17 +504,20 @@ class ImageFolderDataSet(DataSet):
     def _loader(self, samples, transform, **kwargs):
         # own generator: creating the loader's iterator must not draw from torch's global generator
         return torch.utils.data.DataLoader(_ImageList(samples, transform), num_workers=self.num_workers,
-                                           pin_memory=self.device.type == 'cuda', generator=torch.Generator().manual_seed(0), **kwargs)
+                                           pin_memory=self.device.type == 'cuda',
+                                           generator=torch.Generator().manual_seed(0), **kwargs)
 
     def _to_device(self, batches):
         for x, y in batches: yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
-    def train_batches(self, seed:int, start_step:int=0, batch_size:int=128) -> Iterator[tuple[Tensor, Tensor]]:
+    def train_batches(self, seed:int, start_step:int=0,
+                      batch_size:int=128) -> Iterator[tuple[Tensor, Tensor]]:
         order = SeededBatches(self._steps(seed, start_step, batch_size), seed)
         tf = self.train_transform if self.augment else self.eval_transform
         return self._to_device(self._loader(self._samples['train'], tf, batch_sampler=order))
 
-    def eval_batches(self, split:str, batch_size:int=1000, limit:int|None=None) -> Iterator[tuple[Tensor, Tensor]]:
+    def eval_batches(self, split:str, batch_size:int=1000,
+                     limit:int|None=None) -> Iterator[tuple[Tensor, Tensor]]:
         n = self._split_size(split)
         bs = _int_in('batch_size', batch_size, 1)
         n = n if limit is None else min(_int_in('limit', limit, 1), n)
@@ -493,25 +543,32 @@ def load_imagenet(device:torch.device, # where batches are delivered
     root = Path(root)
     path = root if (root / 'train').is_dir() else root / 'imagenet'
     if not (path / 'train').is_dir():
-        raise LotteryError(f"ImageNet was not found: neither {root / 'train'} nor {root / 'imagenet' / 'train'} is a folder; place an ImageFolder copy (train/<class>/*, val/<class>/*) at {root / 'imagenet'}.")
+        raise LotteryError(f"ImageNet was not found: neither {root / 'train'} nor "
+                           f"{root / 'imagenet' / 'train'} is a folder; place an ImageFolder copy "
+                           f"(train/<class>/*, val/<class>/*) at {root / 'imagenet'}.")
     return ImageFolderDataSet('imagenet', path, device, image_size, num_workers, augment)
 
 # %% ../nbs/01_data.ipynb #1e73f398
 BUILTIN_DATASETS = dict(DATASETS) # lottery-nb's own loaders: they add nothing to the run identity
-FINGERPRINT_BYTES = 64 << 20 # a `TensorDataSet` up to this size is hashed whole, larger ones and others by a sample
+# a `TensorDataSet` up to this size is hashed whole, larger ones and others by a sample
+FINGERPRINT_BYTES = 64 << 20
 
 def _digest(h, t:Tensor):
     "Feed the dtype, shape and bytes of tensor `t` to the hash `h`."
     t = t.detach().cpu().contiguous()
-    h.update(f'{t.dtype}{tuple(t.shape)}'.encode()); h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    h.update(f'{t.dtype}{tuple(t.shape)}'.encode()); h.update(
+        t.reshape(-1).view(torch.uint8).numpy().tobytes())
 
 def data_fingerprint(ds:DataSet, # any data set
                      sample:int=1024, # examples per split hashed when the data set is not hashed whole
                     ) -> str: # 16 hex digits
-    "SHA-256 of what a data set holds: its kind, sizes, classes, input shape and tensors (whole when small, else a seeded sample)."
-    h = hashlib.sha256(repr((type(ds).__module__, type(ds).__qualname__, ds.num_train, ds.num_test, ds.num_classes,
+    ("SHA-256 of what a data set holds: its kind, sizes, classes, input shape and tensors (whole when small, "
+     "else a seeded sample).")
+    h = hashlib.sha256(repr((type(ds).__module__, type(ds).__qualname__, ds.num_train, ds.num_test,
+                             ds.num_classes,
                              ds.input_shape, bool(ds.augment))).encode())
-    whole = isinstance(ds, TensorDataSet) and sum(t.numel() * t.element_size() for t in (ds.x_train, ds.y_train, ds.x_test, ds.y_test)) <= FINGERPRINT_BYTES
+    whole = isinstance(ds, TensorDataSet) and sum(t.numel() * t.element_size() for t in (
+        ds.x_train, ds.y_train, ds.x_test, ds.y_test)) <= FINGERPRINT_BYTES
     for split in ('train', 'test'):
         x, y = ds._split(split) if whole else ds.subset(split, min(sample, ds._split_size(split)), seed=0)
         _digest(h, x); _digest(h, y)
@@ -521,7 +578,8 @@ def data_fingerprint(ds:DataSet, # any data set
 _FINGERPRINTS: dict = {} # (name, data_kwargs) -> (loader, fingerprint)
 
 def _data_identity(cfg) -> str|None:
-    "`data_fingerprint` of the user data set `cfg` names; None for lottery-nb's own, an unknown name, or one whose fingerprint is in `extra_identity`."
+    ("`data_fingerprint` of the user data set `cfg` names; None for lottery-nb's own, an unknown name, "
+     "or one whose fingerprint is in `extra_identity`.")
     name = cfg.dataset; loader = DATASETS.get(name)
     if loader is None or BUILTIN_DATASETS.get(name) is loader: return None
     own = getattr(loader, 'fingerprint', None)   # a loader that knows its fingerprint (`lottery_nb.custom`)

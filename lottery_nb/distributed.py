@@ -14,7 +14,8 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from .config import LotteryError
-from .data import CIFARDataSet, ImageFolderDataSet, TensorDataSet, crop_flip, crop_flip_params, derive_seed
+from .data import (CIFARDataSet, ImageFolderDataSet, TensorDataSet, crop_flip, crop_flip_params,
+                             derive_seed)
 from .training import batch_sums, evaluate, train
 
 # %% auto #0
@@ -25,16 +26,20 @@ __all__ = ['dist_env', 'is_writer', 'split_chains', 'idle_ranks', 'idle_message'
 # %% ../nbs/04b_distributed.ipynb #08414ce9
 def dist_env(env:dict|None=None, # the environment to read (default `os.environ`)
             ) -> tuple[int, int, int]: # (rank, world_size, local_rank)
-    "This process's rank, the world size and its local rank, as torchrun sets them; (0, 1, 0) without torchrun."
+    ("This process's rank, the world size and its local rank, as torchrun sets them; (0, 1, "
+     "0) without torchrun.")
     env = os.environ if env is None else env
     vals = {}
     for k, default in (('RANK', 0), ('WORLD_SIZE', 1), ('LOCAL_RANK', 0)):
         v = env.get(k, default)
         try: vals[k] = int(v)
-        except (TypeError, ValueError): raise LotteryError(f"Environment variable {k}={v!r} is not an integer; torchrun sets it, so launch with torchrun or unset it.") from None
+        except (TypeError, ValueError): raise LotteryError(f"Environment variable {k}={v!r} is not an "
+                                                           "integer; torchrun sets it, so launch with "
+                                                           "torchrun or unset it.") from None
     rank, world, local = vals['RANK'], vals['WORLD_SIZE'], vals['LOCAL_RANK']
     if world < 1 or not 0 <= rank < world:
-        raise LotteryError(f"RANK={rank} and WORLD_SIZE={world} do not fit together; the rank must be in 0..WORLD_SIZE-1.")
+        raise LotteryError(f"RANK={rank} and WORLD_SIZE={world} do not fit together; the rank must be in "
+                           "0..WORLD_SIZE-1.")
     return rank, world, local
 
 def is_writer(env:dict|None=None) -> bool:
@@ -47,7 +52,8 @@ def split_chains(chains:list, # the independent units, in one order on every ran
                  world:int, # the world size
                 ) -> list:
     "The chains rank `rank` of `world` trains: every `world`-th one starting at `rank`."
-    if not 0 <= rank < world: raise LotteryError(f"rank={rank} is not in 0..{world - 1} for world size {world}.")
+    if not 0 <= rank < world: raise LotteryError(f"rank={rank} is not in 0..{world - 1} for world size "
+                                                 f"{world}.")
     return list(chains)[rank::world]
 
 def idle_ranks(n_chains:int, world:int) -> list[int]:
@@ -64,9 +70,11 @@ def idle_message(n_chains:int, world:int) -> str|None:
 
 # %% ../nbs/04b_distributed.ipynb #cf0a2bd6
 def rank_part(batch_size:int, rank:int, world:int) -> slice:
-    "The examples of a global batch of `batch_size` that rank `rank` of `world` trains on: its contiguous equal share."
+    ("The examples of a global batch of `batch_size` that rank `rank` of `world` trains on: "
+     "its contiguous equal share.")
     if batch_size % world:
-        raise LotteryError(f"batch_size={batch_size} cannot be split evenly over {world} ranks; use a multiple of the world size.")
+        raise LotteryError(f"batch_size={batch_size} cannot be split evenly over {world} ranks; "
+                           "use a multiple of the world size.")
     b = batch_size // world
     return slice(rank * b, (rank + 1) * b)
 
@@ -78,7 +86,8 @@ class _Share:
 def _folder_share(d:ImageFolderDataSet, seed, start_step, batch_size, part):
     from lottery_nb.data import SeededBatches   # each image keeps the seed it has in the whole batch
     order = _Share(SeededBatches(d._steps(seed, start_step, batch_size), seed), part)
-    return d._to_device(d._loader(d._samples['train'], d.train_transform if d.augment else d.eval_transform, batch_sampler=order))
+    return d._to_device(d._loader(d._samples['train'], d.train_transform if d.augment else d.eval_transform,
+                                  batch_sampler=order))
 
 def _tensor_share(d:TensorDataSet, seed, start_step, batch_size, part):
     steps = d._steps(seed, start_step, batch_size, d.device)
@@ -86,20 +95,23 @@ def _tensor_share(d:TensorDataSet, seed, start_step, batch_size, part):
         for t, idx in steps:
             x = d.x_train[idx[part]]
             if d.augment:   # CIFAR crop and flip: the whole batch's draws, this rank's part of them
-                dy, dx, flip = crop_flip_params(batch_size, torch.Generator().manual_seed(derive_seed(seed, 'augment', t)))
+                dy, dx, flip = crop_flip_params(
+                    batch_size, torch.Generator().manual_seed(derive_seed(seed, 'augment', t)))
                 x = crop_flip(x, dy[part], dx[part], flip[part])
             yield d.inputs(x), d.y_train[idx[part]]
     return gen()
 
 # %% ../nbs/04b_distributed.ipynb #0dec9bce
 class RankSlice:
-    "A data set view whose training batch at each step is this rank's slice of the global batch, loaded alone where the data set allows; everything else is the data set's."
+    ("A data set view whose training batch at each step is this rank's slice of the global batch, "
+     "loaded alone where the data set allows; everything else is the data set's.")
     def __init__(self, data, rank:int, world:int): self.data, self.rank, self.world = data, rank, world
     def __getattr__(self, k): return getattr(self.data, k)
     def train_batches(self, seed:int, start_step:int=0, batch_size:int=128):
         d, part = self.data, rank_part(batch_size, self.rank, self.world)
         if isinstance(d, ImageFolderDataSet): return _folder_share(d, seed, start_step, batch_size, part)
-        if isinstance(d, TensorDataSet) and (not d.augment or type(d).augment_batch is CIFARDataSet.augment_batch):
+        if (isinstance(d, TensorDataSet)
+            and (not d.augment or type(d).augment_batch is CIFARDataSet.augment_batch)):
             return _tensor_share(d, seed, start_step, batch_size, part)
         return ((x[part], y[part]) for x, y in d.train_batches(seed, start_step, batch_size))
 
@@ -131,17 +143,21 @@ def check_ddp(model:torch.nn.Module, # the network (e.g. a probe built from the 
     "Raise a one-sentence `LotteryError` unless `model` can train over `world` ranks as one process would."
     rank_part(batch_size, 0, world)
     if sync_bn is not False and has_batchnorm(model) and torch.device(device).type != 'cuda':
-        raise LotteryError(f"DDP of a model with BatchNorm{f' ({name!r})' if name else ''} needs CUDA devices for SyncBatchNorm, but training runs on "
-                           f"{device}; with per-rank statistics it would not be the single-process run, so use device=cuda, a model without BatchNorm, or parallel='chains'.")
+        raise LotteryError(f"DDP of a model with BatchNorm{f' ({name!r})' if name else ''} needs CUDA "
+                           "devices for SyncBatchNorm, but training runs on "
+                           f"{device}; with per-rank statistics it would not be the single-process run, "
+                           "so use device=cuda, a model without BatchNorm, or parallel='chains'.")
 
 # %% ../nbs/04b_distributed.ipynb #dc014bca
 def init_distributed(backend:str|None=None, # 'gloo' (CPU) or 'nccl' (CUDA); default by device
-                     timeout:float=3600, # seconds a rank waits in a collective (rank 0 may evaluate or wait for a lock meanwhile)
+                     # seconds a rank waits in a collective (rank 0 may evaluate or wait for a lock meanwhile)
+                     timeout:float=3600,
                     ) -> tuple[int, int]: # (rank, world_size)
     "Join the torchrun process group (once); a single process without torchrun needs none."
     rank, world, local = dist_env()
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group(backend or ('nccl' if torch.cuda.is_available() else 'gloo'), timeout=datetime.timedelta(seconds=timeout))
+        dist.init_process_group(backend or ('nccl' if torch.cuda.is_available() else 'gloo'),
+                                timeout=datetime.timedelta(seconds=timeout))
     return rank, world
 
 def leave_distributed():
@@ -152,12 +168,15 @@ def leave_distributed():
 
 def train_ddp(model, data, cfg, plan, seed:int, start_state:dict, *args,
               checkpointer=None, on_snapshot=None, sync_bn:bool|None=None, **kwargs) -> dict:
-    "`lottery_nb.training.train` of one run over all ranks with DistributedDataParallel; rank 0 alone checkpoints and snapshots."
-    if not dist.is_initialized(): return train(model, data, cfg, plan, seed, start_state, *args, checkpointer=checkpointer, on_snapshot=on_snapshot, **kwargs)
+    ("`lottery_nb.training.train` of one run over all ranks with DistributedDataParallel; "
+     "rank 0 alone checkpoints and snapshots.")
+    if not dist.is_initialized(): return train(model, data, cfg, plan, seed, start_state, *args,
+                                               checkpointer=checkpointer, on_snapshot=on_snapshot, **kwargs)
     rank, world = dist.get_rank(), dist.get_world_size()
     dev = next(model.parameters()).device
     check_ddp(model, dev, cfg.batch_size, world, sync_bn)
-    if sync_bn is not False and has_batchnorm(model): model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    if sync_bn is not False and has_batchnorm(model): model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(
+        model)
     ddp = _DDP(model, device_ids=[dev.index] if dev.type == 'cuda' else None)
     def mean_over_ranks(loss):
         loss = loss.clone(); dist.all_reduce(loss); return loss / world
@@ -174,14 +193,17 @@ def eval_share(n:int, # examples to evaluate
     return range(nb * rank // world, nb * (rank + 1) // world)
 
 def _batches_from(data, split:str, batch_size:int, lo:int, hi:int, n:int):
-    "Batches `lo`..`hi - 1` of `data.eval_batches(split, batch_size, n)`, loading only those where the data set allows."
+    ("Batches `lo`..`hi - 1` of `data.eval_batches(split, batch_size, n)`, loading only those where the data "
+     "set allows.")
     first, last = lo * batch_size, min(hi * batch_size, n)
     if first >= last: return iter(())
     if isinstance(data, TensorDataSet) and split in ('train', 'test'):
         x, y = (data.x_train, data.y_train) if split == 'train' else (data.x_test, data.y_test)
-        return ((data.inputs(x[s:min(s + batch_size, last)]), y[s:min(s + batch_size, last)]) for s in range(first, last, batch_size))
+        return ((data.inputs(x[s:min(s + batch_size, last)]), y[s:min(s + batch_size, last)])
+                for s in range(first, last, batch_size))
     if isinstance(data, ImageFolderDataSet):
-        return data._to_device(data._loader(data._samples[split][first:last], data.eval_transform, batch_size=batch_size))
+        return data._to_device(data._loader(data._samples[split][first:last], data.eval_transform,
+                                            batch_size=batch_size))
     return (b for i, b in enumerate(data.eval_batches(split, batch_size, last)) if i >= lo)
 
 @torch.no_grad()
@@ -191,9 +213,12 @@ def evaluate_ddp(model:torch.nn.Module, # the network, equal on every rank (as D
                  batch_size:int=1000, # evaluation batch size
                  limit:int|None=None, # evaluate the first `limit` examples only
                 ) -> dict: # {'error': float, 'loss': float, 'n': int}, the same on every rank
-    "`lottery_nb.training.evaluate` with the batches shared by the ranks and the per-batch sums gathered; `evaluate` without a process group."
-    if not dist.is_initialized() or dist.get_world_size() == 1: return evaluate(model, data, split, batch_size, limit)
-    if split not in ('train', 'test'): raise LotteryError(f"split={split!r} is not allowed; choose 'train' or 'test'.")
+    ("`lottery_nb.training.evaluate` with the batches shared by the ranks and the per-batch sums gathered; "
+     "`evaluate` without a process group.")
+    if not dist.is_initialized() or dist.get_world_size() == 1: return evaluate(model, data, split,
+                                                                                batch_size, limit)
+    if split not in ('train', 'test'): raise LotteryError(f"split={split!r} is not allowed; choose 'train' "
+                                                          "or 'test'.")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise LotteryError(f"batch_size={batch_size!r} is not allowed; use an integer >= 1.")
     rank, world = dist.get_rank(), dist.get_world_size()
@@ -202,8 +227,10 @@ def evaluate_ddp(model:torch.nn.Module, # the network, equal on every rank (as D
     mine, nb = eval_share(n, batch_size, rank, world), -(-n // batch_size)
     width = -(-nb // world) + 1   # the longest share, plus room for its length
     dev = next(model.parameters()).device if dist.get_backend() == 'nccl' else torch.device('cpu')
-    sums = torch.zeros(width, 2, dtype=torch.float64, device=dev)   # row 0: [number of batches, 0]; then [loss, wrong]
-    for j, (loss, wrong, _) in enumerate(batch_sums(model, _batches_from(data, split, batch_size, mine.start, mine.stop, n)), 1):
+    # row 0: [number of batches, 0]; then [loss, wrong]
+    sums = torch.zeros(width, 2, dtype=torch.float64, device=dev)
+    for j, (loss, wrong, _) in enumerate(batch_sums(model, _batches_from(data, split, batch_size, mine.start,
+                                                                         mine.stop, n)), 1):
         sums[j, 0], sums[j, 1] = loss, wrong   # what `evaluate` adds up, batch by batch
     sums[0, 0] = len(mine)
     parts = [torch.empty_like(sums) for _ in range(world)]
@@ -216,11 +243,14 @@ def evaluate_ddp(model:torch.nn.Module, # the network, equal on every rank (as D
 # %% ../nbs/04b_distributed.ipynb #45e331a9
 def require_torchrun(env:dict|None=None, # the environment to read (default `os.environ`)
                     ) -> tuple[int, int, int]: # (rank, world_size, local_rank)
-    "`dist_env`, or a one-sentence `LotteryError` when the process was not started by torchrun (DDP needs it)."
+    ("`dist_env`, or a one-sentence `LotteryError` when the process was not started by torchrun (DDP needs "
+     "it).")
     env = os.environ if env is None else env
     if 'WORLD_SIZE' not in env or 'RANK' not in env:
-        raise LotteryError("parallel='ddp' (--ddp) needs a torchrun launch, but WORLD_SIZE and RANK are not set; start it with "
-                           "torchrun --nproc_per_node=N -m lottery_nb.cli imp ... --ddp, or drop --ddp to train in one process.")
+        raise LotteryError("parallel='ddp' (--ddp) needs a torchrun launch, but WORLD_SIZE and RANK are not "
+                           "set; start it with "
+                           "torchrun --nproc_per_node=N -m lottery_nb.cli imp ... --ddp, "
+                           "or drop --ddp to train in one process.")
     return dist_env(env)
 
 def broadcast(obj, src:int=0):
@@ -233,7 +263,8 @@ def barrier():
     if dist.is_initialized(): dist.barrier()
 
 def on_rank0(fn, *args):
-    "`fn(*args)` on rank 0 alone (None elsewhere); a `LotteryError` it raises is raised on every rank, with the same sentence."
+    ("`fn(*args)` on rank 0 alone (None elsewhere); a `LotteryError` it raises is raised on every rank, "
+     "with the same sentence.")
     rank, err, out = dist.get_rank() if dist.is_initialized() else 0, None, None
     if rank == 0:
         try: out = fn(*args)

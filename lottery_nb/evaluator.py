@@ -37,12 +37,14 @@ def check_splits(splits) -> tuple:
 
 def check_pos_int(name, v, allow_none=True):
     if v is None and allow_none: return None
-    if not is_int(v) or v < 1: raise LotteryError(f"{name}={v!r} is not allowed; use a positive integer{' or None' if allow_none else ''}.")
+    if not is_int(v) or v < 1: raise LotteryError(f"{name}={v!r} is not allowed; use a positive "
+                                                  f"integer{' or None' if allow_none else ''}.")
     return int(v)
 
 def _default_batch_points(device:torch.device) -> int: return 1 if device.type == 'cpu' else 32
 
-SUBSET_SIZE = 2048 # training examples of a fixed subsample (BatchNorm re-estimation, the adaptive sweep), at most
+# training examples of a fixed subsample (BatchNorm re-estimation, the adaptive sweep), at most
+SUBSET_SIZE = 2048
 
 def subset_size(num_train:int, n:int|None=None) -> int:
     "`n`, or by default `SUBSET_SIZE` training examples (all of them when the training set is smaller)."
@@ -57,13 +59,17 @@ class _Forward:
         "Stack `points` once for many `evaluate` calls."
         comb = Combiner(points, self.device, self.bn_names if self.bn == 'recompute' else ())
         tpl = self.model.state_dict()
-        if set(tpl) != set(comb.points[0].state) or any(tuple(tpl[k].shape) != tuple(v.shape) for k, v in comb.points[0].state.items()):
-            raise LotteryError(f"Point {point_label(comb.points[0], 0)!r} does not fit the template model {type(self.model).__name__}; evaluate points with a model of their own architecture.")
+        if (set(tpl) != set(comb.points[0].state)
+            or any(tuple(tpl[k].shape) != tuple(v.shape) for k, v in comb.points[0].state.items())):
+            raise LotteryError(f"Point {point_label(comb.points[0], 0)!r} does not fit the template model "
+                               f"{type(self.model).__name__}; evaluate points with a model of their own "
+                               "architecture.")
         return comb
 
     @torch.no_grad()
     def _recompute(self, state:dict) -> dict:
-        "Reset and re-estimate the BatchNorm statistics at `state` (cumulative average, as swa_utils.update_bn)."
+        ("Reset and re-estimate the BatchNorm statistics at `state` (cumulative average, "
+         "as swa_utils.update_bn).")
         m = self.model
         m.load_state_dict(state)
         momenta = [b.momentum for b in self.bn_modules]
@@ -103,7 +109,8 @@ class _Batched(_Forward):
                 ce = F.cross_entropy(o.permute(0, 2, 1), y.expand(K, -1), reduction='none').sum(1).tolist()
                 loss = [a + b for a, b in zip(loss, ce)]
                 wrong += (o.argmax(-1) != y).sum(1); n += len(y)
-            for k, w in enumerate(wrong.tolist()): res[k][f'{s}_error'], res[k][f'{s}_loss'] = w / n, loss[k] / n
+            for k, w in enumerate(wrong.tolist()): res[k][f'{s}_error'], res[k][f'{s}_loss'] = (w / n,
+                                                                                                loss[k] / n)
         return res
 
     def evaluate(self,
@@ -111,8 +118,10 @@ class _Batched(_Forward):
                  coeffs, # (K, P) coefficients, each row summing to 1
                  bar=None, # a progress bar (anything with `update(n)`)
                 ) -> dict: # '<split>_error' and '<split>_loss' -> array of K values
-        "Evaluate K affine combinations of `points` (Appendix C's extrapolation rule outside their hull), in fp32."
-        with tf32_mode(TrainOptions(), self.device):   # fp32 on CUDA too (PyTorch lets cuDNN use TF32 by default)
+        ("Evaluate K affine combinations of `points` (Appendix C's extrapolation rule outside their hull), "
+         "in fp32.")
+        # fp32 on CUDA too (PyTorch lets cuDNN use TF32 by default)
+        with tf32_mode(TrainOptions(), self.device):
             comb = points if isinstance(points, Combiner) else self.combiner(points)
             C = comb.check(coeffs)
             rows = [None] * len(C)
@@ -128,7 +137,8 @@ class _Batched(_Forward):
                     if self.batch_points == 1: raise
                     self.batch_points = max(1, self.batch_points // 2); continue
                 except (RuntimeError, NotImplementedError) as e:
-                    warnings.warn(f"vmap failed for this model ({type(e).__name__}: {str(e)[:120]}); evaluating points one at a time.")
+                    warnings.warn(f"vmap failed for this model ({type(e).__name__}: {str(e)[:120]}); "
+                                  "evaluating points one at a time.")
                     self.use_vmap = False
                     out = [self._eval_one(comb.single(C[k])) for k in blk]
                 for k, r in zip(blk, out): rows[k] = r
@@ -140,29 +150,37 @@ class _Batched(_Forward):
 class PointEvaluator(_Batched):
     "Error and mean cross-entropy loss of many affine combinations of a few points, on one template model."
     def __init__(self,
-                 model:nn.Module, # template of the points' architecture, on the evaluation device (its weights are not used)
+                 # template of the points' architecture, on the evaluation device (its weights are not used)
+                 model:nn.Module,
                  data, # a `lottery_nb.data.DataSet` on the same device
                  splits=('test',), # 'test', 'train' or both
-                 batch_size:int=1000, # evaluation batch size: use the experiment's `eval_batch_size` to reproduce its metrics
+                 # evaluation batch size: use the experiment's `eval_batch_size` to reproduce its metrics
+                 batch_size:int=1000,
                  limit:int|None=None, # only the first `limit` examples of each split
-                 bn:str='interpolate', # 'interpolate' or 'recompute' (BatchNorm statistics re-estimated at each point)
-                 bn_samples:int|None=None, # 'recompute': size of the training subset (default `subset_size`: min(2048, training set))
+                 # 'interpolate' or 'recompute' (BatchNorm statistics re-estimated at each point)
+                 bn:str='interpolate',
+                 # 'recompute': size of the training subset (default `subset_size`: min(2048, training set))
+                 bn_samples:int|None=None,
                  bn_seed:int=0, # 'recompute': which training examples (`data.subset('train', n, seed)`)
                  bn_batch_size:int=128, # 'recompute': batch size of the re-estimation
-                 batch_points:int|None=None, # points per vmap call (1: one at a time, no vmap; default 1 on CPU, 32 on GPU)
+                 # points per vmap call (1: one at a time, no vmap; default 1 on CPU, 32 on GPU)
+                 batch_points:int|None=None,
                 ):
         self.splits = check_splits(splits); check_bn(bn)
         batch_size, limit = check_pos_int('batch_size', batch_size, False), check_pos_int('limit', limit)
-        bn_samples, bn_batch_size = check_pos_int('bn_samples', bn_samples), check_pos_int('bn_batch_size', bn_batch_size, False)
+        bn_samples, bn_batch_size = (check_pos_int('bn_samples', bn_samples),
+                                     check_pos_int('bn_batch_size', bn_batch_size, False))
         self.batch_points = check_pos_int('batch_points', batch_points)
-        if not is_int(bn_seed) or bn_seed < 0: raise LotteryError(f"bn_seed={bn_seed!r} is not allowed; use an integer >= 0.")
+        if not is_int(bn_seed) or bn_seed < 0: raise LotteryError(f"bn_seed={bn_seed!r} is not allowed; "
+                                                                  "use an integer >= 0.")
         p = next(iter(model.parameters()), None)
         self.device = p.device if p is not None else torch.device('cpu')
         self.model, self.bn = model.eval(), bn
         self.batches = {s: list(data.eval_batches(s, batch_size, limit)) for s in self.splits}
         self.bn_modules = [m for m in model.modules() if isinstance(m, _BN_TYPES)]
         self.bn_names = [f'{n}.{b}' if n else b for n, m in model.named_modules() if isinstance(m, _BN_TYPES)
-                         for b, t in m.named_buffers(recurse=False) if t is not None and t.is_floating_point()]
+                         for b, t in m.named_buffers(recurse=False) if t is not None
+                         and t.is_floating_point()]
         self.bn_batches = []
         if bn == 'recompute':
             n = subset_size(data.num_train, bn_samples)
@@ -174,7 +192,8 @@ class PointEvaluator(_Batched):
 
 # %% ../nbs/07b_evaluator.ipynb #d9eb5310
 def eval_bar(total:int, enabled:bool, desc:str, initial:int=0):
-    "A `lottery_nb.progress.Progress` over evaluated points (a bar when `enabled`, a status line when one is watched), or None."
+    ("A `lottery_nb.progress.Progress` over evaluated points (a bar when `enabled`, "
+     "a status line when one is watched), or None.")
     from lottery_nb.progress import progress
     return progress(total, initial, enabled, desc, 'point')
 
@@ -196,17 +215,21 @@ def make_evaluator(exp:Experiment, ei:dict, device=None, batch_points=None) -> P
     dev = get_device(device or c.device)
     data = _data(exp, dev)
     model = get_model(c.model, data.num_classes, data.input_shape, seed=0, **c.model_kwargs).to(dev)
-    return PointEvaluator(model, data, ei['splits'], c.eval_batch_size, ei['limit'], ei['bn'], ei.get('bn_samples'),
+    return PointEvaluator(model, data, ei['splits'], c.eval_batch_size, ei['limit'], ei['bn'],
+                          ei.get('bn_samples'),
                           ei.get('bn_seed', 0), ei.get('bn_batch_size', 128), batch_points)
 
 def check_eval_args(exp, splits, bn, bn_samples, bn_seed, bn_batch_size, limit, batch_points):
     splits = check_splits(splits); check_bn(bn)
-    check_pos_int('limit', limit); check_pos_int('bn_batch_size', bn_batch_size); check_pos_int('batch_points', batch_points)
+    check_pos_int('limit', limit); check_pos_int('bn_batch_size',
+                                                 bn_batch_size); check_pos_int('batch_points', batch_points)
     if bn_samples is not None:
         n = _data(exp, 'cpu').num_train
         if not is_int(bn_samples) or not 1 <= bn_samples <= n:
-            raise LotteryError(f"bn_samples={bn_samples!r} is not allowed; use an integer from 1 to {n} (the training set size).")
-    if not is_int(bn_seed) or bn_seed < 0: raise LotteryError(f"bn_seed={bn_seed!r} is not allowed; use an integer >= 0.")
+            raise LotteryError(f"bn_samples={bn_samples!r} is not allowed; use an integer from 1 to {n} (the "
+                               "training set size).")
+    if not is_int(bn_seed) or bn_seed < 0: raise LotteryError(f"bn_seed={bn_seed!r} is not allowed; "
+                                                              "use an integer >= 0.")
     return splits
 
 def eval_provenance(ev:PointEvaluator, t0:float) -> dict:

@@ -18,7 +18,8 @@ from torch.func import functional_call
 from .config import ExperimentConfig, LotteryError, TrainPlan
 from .pruning import Mask, check_mask
 from .training import (TrainOptions, check_every, check_losses, checkpoint_state, is_check_step,
-                                 is_checkpoint_step, prepare_model, sgd_weight_decay, sgdw_factor, step_context,
+                                 is_checkpoint_step, prepare_model, sgd_weight_decay, sgdw_factor,
+                                 step_context,
                                  tf32_mode, train_result)
 
 # %% auto #0
@@ -27,15 +28,19 @@ __all__ = ['GroupedConv', 'GroupedBatchNorm', 'GroupedLinear', 'GroupedModel', '
 
 # %% ../nbs/04a_group.ipynb #ed96d416
 class GroupedConv(nn.Module):
-    "R convolutions of one shape on the R channel blocks of a `[B, R*C, ...]` activation; weight `[R, *conv.weight.shape]`."
+    ("R convolutions of one shape on the R channel blocks of a `[B, R*C, ...]` activation; weight `[R, "
+     "*conv.weight.shape]`.")
     def __init__(self, conv:nn.modules.conv._ConvNd, R:int):
         super().__init__()
         if conv.padding_mode != 'zeros':
-            raise LotteryError(f"A convolution with padding_mode={conv.padding_mode!r} cannot be trained in a group; only 'zeros' is supported.")
+            raise LotteryError(f"A convolution with padding_mode={conv.padding_mode!r} cannot be trained in "
+                               "a group; only 'zeros' is supported.")
         self.R, self.fn = R, {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}[conv.weight.dim() - 2]
-        self.stride, self.padding, self.dilation, self.groups = conv.stride, conv.padding, conv.dilation, conv.groups
+        self.stride, self.padding, self.dilation, self.groups = (conv.stride, conv.padding, conv.dilation,
+                                                                 conv.groups)
         self.weight = nn.Parameter(torch.empty(R, *conv.weight.shape, device=conv.weight.device))
-        self.bias = None if conv.bias is None else nn.Parameter(torch.empty(R, *conv.bias.shape, device=conv.bias.device))
+        self.bias = (None if conv.bias is None
+                     else nn.Parameter(torch.empty(R, *conv.bias.shape, device=conv.bias.device)))
 
     def forward(self, h:torch.Tensor) -> torch.Tensor:
         b = self.bias
@@ -44,11 +49,13 @@ class GroupedConv(nn.Module):
 
 # %% ../nbs/04a_group.ipynb #f7b50d01
 class GroupedBatchNorm(nn.Module):
-    "R BatchNorms as one over `R*C` channels; parameters and running statistics `[R, C]`, `num_batches_tracked` `[R]`."
+    ("R BatchNorms as one over `R*C` channels; parameters and running statistics `[R, C]`, "
+     "`num_batches_tracked` `[R]`.")
     def __init__(self, bn:nn.modules.batchnorm._BatchNorm, R:int):
         super().__init__()
         if bn.momentum is None:
-            raise LotteryError("A BatchNorm with momentum=None (cumulative averaging) cannot be trained in a group; use a float momentum such as 0.1.")
+            raise LotteryError("A BatchNorm with momentum=None (cumulative averaging) cannot be trained in a "
+                               "group; use a float momentum such as 0.1.")
         C, dev = bn.num_features, (bn.weight if bn.affine else bn.running_mean).device
         self.R, self.eps, self.momentum = R, bn.eps, bn.momentum
         self.weight = nn.Parameter(torch.empty(R, C, device=dev)) if bn.affine else None
@@ -63,16 +70,20 @@ class GroupedBatchNorm(nn.Module):
         rm, rv = self.running_mean, self.running_var
         if self.training and rm is not None: self.num_batches_tracked.add_(1)
         flat = lambda t: None if t is None else t.view(-1)
-        return F.batch_norm(h, flat(rm), flat(rv), flat(self.weight), flat(self.bias), self.training or rm is None, self.momentum, self.eps)
+        return F.batch_norm(h, flat(rm), flat(rv), flat(self.weight), flat(self.bias),
+                            self.training or rm is None, self.momentum, self.eps)
 
 # %% ../nbs/04a_group.ipynb #161a0ae5
 class _GroupedAffine(torch.autograd.Function):
-    "`baddbmm(b, x, w^T)` whose gradients are computed the way `F.linear`'s are (one launch for the group on CUDA)."
+    ("`baddbmm(b, x, w^T)` whose gradients are computed the way `F.linear`'s are (one launch for the group "
+     "on CUDA).")
     @staticmethod
     def forward(ctx, x, w, b):
         ctx.save_for_backward(x, w); ctx.has_b = b is not None
-        out = torch.bmm(x, w.transpose(1, 2)) if b is None else torch.baddbmm(b.unsqueeze(1), x, w.transpose(1, 2))
-        ctx.dt, ctx.b_dt = out.dtype, None if b is None else b.dtype  # under autocast the products ran in out.dtype
+        out = (torch.bmm(x, w.transpose(1, 2)) if b is None
+               else torch.baddbmm(b.unsqueeze(1), x, w.transpose(1, 2)))
+        # under autocast the products ran in out.dtype
+        ctx.dt, ctx.b_dt = out.dtype, None if b is None else b.dtype
         return out
     @staticmethod
     def backward(ctx, g):
@@ -88,7 +99,8 @@ class GroupedLinear(nn.Module):
         super().__init__()
         self.R = R
         self.weight = nn.Parameter(torch.empty(R, *lin.weight.shape, device=lin.weight.device))
-        self.bias = None if lin.bias is None else nn.Parameter(torch.empty(R, *lin.bias.shape, device=lin.bias.device))
+        self.bias = (None if lin.bias is None
+                     else nn.Parameter(torch.empty(R, *lin.bias.shape, device=lin.bias.device)))
 
     def forward(self, h:torch.Tensor) -> torch.Tensor:
         B = h.shape[0]
@@ -96,41 +108,55 @@ class GroupedLinear(nn.Module):
         return out.transpose(0, 1).reshape(B, -1)
 
 # %% ../nbs/04a_group.ipynb #0d925f32
-_GROUPED = ((nn.modules.conv._ConvNd, GroupedConv), (nn.modules.batchnorm._BatchNorm, GroupedBatchNorm), (nn.Linear, GroupedLinear))
+_GROUPED = ((nn.modules.conv._ConvNd, GroupedConv), (nn.modules.batchnorm._BatchNorm, GroupedBatchNorm),
+            (nn.Linear, GroupedLinear))
 
 class GroupedModel(nn.Module):
-    "R copies of `template` as one module: input `[R, B, ...]`, output `[R, B, classes]`, state_dict keys as the template's with a leading R axis."
+    ("R copies of `template` as one module: input `[R, B, ...]`, output `[R, B, classes]`, "
+     "state_dict keys as the template's with a leading R axis.")
     grouped = True
     def __init__(self, template:nn.Module, R:int,
                  channels_last:bool=False, # NHWC layout for the grouped 4-D activations
-                 exact_cpu:bool=True, # on the CPU, compute each run as the template alone (else the grouped kernels)
+                 # on the CPU, compute each run as the template alone (else the grouped kernels)
+                 exact_cpu:bool=True,
                 ):
         super().__init__()
-        self.R, self.net, self.channels_last, self.exact_cpu = R, copy.deepcopy(template), channels_last, exact_cpu
-        self._alone = (copy.deepcopy(template),)   # a tuple: not a submodule, so not in parameters() or state_dict()
+        self.R, self.net, self.channels_last, self.exact_cpu = (R, copy.deepcopy(template), channels_last,
+                                                                exact_cpu)
+        # a tuple: not a submodule, so not in parameters() or state_dict()
+        self._alone = (copy.deepcopy(template),)
         def convert(mod, prefix):
             for name, child in list(mod.named_children()):
-                new = next((G(child, R) for T, G in _GROUPED if isinstance(child, T) and not isinstance(child, nn.modules.conv._ConvTransposeNd)), None)
+                new = next((G(child, R) for T, G in _GROUPED if isinstance(child, T)
+                            and not isinstance(child, nn.modules.conv._ConvTransposeNd)), None)
                 if new is not None: setattr(mod, name, new); continue
-                if any(True for _ in child.parameters(recurse=False)) or any(True for _ in child.buffers(recurse=False)):
-                    raise LotteryError(f"Layer {prefix + name!r} of type {type(child).__name__} cannot be trained in a group; groups support Conv, BatchNorm and Linear layers with per-channel operations between them.")
+                if (any(True for _ in child.parameters(recurse=False))
+                    or any(True for _ in child.buffers(recurse=False))):
+                    raise LotteryError(f"Layer {prefix + name!r} of type {type(child).__name__} cannot be "
+                                       "trained in a group; groups support Conv, BatchNorm and Linear layers "
+                                       "with per-channel operations between them.")
                 convert(child, prefix + name + '.')
         convert(self.net, '')
 
     def forward(self, x:torch.Tensor) -> torch.Tensor:
         if self.exact_cpu and x.device.type == 'cpu': return self._one_by_one(x)
         R, B = x.shape[0], x.shape[1]
-        h = x.transpose(0, 1).reshape(B, R * x.shape[2], *x.shape[3:]) if x.dim() > 2 else x.transpose(0, 1).reshape(B, -1)
+        h = (x.transpose(0, 1).reshape(B, R * x.shape[2], *x.shape[3:]) if x.dim() > 2
+             else x.transpose(0, 1).reshape(B, -1))
         if self.channels_last and h.dim() == 4: h = h.contiguous(memory_format=torch.channels_last)
         return self.net(h).reshape(B, R, -1).transpose(0, 1)
 
     def _one_by_one(self, x:torch.Tensor) -> torch.Tensor:
-        "Run r as the template module itself on views of the stacked tensors: the same ops, shapes and layouts as alone."
+        ("Run r as the template module itself on views of the stacked tensors: the same ops, "
+         "shapes and layouts as alone.")
         alone = self._alone[0].train(self.training)
-        cl = lambda t: t.contiguous(memory_format=torch.channels_last) if self.channels_last and t.dim() == 4 else t
-        ps = {n: p.unbind(0) for n, p in self.net.named_parameters()}   # gradient: a stack of the runs' own (exact)
+        cl = lambda t: t.contiguous(
+            memory_format=torch.channels_last) if self.channels_last and t.dim() == 4 else t
+        # gradient: a stack of the runs' own (exact)
+        ps = {n: p.unbind(0) for n, p in self.net.named_parameters()}
         bufs = dict(self.net.named_buffers())   # BatchNorm updates run r's statistics in place through b[r]
-        return torch.stack([functional_call(alone, {**{n: cl(v[r]) for n, v in ps.items()}, **{n: b[r] for n, b in bufs.items()}},
+        return torch.stack([functional_call(alone, {**{n: cl(v[r]) for n, v in ps.items()},
+                                                    **{n: b[r] for n, b in bufs.items()}},
                                             (cl(x[r]),)) for r in range(x.shape[0])])
 
     def state_dict(self, *a, **k): return self.net.state_dict(*a, **k)
@@ -149,7 +175,8 @@ def unstack_state(state:dict, r:int) -> dict:
 @dataclass
 class GroupRun:
     "One run of a group: the arguments `lottery_nb.training.train` takes for one run."
-    cfg:ExperimentConfig # the run's optimiser settings (dataset, model and batch size are shared by the group)
+    # the run's optimiser settings (dataset, model and batch size are shared by the group)
+    cfg:ExperimentConfig
     plan:TrainPlan # the run's resolved schedule
     seed:int # data-order seed: fixes the batch order and augmentation (`train`'s `seed`)
     start_state:dict # state_dict to start from (e.g. the rewind point, masked)
@@ -164,23 +191,30 @@ class GroupRun:
 _SHARED = ('dataset', 'data_kwargs', 'model', 'model_kwargs', 'batch_size')
 
 def check_group(runs:list) -> list:
-    "Raise one `LotteryError` sentence unless `runs` (a list of `GroupRun`) can be trained as one group; returns `runs`."
+    ("Raise one `LotteryError` sentence unless `runs` (a list of `GroupRun`) can be trained as one group; "
+     "returns `runs`.")
     if not runs: raise LotteryError("A group needs at least one run; got none.")
     c0 = runs[0].cfg
     for i, r in enumerate(runs):
         for k in _SHARED:
             if getattr(r.cfg, k) != getattr(c0, k):
-                raise LotteryError(f"Run {i}{' (' + r.where + ')' if r.where else ''} cannot join the group: its {k}={getattr(r.cfg, k)!r} differs from run 0's {getattr(c0, k)!r}; runs trained together share dataset, data_kwargs, model, model_kwargs and batch_size.")
+                raise LotteryError(f"Run {i}{' (' + r.where + ')' if r.where else ''} cannot join the group: "
+                                   f"its {k}={getattr(r.cfg, k)!r} differs from run 0's {getattr(c0, k)!r}; "
+                                   "runs trained together share dataset, data_kwargs, model, "
+                                   "model_kwargs and batch_size.")
     return runs
 
 # %% ../nbs/04a_group.ipynb #da5c0e56
 def group_plan(units:list, # work units in scheduler order, e.g. ('chain', seed, rewind) tuples
                max_group:int, # most runs per group (1: every unit alone)
-               key:Callable=lambda u: u[0], # units with equal keys may share a group (e.g. kind, or (kind, level))
+               # units with equal keys may share a group (e.g. kind, or (kind, level))
+               key:Callable=lambda u: u[0],
               ) -> list[list]:
-    "Cut `units` into groups of at most `max_group` units with equal `key`, sizes as equal as possible, order kept."
+    ("Cut `units` into groups of at most `max_group` units with equal `key`, sizes as equal as possible, "
+     "order kept.")
     if isinstance(max_group, bool) or not isinstance(max_group, int) or max_group < 1:
-        raise LotteryError(f"max_group={max_group!r} is not allowed; use an integer >= 1 (1 trains every run alone).")
+        raise LotteryError(f"max_group={max_group!r} is not allowed; use an integer >= 1 (1 trains every run "
+                           "alone).")
     by_key = {}
     for u in units: by_key.setdefault(key(u), []).append(u)
     out = []
@@ -204,18 +238,22 @@ def group_sgd_step(params:list, # stacked parameters [R, ...] (their `.grad` set
                    momentum:list, # per-run momentum
                    weight_decay:list, # per-run coupled weight decay (0 for sgdw)
                    decay:list, # per-run decoupled shrink factor of this step (1.0 for none)
-                   first:list|None=None, # per-run: no momentum buffer yet (SGD's first step copies the gradient)
+                   # per-run: no momentum buffer yet (SGD's first step copies the gradient)
+                   first:list|None=None,
                   ):
-    "One `torch.optim.SGD` step for each run of a group (plus `train`'s decoupled weight decay), with SGD's own kernels."
+    ("One `torch.optim.SGD` step for each run of a group (plus `train`'s decoupled weight decay), "
+     "with SGD's own kernels.")
     for f, rs in _parts(decay):
         if f != 1.0: torch._foreach_mul_([p[r] for p in params for r in rs], f)
     for w, rs in _parts(weight_decay):
-        if w: torch._foreach_add_([p.grad[r] for p in params for r in rs], [p[r] for p in params for r in rs], alpha=w)
+        if w: torch._foreach_add_([p.grad[r] for p in params for r in rs], [p[r] for p in params for r in rs],
+                                  alpha=w)
     first = first or [False] * len(momentum)
     for (m, new), rs in _parts(list(zip(momentum, first))):
         if not m: continue
         b, g = [bf[r] for bf in bufs for r in rs], [p.grad[r] for p in params for r in rs]
-        if new: torch._foreach_copy_(b, g)   # as torch.optim.SGD: the first buffer is the gradient itself (signed zeros too)
+        # as torch.optim.SGD: the first buffer is the gradient itself (signed zeros too)
+        if new: torch._foreach_copy_(b, g)
         else: torch._foreach_mul_(b, m); torch._foreach_add_(b, g)
     for (l, use_buf), rs in _parts([(l, bool(m)) for l, m in zip(lr, momentum)]):
         src = [(bf if use_buf else p.grad)[r] for p, bf in zip(params, bufs) for r in rs]
@@ -229,14 +267,17 @@ def _sgd_state(names:list, bufs:list, pos:int, r:GroupRun, lr:float) -> dict:
     "Run `pos`'s optimiser state in `torch.optim.SGD.state_dict()` form, as `train` checkpoints it."
     pg = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=r.plan.lr, momentum=r.cfg.momentum,
                          weight_decay=sgd_weight_decay(r.cfg)).state_dict()['param_groups'][0]
-    state = {j: {'momentum_buffer': b[pos].detach().to('cpu', copy=True)} for j, b in enumerate(bufs)} if r.cfg.momentum else {}
+    state = {j: {'momentum_buffer': b[pos].detach().to('cpu', copy=True)}
+             for j, b in enumerate(bufs)} if r.cfg.momentum else {}
     return {'state': state, 'param_groups': [{**pg, 'lr': lr, 'params': list(range(len(names)))}]}
 
 def _prepare(r:GroupRun, i:int, tparams:dict, dev, on_steps) -> dict:
     "A run's starting point: its start state, or its checkpoint when one exists for the same span."
     end = r.plan.total if r.end_step is None else r.end_step
     if not 0 <= r.start_step <= end <= r.plan.total:
-        raise LotteryError(f"Training span {r.start_step}..{end} of run {i}{' (' + r.where + ')' if r.where else ''} is not inside the schedule 0..{r.plan.total}.")
+        raise LotteryError(f"Training span {r.start_step}..{end} of run "
+                           f"{i}{' (' + r.where + ')' if r.where else ''} is not inside the schedule "
+                           f"0..{r.plan.total}.")
     mask = None
     if r.mask is not None:
         check_mask(r.mask, tparams)
@@ -257,7 +298,8 @@ def _prepare(r:GroupRun, i:int, tparams:dict, dev, on_steps) -> dict:
 
 # %% ../nbs/04a_group.ipynb #2575039a
 class _Group:
-    "The stacked state of the active runs: grouped model, momentum buffers, gradient masks, per-run hyperparameters."
+    ("The stacked state of the active runs: grouped model, momentum buffers, gradient masks, "
+     "per-run hyperparameters.")
     def __init__(self, template, sts:list, dev, opts:TrainOptions):
         names = [n for n, _ in template.named_parameters()]
         self.gm = GroupedModel(template, len(sts), opts.channels_last).to(dev)
@@ -285,17 +327,21 @@ class _Group:
         "A smaller group of the runs at positions `keep`, with their current state."
         sd = self.gm.state_dict()
         for pos, s in zip(keep, sts):
-            s.update(state={k: v[pos] for k, v in sd.items()}, buf=None if self.first[pos] else [b[pos] for b in self.bufs], fresh=False)
+            s.update(state={k: v[pos] for k, v in sd.items()},
+                     buf=None if self.first[pos] else [b[pos] for b in self.bufs], fresh=False)
         return _Group(template, sts, dev, opts)
 
 # %% ../nbs/04a_group.ipynb #e441ef24
 def train_group(model:nn.Module, # template network on the training device (its weights are not used)
                 data, # a `lottery_nb.data.DataSet`
                 runs:list, # `GroupRun`s that can share a group (`check_group`)
-                on_steps:Callable|None=None, # progress callback, called with the number of steps just done (all runs)
+                # progress callback, called with the number of steps just done (all runs)
+                on_steps:Callable|None=None,
                 options:TrainOptions|None=None, # execution options (default: the paper's fp32 numerics)
-               ) -> list[dict]: # per run, as `train` returns: {'state', 'losses', 'start_step', 'end_step', 'wall_time'}
-    "Train `runs` as one grouped computation; each result equals that of `train` on the run (bitwise on the CPU)."
+               # per run, as `train` returns: {'state', 'losses', 'start_step', 'end_step', 'wall_time'}
+               ) -> list[dict]:
+    ("Train `runs` as one grouped computation; each result equals that of `train` on the run (bitwise on the "
+     "CPU).")
     check_group(runs)
     dev = next(model.parameters()).device
     opts = (options or TrainOptions()).check(dev)
@@ -311,7 +357,8 @@ def train_group(model:nn.Module, # template network on the training device (its 
         done = [pos for pos, i in enumerate(active) if _at_step(sts[i], pos, g, names, on_steps, t0)]
         for pos in done:
             s = sts[active[pos]]
-            results[active[pos]] = train_result(_run_state(g.gm, pos), s['losses'], s['run'].start_step, s['end'],
+            results[active[pos]] = train_result(_run_state(g.gm, pos), s['losses'], s['run'].start_step,
+                                                s['end'],
                                                 s['done_before'] + time.perf_counter() - t0)
         if done:
             keep = [pos for pos in range(len(active)) if pos not in done]
@@ -328,9 +375,11 @@ def _at_step(s:dict, pos:int, g:_Group, names:list, on_steps, t0:float) -> bool:
     if is_check_step(step, r.start_step, s['end'], s['check_every']):
         check_losses(s['losses'], r.start_step, step, r.where, r.cfg.lr)
         if on_steps: on_steps(step - s['last_report']); s['last_report'] = step
-        if r.checkpointer is not None and is_checkpoint_step(step, r.start_step, s['end'], r.plan, s['resumed_at']):
+        if (r.checkpointer is not None
+            and is_checkpoint_step(step, r.start_step, s['end'], r.plan, s['resumed_at'])):
             r.checkpointer.save(checkpoint_state(r.start_step, s['end'], step, _run_state(g.gm, pos),
-                                                 _sgd_state(names, g.bufs, pos, r, r.plan.lr_at(max(step - 1, 0))),
+                                                 _sgd_state(names, g.bufs, pos, r,
+                                                            r.plan.lr_at(max(step - 1, 0))),
                                                  s['losses'], s['done_before'] + time.perf_counter() - t0))
     return step == s['end']
 
@@ -342,8 +391,12 @@ def _group_step(g:_Group, sts:list, opts:TrainOptions):
     lrs = [s['run'].plan.lr_at(s['step']) for s in sts]
     with step_context(opts, x.device):
         out = g.fwd(x)
-        if x.device.type == 'cpu': loss = torch.stack([F.cross_entropy(out[p], y[p]) for p in range(len(sts))])  # bitwise per run
-        else: loss = F.cross_entropy(out.flatten(0, 1), y.flatten(), reduction='none').view(len(sts), -1).mean(1)  # one launch
+        # bitwise per run
+        if x.device.type == 'cpu': loss = torch.stack([F.cross_entropy(out[p], y[p])
+                                                       for p in range(len(sts))])
+        # one launch
+        else: loss = F.cross_entropy(out.flatten(0, 1), y.flatten(), reduction='none').view(len(sts),
+                                                                                            -1).mean(1)
     g.gm.zero_grad(set_to_none=True)
     with tf32_mode(opts, x.device): loss.sum().backward()
     with torch.no_grad():

@@ -44,7 +44,8 @@ def count_params(model:nn.Module, # any model
 # %% ../nbs/02_models.ipynb #f21a8fd2
 def init_open_lth(model:nn.Module, # initialised in place
                  ) -> nn.Module:   # the same model
-    "Initialise `model` as open_lth does: Kaiming-normal Conv/Linear weights, BatchNorm gamma ~ U[0,1), beta = 0."
+    ("Initialise `model` as open_lth does: Kaiming-normal Conv/Linear weights, BatchNorm gamma ~ U[0,1), "
+     "beta = 0.")
     for m in model.modules():
         if isinstance(m, PRUNABLE_TYPES):
             nn.init.kaiming_normal_(m.weight, mode='fan_in', nonlinearity='relu')
@@ -61,16 +62,19 @@ _OWN_INIT: set = set() # names whose builder keeps its own (seeded) initialisati
 
 def register_model(name:str, # the name configs use; a name already taken needs `replace=True`
                    replace:bool=False, # allow replacing a different builder registered under `name`
-                   init:bool=True, # apply `init_open_lth` after building (False: keep the builder's own init, still seeded)
+                   # apply `init_open_lth` after building (False: keep the builder's own init, still seeded)
+                   init:bool=True,
                   ) -> Callable:
     "Decorator that registers a model builder under `name` in `MODELS`."
     if not isinstance(name, str) or not name:
         raise LotteryError(f"Model name {name!r} is not allowed; use a non-empty string.")
     def _register(builder:Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         old = MODELS.get(name)
-        same = old is not None and (old.__module__, old.__qualname__) == (builder.__module__, builder.__qualname__)
+        same = (old is not None and (old.__module__, old.__qualname__)
+                == (builder.__module__, builder.__qualname__))
         if old is not None and not (same or replace):
-            raise LotteryError(f"Model name {name!r} is already registered; choose another name or pass replace=True.")
+            raise LotteryError(f"Model name {name!r} is already registered; choose another name or pass "
+                               "replace=True.")
         MODELS[name] = builder
         (_OWN_INIT.discard if init else _OWN_INIT.add)(name)
         return builder
@@ -105,7 +109,9 @@ def get_model(name:str,         # a key of `MODELS`, e.g. 'resnet20'
              ) -> nn.Module:
     "Build model `name` on the CPU, initialised as open_lth does from `seed`."
     if name not in MODELS:
-        raise LotteryError(f"Unknown model {name!r}; choose one of {', '.join(sorted(map(repr, MODELS)))}, register your own builder with `lottery_nb.models.register_model({name!r})`, or pass a model factory to `lottery_nb.custom.custom_config`.")
+        raise LotteryError(f"Unknown model {name!r}; choose one of {', '.join(sorted(map(repr, MODELS)))}, "
+                           f"register your own builder with `lottery_nb.models.register_model({name!r})`, "
+                           "or pass a model factory to `lottery_nb.custom.custom_config`.")
     builder = MODELS[name]
     allowed = _options(builder)
     bad = [k for k in kwargs if allowed is not None and k not in allowed]
@@ -115,7 +121,8 @@ def get_model(name:str,         # a key of `MODELS`, e.g. 'resnet20'
     _check_int(num_classes, "Number of classes")
     if isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, '__len__') or len(input_shape) == 0 \
        or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in input_shape):
-        raise LotteryError(f"Input shape {input_shape!r} is not allowed; use a tuple of positive integers such as (3, 32, 32).")
+        raise LotteryError(f"Input shape {input_shape!r} is not allowed; use a tuple of positive integers "
+                           "such as (3, 32, 32).")
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
         raise LotteryError(f"Seed {seed!r} is not allowed; use an integer in [0, 2**64).")
     with torch.random.fork_rng(devices=[]), torch.device('cpu'):
@@ -129,7 +136,8 @@ _LAYERS = {1: (nn.Conv1d, nn.BatchNorm1d, F.adaptive_avg_pool1d), # signals (cha
            2: (nn.Conv2d, nn.BatchNorm2d, F.adaptive_avg_pool2d)} # images (channels, height, width)
 
 class BasicBlock(nn.Module):
-    "Two size-3 conv + BN; identity shortcut, or size-1 conv + BN where the shape changes (`dims`: 2 images, 1 signals)."
+    ("Two size-3 conv + BN; identity shortcut, or size-1 conv + BN where the shape changes (`dims`: "
+     "2 images, 1 signals).")
     def __init__(self, f_in:int, f_out:int, stride:int=1, dims:int=2):
         super().__init__()
         Conv, BN, _ = _LAYERS[dims]
@@ -175,7 +183,8 @@ def resnet20(num_classes:int, input_shape:tuple,
             ) -> CifarResNet:
     "CIFAR ResNet of He et al. 2016 (open_lth's `cifar_resnet_{depth}_{width}`)."
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
-        raise LotteryError(f"ResNet depth {depth!r} is not allowed; use 6n+2 with n >= 1, such as 20, 32, 44, 56 or 110.")
+        raise LotteryError(f"ResNet depth {depth!r} is not allowed; use 6n+2 with n >= 1, such as 20, 32, "
+                           "44, 56 or 110.")
     _check_int(width, "ResNet width")
     c = _check_shape(input_shape, 3, 'resnet20', '(3, 32, 32)')[0]
     n = (depth - 2) // 6
@@ -196,7 +205,8 @@ def resnet50(num_classes:int, input_shape:tuple) -> nn.Module:
     "torchvision's ResNet-50 for 3-channel images, e.g. input_shape (3, 224, 224)."
     c = _check_shape(input_shape, 3, 'resnet50', '(3, 224, 224)')[0]
     if c != 3:
-        raise LotteryError(f"Input shape {tuple(input_shape)!r} has {c} channels, but model 'resnet50' takes 3.")
+        raise LotteryError(f"Input shape {tuple(input_shape)!r} has {c} channels, but model 'resnet50' takes "
+                           "3.")
     import torchvision   # here, not at the top: the rest of lottery_nb runs without torchvision
     return torchvision.models.resnet50(weights=None, num_classes=num_classes)
 
@@ -209,7 +219,8 @@ def mnist1d_cnn(num_classes:int, input_shape:tuple,
     "Small 1D CNN with BatchNorm for inputs of shape (channels, length)."
     _check_int(width, "CNN width"); _check_int(depth, "CNN depth")
     c, length = _check_shape(input_shape, 2, 'mnist1d_cnn', '(1, 40)')
-    layers = [('conv0', nn.Conv1d(c, width, 5, padding=2, bias=False)), ('bn0', nn.BatchNorm1d(width)), ('relu0', nn.ReLU())]
+    layers = [('conv0', nn.Conv1d(c, width, 5, padding=2, bias=False)), ('bn0', nn.BatchNorm1d(width)),
+              ('relu0', nn.ReLU())]
     for i in range(1, depth):
         layers += [(f'conv{i}', nn.Conv1d(width, width, 3, stride=2, padding=1, bias=False)),
                    (f'bn{i}', nn.BatchNorm1d(width)), (f'relu{i}', nn.ReLU())]
@@ -226,7 +237,8 @@ def mlp(num_classes:int, input_shape:tuple,
     "Multi-layer perceptron on the flattened input; layers are named fc0, bn0, relu0, ..., fc{len(hidden)}."
     if isinstance(hidden, int) or not isinstance(hidden, (tuple, list)) or \
        any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in hidden):
-        raise LotteryError(f"MLP hidden sizes {hidden!r} are not allowed; use a tuple of positive integers such as (32,).")
+        raise LotteryError(f"MLP hidden sizes {hidden!r} are not allowed; use a tuple of positive integers "
+                           "such as (32,).")
     if not isinstance(bn, bool):
         raise LotteryError(f"MLP option bn={bn!r} is not allowed; use True or False.")
     layers, f_in = [('flatten', nn.Flatten())], math.prod(input_shape)
@@ -246,13 +258,16 @@ def linear(num_classes:int, input_shape:tuple) -> nn.Sequential:
 # %% ../nbs/02_models.ipynb #r1dcode01
 @register_model('mnist1d_resnet')
 def mnist1d_resnet(num_classes:int, input_shape:tuple,
-                   *, widths:tuple=(16, 32, 64), # channels of each stage; stages after the first halve the length
+                   # channels of each stage; stages after the first halve the length
+                   *, widths:tuple=(16, 32, 64),
                    blocks:int=1, # basic blocks per stage (3 with widths 16/32/64: the layout of ResNet-20)
                   ) -> CifarResNet:
-    "1D ResNet with BatchNorm for inputs (channels, length): ResNet-20's layout, the kind of network that is unstable at init at lr 0.1 (Frankle et al. 2020)."
+    ("1D ResNet with BatchNorm for inputs (channels, length): ResNet-20's layout, "
+     "the kind of network that is unstable at init at lr 0.1 (Frankle et al. 2020).")
     if isinstance(widths, int) or not isinstance(widths, (tuple, list)) or not widths or \
        any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths):
-        raise LotteryError(f"ResNet widths {widths!r} are not allowed; use a non-empty tuple of positive integers such as (16, 32, 64).")
+        raise LotteryError(f"ResNet widths {widths!r} are not allowed; use a non-empty tuple of positive "
+                           "integers such as (16, 32, 64).")
     _check_int(blocks, "ResNet blocks per stage")
     c = _check_shape(input_shape, 2, 'mnist1d_resnet', '(1, 40)')[0]
     return CifarResNet([(w, blocks) for w in widths], num_classes, c, dims=1)
@@ -272,31 +287,39 @@ def check_model(model:nn.Module, # the model to check (left in the mode it was i
                 num_classes:int, # the width its output must have
                 what:str='The model', # how messages name it
                ) -> nn.Module:
-    "`model`, or a one-sentence `LotteryError` when it has no prunable layer, fails on `x`, or does not return class logits."
+    ("`model`, or a one-sentence `LotteryError` when it has no prunable layer, fails on `x`, "
+     "or does not return class logits.")
     if not isinstance(model, nn.Module):
-        raise LotteryError(f"{what} is a {type(model).__name__}, not a torch.nn.Module; build it from torch.nn layers.")
+        raise LotteryError(f"{what} is a {type(model).__name__}, not a torch.nn.Module; "
+                           "build it from torch.nn layers.")
     if not prunable_names(model):
-        raise LotteryError(f"{what} ({type(model).__name__}) has no prunable layer; IMP prunes the weights of Conv1d, Conv2d, Conv3d and Linear layers, so use at least one.")
+        raise LotteryError(f"{what} ({type(model).__name__}) has no prunable layer; IMP prunes the weights "
+                           "of Conv1d, Conv2d, Conv3d and Linear layers, so use at least one.")
     was = model.training; model.eval()
     try:
         with torch.no_grad(): out = model(x)
     except Exception as e:
-        raise LotteryError(f"{what} fails on a batch of inputs of shape {tuple(x.shape)}, that is examples of shape {tuple(x.shape[1:])} ({type(e).__name__}: {_first_line(e)}); make its first layer take examples of that shape.") from None
+        raise LotteryError(f"{what} fails on a batch of inputs of shape {tuple(x.shape)}, "
+                           f"that is examples of shape {tuple(x.shape[1:])} ({type(e).__name__}: "
+                           f"{_first_line(e)}); make its first layer take examples of that shape.") from None
     finally: model.train(was)
     want = (len(x), num_classes)
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != want:
         got = f"shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) else f"a {type(out).__name__}"
-        raise LotteryError(f"{what} returns {got} for a batch of {len(x)} inputs; it must return class logits of shape {want}, one row of {num_classes} per example.")
+        raise LotteryError(f"{what} returns {got} for a batch of {len(x)} inputs; it must return class "
+                           f"logits of shape {want}, one row of {num_classes} per example.")
     return model
 
 # %% ../nbs/02_models.ipynb #72770ffa
 def model_fingerprint(model:nn.Module, # a freshly built, seeded model
                      ) -> str: # 16 hex digits
-    "SHA-256 of a model: its structure, parameter and buffer names, shapes, dtypes and values, and the source of its own module classes' `forward`."
+    ("SHA-256 of a model: its structure, parameter and buffer names, shapes, dtypes and values, "
+     "and the source of its own module classes' `forward`.")
     h = hashlib.sha256(repr(model).encode())
     for k, t in model.state_dict().items():
         t = t.detach().cpu().contiguous()
-        h.update(f'{k}{tuple(t.shape)}{t.dtype}'.encode()); h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+        h.update(f'{k}{tuple(t.shape)}{t.dtype}'.encode()); h.update(
+            t.reshape(-1).view(torch.uint8).numpy().tobytes())
     own = {type(m) for m in model.modules() if not type(m).__module__.startswith('torch.')}
     for cls in sorted(own, key=lambda c: (c.__module__, c.__qualname__)):
         try: h.update(inspect.getsource(cls.forward).encode())
@@ -306,15 +329,18 @@ def model_fingerprint(model:nn.Module, # a freshly built, seeded model
 _FINGERPRINTS: dict = {} # (model, model_kwargs, dataset, data_kwargs) -> (builder, loader, fingerprint)
 
 def _model_identity(cfg) -> str|None:
-    "`model_fingerprint` of the user model `cfg` names; None for lottery-nb's own, an unknown name, or one whose fingerprint is in `extra_identity`."
+    ("`model_fingerprint` of the user model `cfg` names; None for lottery-nb's own, an unknown name, "
+     "or one whose fingerprint is in `extra_identity`.")
     builder = MODELS.get(cfg.model)
     if builder is None or builtin_model(cfg.model): return None
     own = getattr(builder, 'fingerprint', None)   # a builder that knows its fingerprint (`lottery_nb.custom`)
     if own is not None: return None if cfg.extra_identity.get('model') == own else own
-    key = (cfg.model, json.dumps(cfg.model_kwargs, sort_keys=True, default=repr), cfg.dataset, json.dumps(cfg.data_kwargs, sort_keys=True, default=repr))
+    key = (cfg.model, json.dumps(cfg.model_kwargs, sort_keys=True, default=repr), cfg.dataset,
+           json.dumps(cfg.data_kwargs, sort_keys=True, default=repr))
     from lottery_nb.data import DATASETS, get_data
     hit, loader = _FINGERPRINTS.get(key), DATASETS.get(cfg.dataset)
-    if hit is None or hit[0] is not builder or hit[1] is not loader:   # (the data set's shape and classes shape the model)
+    # (the data set's shape and classes shape the model)
+    if hit is None or hit[0] is not builder or hit[1] is not loader:
         data = get_data(cfg.dataset, device='cpu', **cfg.data_kwargs)
         model = get_model(cfg.model, data.num_classes, data.input_shape, seed=0, **cfg.model_kwargs)
         hit = _FINGERPRINTS[key] = (builder, loader, model_fingerprint(model))

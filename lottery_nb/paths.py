@@ -14,7 +14,8 @@ import numpy as np
 from .config import LotteryError, is_int
 from .claims import dense_epsilon, linear_excess
 from .data import get_data
-from .evaluator import eval_bar, check_splits, eval_provenance, check_eval_args, eval_inputs, make_evaluator
+from .evaluator import (eval_bar, check_splits, eval_provenance, check_eval_args, eval_inputs,
+                                  make_evaluator)
 from .imp import dense_seed_list
 from .points import fmt_levels, check_points, load_point, project_point, resolve_point
 from .store import Experiment, analysis_file, cached, stored_levels, stored_seeds
@@ -28,7 +29,9 @@ def error_barrier(path:dict, # a result of `interpolation_path`
                   metric:str='test_error', # 'test_error', 'train_error', 'test_loss' or 'train_loss'
                  ) -> float:
     "The barrier of Definition A.1: max over $\\beta\\in[0,1]$ of the excess over the linear interpolation."
-    if metric not in path: raise LotteryError(f"metric={metric!r} is not in this path; it has {', '.join(k for k in path if k.endswith(('_error', '_loss')))}.")
+    if metric not in path: raise LotteryError(
+        f"metric={metric!r} is not in this path; "
+        f"it has {', '.join(k for k in path if k.endswith(('_error', '_loss')))}.")
     b = np.asarray(path['betas'], dtype=np.float64)
     return float(linear_excess(path[metric], b)[(b >= 0) & (b <= 1)].max())
 
@@ -41,7 +44,8 @@ def is_linearly_connected(path:dict, # a result of `interpolation_path`
 
 # %% ../nbs/07c_paths.ipynb #212d4cfa
 def test_examples(cfg) -> int:
-    "The test-set size of `cfg`'s data (the `n_test` of the claim functions); loads the data through the bounded cache of `get_data`."
+    ("The test-set size of `cfg`'s data (the `n_test` of the claim functions); loads the data through the "
+     "bounded cache of `get_data`.")
     return get_data(cfg.dataset, device='cpu', **cfg.data_kwargs).num_test
 
 # %% ../nbs/07c_paths.ipynb #ea6eca12
@@ -49,19 +53,23 @@ def matching_threshold(exp:Experiment, # the experiment
                        seeds=None, # dense runs to use (default: those of `dense_seed_list` that are stored)
                        split:str='test', # 'test' (Definition A.2) or 'train'
                       ) -> dict: # dense_error (mean), epsilon (std), threshold (their sum), seeds, note
-    "The $\\varepsilon$-matching threshold of Definition A.2: mean dense error + its standard deviation across replicates."
+    ("The $\\varepsilon$-matching threshold of Definition A.2: mean dense error + its standard deviation "
+     "across replicates.")
     check_splits(split)
     if seeds is None:
         have = set(stored_seeds(exp))
         want = dense_seed_list(exp.cfg)
         seeds = [s for s in want if s in have] or sorted(have)
-        if not seeds: raise LotteryError(f"No dense run is in the store {str(exp.path)!r}; run run_imp first.")
+        if not seeds: raise LotteryError(f"No dense run is in the store {str(exp.path)!r}; "
+                                         "run run_imp first.")
     seeds = list(seeds)
-    if not seeds: raise LotteryError(f"seeds={seeds!r} is empty; give at least one seed with a stored dense run.")
+    if not seeds: raise LotteryError(f"seeds={seeds!r} is empty; give at least one seed with a stored dense "
+                                     "run.")
     have = stored_seeds(exp)
     for s in seeds:
         if not is_int(s) or s not in have:
-            raise LotteryError(f"Seed {s!r} has no dense run in the store {str(exp.path)!r}; stored seeds are {fmt_levels(have)}.")
+            raise LotteryError(f"Seed {s!r} has no dense run in the store {str(exp.path)!r}; "
+                               f"stored seeds are {fmt_levels(have)}.")
     errs = [exp.metrics(int(s), 0, 0)[f'{split}_error'] for s in seeds]
     eps = dense_epsilon(errs)   # the one definition of ε (Definition A.2), in lottery_nb.claims
     note = 'one replicate: epsilon = 0 (no spread to measure)' if len(errs) == 1 else ''
@@ -82,9 +90,12 @@ DEFAULT_BETAS = tuple(i / 10 for i in range(11))
 
 def _check_betas(betas) -> list[float]:
     try: b = [float(x) for x in betas]
-    except (TypeError, ValueError): raise LotteryError(f"betas={betas!r} is not a sequence of numbers; give e.g. (0, 0.1, ..., 1).") from None
-    if not b: raise LotteryError("betas=() is empty; give at least one interpolation coefficient, e.g. (0, 0.1, ..., 1).")
-    if not all(math.isfinite(x) for x in b): raise LotteryError(f"betas={betas!r} has a value that is not finite; give finite numbers.")
+    except (TypeError, ValueError): raise LotteryError(f"betas={betas!r} is not a sequence of numbers; "
+                                                       "give e.g. (0, 0.1, ..., 1).") from None
+    if not b: raise LotteryError("betas=() is empty; give at least one interpolation coefficient, e.g. (0, "
+                                 "0.1, ..., 1).")
+    if not all(math.isfinite(x) for x in b): raise LotteryError(f"betas={betas!r} has a value that is not "
+                                                                "finite; give finite numbers.")
     return sorted(set(b) | {0.0, 1.0})
 
 def _ref_key(ref:tuple) -> list:
@@ -92,7 +103,8 @@ def _ref_key(ref:tuple) -> list:
     return [s, None if l == 0 else r, l]  # level 0 is shared by every rewind step
 
 def _path_result(stored:dict, ref_a, ref_b) -> dict:
-    out = {k: (np.asarray(v) if k in ('betas',) or k.endswith(('_error', '_loss')) else v) for k, v in stored.items()}
+    out = {k: (np.asarray(v) if k in ('betas',) or k.endswith(('_error', '_loss')) else v)
+           for k, v in stored.items()}
     out.update(a=tuple(ref_a), b=tuple(ref_b))
     for s in stored['inputs']['splits']:
         out[f'{s}_barrier'] = error_barrier(out, f'{s}_error')
@@ -100,13 +112,15 @@ def _path_result(stored:dict, ref_a, ref_b) -> dict:
     return out
 
 def _path(exp, ev_get, get_point, ref_a, ref_b, betas, ei, cache, bar=None) -> dict:
-    "Path between two checked stored points, through the cache; points and evaluator are made only when needed."
+    ("Path between two checked stored points, through the cache; points and evaluator are made only when "
+     "needed.")
     inputs = {'a': _ref_key(ref_a), 'b': _ref_key(ref_b), 'betas': betas, **ei}
     def compute():
         pa, pb = check_points([get_point(ref_a), get_point(ref_b)])
         ev, t0 = ev_get(), time.perf_counter()
         r = ev.evaluate([pa, pb], [[1 - b, b] for b in betas], bar)
-        return {'kind': 'path', 'inputs': inputs, 'betas': betas, **{k: v.tolist() for k, v in r.items()}, **eval_provenance(ev, t0)}
+        return {'kind': 'path', 'inputs': inputs, 'betas': betas, **{k: v.tolist() for k, v in r.items()},
+                **eval_provenance(ev, t0)}
     return _path_result(cached(analysis_file(exp, 'path', inputs), compute, cache), ref_a, ref_b)
 
 def _lazy_evaluator(exp, ei, device, batch_points):
@@ -131,22 +145,27 @@ def interpolation_path(exp:Experiment, # the experiment
                        betas=DEFAULT_BETAS, # beta grid (0 and 1 are added)
                        splits=('test', 'train'), # which splits to evaluate
                        bn:str='interpolate', # BatchNorm mode: 'interpolate' (as the paper) or 'recompute'
-                       bn_samples:int|None=None, # 'recompute': training subset size (default `subset_size`: min(2048, training set))
+                       # 'recompute': training subset size (default `subset_size`: min(2048, training set))
+                       bn_samples:int|None=None,
                        bn_seed:int=0, # 'recompute': which subset
-                       bn_batch_size:int|None=None, # 'recompute': batch size (default: the experiment's batch size)
+                       # 'recompute': batch size (default: the experiment's batch size)
+                       bn_batch_size:int|None=None,
                        limit:int|None=None, # evaluate the first `limit` examples of each split only
                        device:str|None=None, # default: the experiment's device
                        batch_points:int|None=None, # points per vmap call (see `PointEvaluator`)
                        cache:bool=True, # read and write the analysis cache
                        progress:bool=True, # show a progress bar
-                      ) -> dict: # betas, <split>_error/_loss arrays, <split>_barrier, <split>_loss_barrier, inputs, ...
-    "Error and loss along the line $(1-\\beta)\\mathbf{w}_a + \\beta\\mathbf{w}_b$ between two stored solutions."
+                      # betas, <split>_error/_loss arrays, <split>_barrier, <split>_loss_barrier, inputs, ...
+                      ) -> dict:
+    ("Error and loss along the line $(1-\\beta)\\mathbf{w}_a + \\beta\\mathbf{w}_b$ between two stored "
+     "solutions.")
     splits = check_eval_args(exp, splits, bn, bn_samples, bn_seed, bn_batch_size, limit, batch_points)
     betas = _check_betas(betas)
     ra, rb = resolve_point(exp, a), resolve_point(exp, b)
     ei = eval_inputs(exp, splits, bn, bn_samples, bn_seed, bn_batch_size, limit)
     bar = eval_bar(len(betas), progress, f'path {ra} -> {rb}')
-    try: return _path(exp, _lazy_evaluator(exp, ei, device, batch_points), _point_loader(exp), ra, rb, betas, ei, cache, bar)
+    try: return _path(exp, _lazy_evaluator(exp, ei, device, batch_points), _point_loader(exp), ra, rb, betas,
+                      ei, cache, bar)
     finally:
         if bar: bar.close()
 
@@ -175,7 +194,8 @@ def projection_path(exp:Experiment, # the experiment
                     cache:bool=True, # read and write the analysis cache
                     progress:bool=True, # show a progress bar
                    ) -> dict: # as `interpolation_path`: betas, <split>_error/_loss, <split>_barrier, ...
-    "Error and loss along the line from $\\mathbf{w}^{(L)}$ ($\\beta=0$) to its projection $\\mathbf{m}^{(L+1)}\\odot\\mathbf{w}^{(L)}$ ($\\beta=1$)."
+    ("Error and loss along the line from $\\mathbf{w}^{(L)}$ ($\\beta=0$) to its projection "
+     "$\\mathbf{m}^{(L+1)}\\odot\\mathbf{w}^{(L)}$ ($\\beta=1$).")
     splits = check_eval_args(exp, splits, bn, None, 0, None, limit, batch_points)
     betas = _check_betas(betas)
     s, r, l = resolve_point(exp, w)
@@ -190,8 +210,10 @@ def projection_path(exp:Experiment, # the experiment
         try: res = ev.evaluate([pa, pb], [[1 - b, b] for b in betas], bar)
         finally:
             if bar: bar.close()
-        return {'kind': 'projection_path', 'inputs': inputs, 'betas': betas, **{k: v.tolist() for k, v in res.items()}, **eval_provenance(ev, t0)}
-    return _path_result(cached(analysis_file(exp, 'projection_path', inputs), compute, cache), (s, r, l), ('projection', *nxt))
+        return {'kind': 'projection_path', 'inputs': inputs, 'betas': betas,
+                **{k: v.tolist() for k, v in res.items()}, **eval_provenance(ev, t0)}
+    return _path_result(cached(analysis_file(exp, 'projection_path', inputs), compute, cache), (s, r, l),
+                        ('projection', *nxt))
 
 
 # %% ../nbs/07c_paths.ipynb #72256332
@@ -205,47 +227,56 @@ def barrier_matrix(exp:Experiment, # the experiment
                    limit:int|None=None, device:str|None=None, batch_points:int|None=None,
                    cache:bool=True, # read and write the analysis cache
                    progress:bool=True, # progress bar over the pairs' points
-                  ) -> dict: # levels, max_error, barrier, max_loss, loss_barrier (n x n), error, threshold, ...
+                  # levels, max_error, barrier, max_loss, loss_barrier (n x n), error, threshold, ...
+                  ) -> dict:
     "Maximal error and error barrier along the path between every pair of levels of one run."
     splits = check_eval_args(exp, split, bn, bn_samples, bn_seed, bn_batch_size, limit, batch_points)
-    if len(splits) != 1: raise LotteryError(f"split={split!r} is not allowed; give one split, 'test' or 'train'.")
+    if len(splits) != 1: raise LotteryError(f"split={split!r} is not allowed; give one split, "
+                                            "'test' or 'train'.")
     betas = _check_betas(betas)
     seed, rewind, _ = resolve_point(exp, (seed, rewind, 0))
     stored = stored_levels(exp, seed, rewind)
     levels = stored if levels is None else list(levels)
     if not levels: raise LotteryError("levels=[] is empty; give at least one stored level.")
     for l in levels: resolve_point(exp, (seed, rewind, l))
-    if len(set(levels)) != len(levels): raise LotteryError(f"levels={levels!r} has duplicates; give each level once.")
+    if len(set(levels)) != len(levels): raise LotteryError(f"levels={levels!r} has duplicates; "
+                                                           "give each level once.")
     levels = [int(l) for l in levels]
     ei = eval_inputs(exp, splits, bn, bn_samples, bn_seed, bn_batch_size, limit)
     inputs = {'seed': seed, 'rewind': rewind, 'levels': levels, 'betas': betas, **ei}
     get, get_point = _lazy_evaluator(exp, ei, device, batch_points), _point_loader(exp)
     compute = lambda: _matrix(exp, get, get_point, inputs, splits[0], cache, progress)
-    return _matrix_result(cached(analysis_file(exp, 'matrix', inputs), compute, cache), matching_threshold(exp, split=splits[0]))
+    return _matrix_result(cached(analysis_file(exp, 'matrix', inputs), compute, cache),
+                          matching_threshold(exp, split=splits[0]))
 
 # %% ../nbs/07c_paths.ipynb #d31814b4
 def _matrix(exp, get, get_point, inputs, s, cache, progress) -> dict:
     "Every pair's path (each through the cache) assembled into the matrices."
-    seed, rewind, levels, betas, n, t0 = inputs['seed'], inputs['rewind'], inputs['levels'], inputs['betas'], len(inputs['levels']), time.perf_counter()
+    seed, rewind, levels, betas, n, t0 = (inputs['seed'], inputs['rewind'], inputs['levels'], inputs['betas'],
+                                          len(inputs['levels']), time.perf_counter())
     pairs = [(i, j) for i in range(n) for j in range(i + 1, n)] or [(0, 0)]
     bar = eval_bar(len(pairs) * len(betas), progress, f'matrix seed {seed}, rewind {rewind}')
     M = {k: np.zeros((n, n)) for k in ('max_error', 'barrier', 'max_loss', 'loss_barrier')}
     err, loss = np.zeros(n), np.zeros(n)
     for i, j in pairs:
-        p = _path(exp, get, get_point, (seed, rewind, levels[i]), (seed, rewind, levels[j]), betas, {k: v for k, v in inputs.items() if k not in ('seed', 'rewind', 'levels', 'betas')}, cache)
+        p = _path(exp, get, get_point, (seed, rewind, levels[i]), (seed, rewind, levels[j]), betas,
+                  {k: v for k, v in inputs.items() if k not in ('seed', 'rewind', 'levels', 'betas')}, cache)
         if bar: bar.update(len(betas))
-        vals = {'max_error': p[f'{s}_error'].max(), 'barrier': p[f'{s}_barrier'], 'max_loss': p[f'{s}_loss'].max(), 'loss_barrier': p[f'{s}_loss_barrier']}
+        vals = {'max_error': p[f'{s}_error'].max(), 'barrier': p[f'{s}_barrier'],
+                'max_loss': p[f'{s}_loss'].max(), 'loss_barrier': p[f'{s}_loss_barrier']}
         for k, v in vals.items(): M[k][i, j] = M[k][j, i] = v
         b = p['betas']
         err[i], err[j] = p[f'{s}_error'][b == 0][0], p[f'{s}_error'][b == 1][0]
         loss[i], loss[j] = p[f'{s}_loss'][b == 0][0], p[f'{s}_loss'][b == 1][0]
     if bar: bar.close()
     for i in range(n): M['max_error'][i, i], M['max_loss'][i, i] = err[i], loss[i]
-    return {'kind': 'matrix', 'inputs': inputs, 'levels': levels, 'split': s, **{k: v.tolist() for k, v in M.items()},
+    return {'kind': 'matrix', 'inputs': inputs, 'levels': levels, 'split': s,
+            **{k: v.tolist() for k, v in M.items()},
             'error': err.tolist(), 'loss': loss.tolist(), 'wall_time': time.perf_counter() - t0}
 
 def _matrix_result(stored:dict, thr:dict) -> dict:
-    out = {k: (np.asarray(v) if isinstance(v, list) and k not in ('levels',) else v) for k, v in stored.items()}
+    out = {k: (np.asarray(v) if isinstance(v, list) and k not in ('levels',) else v)
+           for k, v in stored.items()}
     out.update(threshold=thr['threshold'], epsilon=thr['epsilon'], dense_error=thr['dense_error'])
     return out
 
@@ -260,7 +291,8 @@ def mean_barrier_matrix(exp:Experiment, # the experiment
     if not seeds: raise LotteryError("seeds=[] is empty; give at least one seed.")
     mats = [barrier_matrix(exp, s, rewind, **kwargs) for s in seeds]
     if len({tuple(m['levels']) for m in mats}) > 1:
-        raise LotteryError(f"The seeds {seeds} have different stored levels ({[m['levels'] for m in mats]}); pass levels= to compare the same ones.")
+        raise LotteryError(f"The seeds {seeds} have different stored levels ({[m['levels'] for m in mats]}); "
+                           "pass levels= to compare the same ones.")
     out = {'levels': mats[0]['levels'], 'seeds': seeds, 'per_seed': mats, 'split': mats[0]['split']}
     for k in ('max_error', 'barrier', 'max_loss', 'loss_barrier', 'error', 'loss'):
         st = np.stack([m[k] for m in mats])

@@ -17,7 +17,8 @@ import torch
 from .config import LotteryError, is_int
 from .evaluator import eval_bar, check_pos_int, check_eval_args, eval_inputs, make_evaluator
 from .paths import matching_threshold
-from .points import Point, fmt_levels, point_label, check_points, load_point, project_point, resolve_point
+from .points import (Point, fmt_levels, point_label, check_points, load_point, project_point,
+                               resolve_point)
 from .store import Experiment, analysis_file, cached, load_torch, save_torch, stored_levels
 
 # %% auto #0
@@ -52,13 +53,16 @@ class PlaneGeometry:
         return self.barycentric(alpha, gamma) @ self.raw
 
     def prunable_at(self, x:float, y:float) -> dict:
-        "Prunable weights $\\mathbf{p}_0 + x\\mathbf{u}_1 + y\\mathbf{u}_2$ of the frame point (x, y), float64."
+        ("Prunable weights $\\mathbf{p}_0 + x\\mathbf{u}_1 + y\\mathbf{u}_2$ of the frame point (x, y), "
+         "float64.")
         flat = self.origin + x * self.u1 + y * self.u2
-        return {n: t.view(s) for n, t, s in zip(self.names, flat.split([math.prod(s) for s in self.shapes]), self.shapes)}
+        return {n: t.view(s)
+                for n, t, s in zip(self.names, flat.split([math.prod(s) for s in self.shapes]), self.shapes)}
 
     @property
     def axial_line(self) -> dict:
-        "Where the axial subspace of p1 and p2's mask meets the plane: the line through p1 and p2 (plot and frame coordinates)."
+        ("Where the axial subspace of p1 and p2's mask meets the plane: the line through p1 and p2 (plot and "
+         "frame coordinates).")
         return {'through': [(0.0, 0.0), (1.0, 0.0)], 'direction': (1.0, 0.0),
                 'raw_through': [tuple(map(float, self.raw[1])), tuple(map(float, self.raw[2]))],
                 'raw_direction': tuple(map(float, self.raw[2] - self.raw[1]))}
@@ -72,12 +76,14 @@ def plane_geometry(p0:Point, p1:Point, p2:Point) -> PlaneGeometry:
     o, a, b = vec(p0), vec(p1), vec(p2)
     h = torch.linalg.vector_norm(a - o)
     e = b - o
-    if h == 0: raise LotteryError(f"Points {point_label(p0, 0)!r} and {point_label(p1, 1)!r} have the same prunable weights; a plane needs three points that span one.")
+    if h == 0: raise LotteryError(f"Points {point_label(p0, 0)!r} and {point_label(p1, 1)!r} have the same "
+                                  "prunable weights; a plane needs three points that span one.")
     u1 = (a - o) / h
     x2 = torch.dot(e, u1); r = e - x2 * u1
     d = torch.linalg.vector_norm(r)
     if d <= 1e-12 * max(float(h), float(torch.linalg.vector_norm(e))):
-        raise LotteryError(f"Point {point_label(p2, 2)!r} lies on the line through the other two; a plane needs three points that span one.")
+        raise LotteryError(f"Point {point_label(p2, 2)!r} lies on the line through the other two; "
+                           "a plane needs three points that span one.")
     raw = np.array([[0.0, 0.0], [float(h), 0.0], [float(x2), float(d)]])
     return PlaneGeometry(names, [tuple(p0.state[n].shape) for n in names], o, u1, r / d, raw)
 
@@ -85,7 +91,9 @@ def _plane_ref(exp, seed, rewind, level) -> tuple:
     seed, rewind, level = resolve_point(exp, (seed, rewind, level))
     lv = stored_levels(exp, seed, rewind)
     if level + 1 not in lv:
-        raise LotteryError(f"A plane at level {level} needs level {level + 1}, which is not in the store for seed {seed}, rewind step {rewind}; stored levels are {fmt_levels(lv)}, so use a level up to {max(lv) - 1}.")
+        raise LotteryError(f"A plane at level {level} needs level {level + 1}, which is not in the store for "
+                           f"seed {seed}, rewind step {rewind}; stored levels are {fmt_levels(lv)}, "
+                           f"so use a level up to {max(lv) - 1}.")
     return seed, rewind, level
 
 def plane_points(exp:Experiment, seed:int, rewind:int|str, level:int) -> tuple:
@@ -95,10 +103,12 @@ def plane_points(exp:Experiment, seed:int, rewind:int|str, level:int) -> tuple:
     return p0, project_point(p0, p2.mask, f'm^({level + 1}) ⊙ w^({level}), seed {seed}, rewind {rewind}'), p2
 
 # %% ../nbs/07d_planes.ipynb #4f1d2b7e
-PLANE_TEST_EXAMPLES = 1000 # plane points use the first 1,000 examples by default: `error_plane`'s and Fig. 3's default
+# plane points use the first 1,000 examples by default: `error_plane`'s and Fig. 3's default
+PLANE_TEST_EXAMPLES = 1000
 
 def plane_limit(exp:Experiment, limit:int|None, splits=('test',)) -> int|None:
-    "`limit` as a plane's cache key records it: None (every example) when it is None or covers each of `splits`."
+    ("`limit` as a plane's cache key records it: None (every example) when it is None or covers each of "
+     "`splits`.")
     if limit is None: return None
     from lottery_nb.data import get_data
     data = get_data(exp.cfg.dataset, device='cpu', **exp.cfg.data_kwargs)
@@ -108,7 +118,8 @@ def plane_limit(exp:Experiment, limit:int|None, splits=('test',)) -> int|None:
 # %% ../nbs/07d_planes.ipynb #78505594
 def _grid_axis(lo_hi, n:int, name:str) -> np.ndarray:
     try: lo, hi = (float(v) for v in lo_hi)
-    except (TypeError, ValueError): raise LotteryError(f"{name}={lo_hi!r} is not a (low, high) pair of numbers.") from None
+    except (TypeError, ValueError): raise LotteryError(f"{name}={lo_hi!r} is not a (low, high) pair of "
+                                                       "numbers.") from None
     if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
         raise LotteryError(f"{name}={lo_hi!r} is not allowed; use finite numbers with low < high.")
     return np.array([lo + (hi - lo) * i / (n - 1) for i in range(n)])
@@ -116,7 +127,8 @@ def _grid_axis(lo_hi, n:int, name:str) -> np.ndarray:
 def _grid_size(grid) -> tuple[int, int]:
     g = (grid, grid) if is_int(grid) else tuple(grid) if isinstance(grid, (tuple, list)) else None
     if g is None or len(g) != 2 or not all(is_int(v) and v >= 2 for v in g):
-        raise LotteryError(f"grid={grid!r} is not allowed; use an integer >= 2 (51 in the paper) or a pair (rows, columns) of them.")
+        raise LotteryError(f"grid={grid!r} is not allowed; use an integer >= 2 (51 in the paper) or a pair "
+                           "(rows, columns) of them.")
     return int(g[0]), int(g[1])
 
 def _plane_result(stored:dict, thr:dict) -> dict:
@@ -127,7 +139,8 @@ def _plane_result(stored:dict, thr:dict) -> dict:
 
 # %% ../nbs/07d_planes.ipynb #317eca74
 class _PlaneGrid:
-    "The grid of one plane, computed row by row in chunks; the rows done so far are kept in `part` (when given)."
+    ("The grid of one plane, computed row by row in chunks; the rows done so far are kept in `part` (when "
+     "given).")
     def __init__(self, exp, inputs, alpha, gamma, device, batch_points, part, progress, on_chunk):
         self.exp, self.inputs, self.alpha, self.gamma, self.part = exp, inputs, alpha, gamma, part
         self.ev = make_evaluator(exp, inputs, device, batch_points)
@@ -138,15 +151,18 @@ class _PlaneGrid:
         st = load_torch(self.part) if self.part is not None and self.part.exists() else None
         if st is not None and st.get('inputs') == self.inputs: return st
         rows, cols = self.inputs['grid']
-        return {'inputs': self.inputs, 'rows_done': 0, **{k: torch.full((rows, cols), float('nan'), dtype=torch.float64) for k in self.keys},
-                **{f'point_{k}': torch.tensor(v, dtype=torch.float64) for k, v in self.ev.evaluate(comb, np.eye(3)).items()}, 'wall_time': 0.0}
+        return {'inputs': self.inputs, 'rows_done': 0,
+                **{k: torch.full((rows, cols), float('nan'), dtype=torch.float64) for k in self.keys},
+                **{f'point_{k}': torch.tensor(v, dtype=torch.float64)
+                   for k, v in self.ev.evaluate(comb, np.eye(3)).items()}, 'wall_time': 0.0}
 
     def compute(self, rows_per_chunk:int) -> dict:
         i, ev, (rows, cols) = self.inputs, self.ev, self.inputs['grid']
         p0, p1, p2 = plane_points(self.exp, i['seed'], i['rewind'], i['level'])
         geo, comb = plane_geometry(p0, p1, p2), ev.combiner([p0, p1, p2])
         st = self.start(comb)
-        bar = eval_bar(rows * cols, self.progress, f"plane seed {i['seed']}, rewind {i['rewind']}, level {i['level']}", st['rows_done'] * cols)
+        bar = eval_bar(rows * cols, self.progress, f"plane seed {i['seed']}, rewind {i['rewind']}, "
+                                                   f"level {i['level']}", st['rows_done'] * cols)
         try:
             while st['rows_done'] < rows:
                 t1, r0 = time.perf_counter(), st['rows_done']
@@ -164,7 +180,8 @@ class _PlaneGrid:
                 **{k: st[k] for k in self.keys}, **{k: v for k, v in st.items() if k.startswith('point_')},
                 'points': {'solution': (0.0, 1.0), 'projection': (0.0, 0.0), 'next': (1.0, 0.0)},
                 'labels': [p0.label, p1.label, p2.label],
-                'raw_points': torch.as_tensor(geo.raw), 'h': geo.h, 'd': float(geo.raw[2, 1]), 'cos_at_p1': geo.cos_at_p1,
+                'raw_points': torch.as_tensor(geo.raw), 'h': geo.h, 'd': float(geo.raw[2, 1]),
+                'cos_at_p1': geo.cos_at_p1,
                 'axial_line': geo.axial_line, 'wall_time': st['wall_time'], 'device': str(ev.device),
                 'finished_at': time.strftime('%Y-%m-%dT%H:%M:%S%z')}
 
@@ -174,18 +191,22 @@ def error_plane(exp:Experiment, # the experiment
                 rewind:int|str, # rewind step
                 level:int, # L: the plane of w^(L), m^(L+1) ⊙ w^(L), w^(L+1)
                 grid=51, # points per axis (51 in the paper), or (rows, columns)
-                axial_range=(-0.75, 1.75), # alpha window along the axial subspace (projection at 0, w^(L+1) at 1)
-                ortho_range=(-2.0, 3.0), # gamma window along the orthogonal direction (projection at 0, w^(L) at 1)
+                # alpha window along the axial subspace (projection at 0, w^(L+1) at 1)
+                axial_range=(-0.75, 1.75),
+                # gamma window along the orthogonal direction (projection at 0, w^(L) at 1)
+                ortho_range=(-2.0, 3.0),
                 splits=('test',), # data of the grid
                 bn:str='interpolate', bn_samples:int|None=None, bn_seed:int=0, bn_batch_size:int|None=None,
-                limit:int|None=PLANE_TEST_EXAMPLES, # the first N examples of each split (as Fig. 3); None: all (the paper)
+                # the first N examples of each split (as Fig. 3); None: all (the paper)
+                limit:int|None=PLANE_TEST_EXAMPLES,
                 device:str|None=None, batch_points:int|None=None,
                 rows_per_chunk:int=5, # rows computed between two saves of the partial grid
                 cache:bool=True, # read and write the analysis cache (and the partial grid)
                 progress:bool=True, # progress bar over grid points
                 on_chunk:Callable|None=None, # on_chunk(rows_done, rows) after each saved chunk
                ) -> dict:
-    "Error (and loss) on a grid over the plane of an IMP step (Fig. 3, 7, 8), in the plot frame of Appendix C."
+    ("Error (and loss) on a grid over the plane of an IMP step (Fig. 3, 7, 8), in the plot frame of Appendix "
+     "C.")
     splits = check_eval_args(exp, splits, bn, bn_samples, bn_seed, bn_batch_size, limit, batch_points)
     limit = plane_limit(exp, limit, splits)
     rows, cols = _grid_size(grid)
@@ -193,9 +214,11 @@ def error_plane(exp:Experiment, # the experiment
     check_pos_int('rows_per_chunk', rows_per_chunk, False)
     seed, rewind, level = _plane_ref(exp, seed, rewind, level)
     ei = eval_inputs(exp, splits, bn, bn_samples, bn_seed, bn_batch_size, limit)
-    inputs = {'seed': seed, 'rewind': rewind, 'level': level, 'grid': [rows, cols], 'axial_range': [float(v) for v in axial_range],
+    inputs = {'seed': seed, 'rewind': rewind, 'level': level, 'grid': [rows, cols],
+              'axial_range': [float(v) for v in axial_range],
               'ortho_range': [float(v) for v in ortho_range], **ei}
     f = analysis_file(exp, 'plane', inputs, '.pt')
     part = f.with_name(f.stem + '.partial.pt') if cache else None
     grid_ = _PlaneGrid(exp, inputs, alpha, gamma, device, batch_points, part, progress, on_chunk)
-    return _plane_result(cached(f, lambda: grid_.compute(rows_per_chunk), cache, part), matching_threshold(exp))
+    return _plane_result(cached(f, lambda: grid_.compute(rows_per_chunk), cache, part),
+                         matching_threshold(exp))

@@ -26,7 +26,8 @@ ROLE_COLORS = {'rewind 0': '#6a3d9a', 'early': '#ff7f00', 'matching': '#33a02c'}
 DENSE_COLOR = '#555555'
 
 def rewind_roles(rewind_steps) -> dict:
-    "Role of each rewind step (in steps): 0 is 'rewind 0', the largest is 'matching', the ones between 'early'."
+    ("Role of each rewind step (in steps): 0 is 'rewind 0', the largest is 'matching', "
+     "the ones between 'early'.")
     steps = sorted(set(int(s) for s in rewind_steps))
     roles = {}
     for i, s in enumerate(steps):
@@ -54,9 +55,11 @@ def by_rewind(rows:list, key:str='test_error') -> dict:
     for r in sorted({x['rewind_step'] for x in rows}):
         lv = sorted({x['level'] for x in rows if x['rewind_step'] == r})
         vals = [[x[key] for x in rows if x['rewind_step'] == r and x['level'] == L] for L in lv]
-        dens = [np.mean([x['density'] for x in rows if x['rewind_step'] == r and x['level'] == L]) for L in lv]
+        dens = [np.mean([x['density'] for x in rows if x['rewind_step'] == r and x['level'] == L])
+                for L in lv]
         ms = [mean_std(v) for v in vals]
-        out[r] = Curve(r, np.array(lv), np.array(dens), np.array([m for m, _ in ms]), np.array([s for _, s in ms]),
+        out[r] = Curve(r, np.array(lv), np.array(dens), np.array([m for m, _ in ms]),
+                       np.array([s for _, s in ms]),
                        np.array([len(v) for v in vals]))
     return out
 
@@ -71,19 +74,25 @@ def plot_error_vs_density(rows:list, # `Experiment.results()`
                           ax=None, # matplotlib axes (a new figure when None)
                           key:str='test_error', # metric to plot
                           title:str|None=None):
-    "Fig. 5: error (%) against weights remaining (%), mean ± std over replicates per rewind step, with the dense band."
+    ("Fig. 5: error (%) against weights remaining (%), mean ± std over replicates per rewind step, "
+     "with the dense band.")
     import matplotlib.pyplot as plt
     if ax is None: _, ax = plt.subplots(figsize=(5, 3.6))
     curves, roles = by_rewind(rows, key), rewind_roles({x['rewind_step'] for x in rows})
     m, s, n = dense_stats(rows, key)
-    ax.axhspan(100 * max(m - s, 0), 100 * (m + s), color=DENSE_COLOR, alpha=0.15, lw=0, label=f'dense ± std (n={n})')  # errors are >= 0
+    # errors are >= 0
+    ax.axhspan(100 * max(m - s, 0), 100 * (m + s), color=DENSE_COLOR, alpha=0.15, lw=0,
+               label=f'dense ± std (n={n})')
     ax.axhline(100 * m, color=DENSE_COLOR, lw=0.8)
     for r, c in curves.items():
         col = ROLE_COLORS[roles[r]]
         ax.plot(100 * c.density, 100 * c.mean, 'o-', ms=3, color=col, label=rewind_label(r, roles[r]))
-        ax.fill_between(100 * c.density, 100 * np.maximum(c.mean - c.std, 0), 100 * (c.mean + c.std), color=col, alpha=0.2, lw=0)  # clipped at 0
+        # clipped at 0
+        ax.fill_between(100 * c.density, 100 * np.maximum(c.mean - c.std, 0), 100 * (c.mean + c.std),
+                        color=col, alpha=0.2, lw=0)
     ax.set_xscale('log'); ax.invert_xaxis()
-    ticks = [t for t in (100, 64, 41, 26, 17, 11, 7, 4, 2, 1) if 100 * min(c.density.min() for c in curves.values()) * 0.9 <= t]
+    ticks = [t for t in (100, 64, 41, 26, 17, 11, 7, 4, 2, 1)
+             if 100 * min(c.density.min() for c in curves.values()) * 0.9 <= t]
     ax.set_xticks(ticks); ax.set_xticklabels([str(t) for t in ticks]); ax.minorticks_off()
     ax.set_xlabel('% weights remaining'); ax.set_ylabel(('test' if 'test' in key else 'train') + ' error (%)')
     if title: ax.set_title(title)
@@ -109,21 +118,27 @@ def image_slider(images:dict, # label -> PNG bytes, in slider order
                  label:str='level', # the slider's name
                  start=None, # the label shown first (default: the first)
                 ):
-    "An `IPython.display.HTML` slider over embedded PNGs that works without a kernel (a static page included)."
+    ("An `IPython.display.HTML` slider over embedded PNGs that works without a kernel (a static page "
+     "included).")
     import base64, html, json
     from IPython.display import HTML
     keys = list(images)
     if not keys: raise LotteryError("image_slider needs at least one image; it got none.")
-    if start is not None and start not in images: raise LotteryError(f"start={start!r} is not one of the labels {keys}.")
+    if start is not None and start not in images: raise LotteryError(f"start={start!r} is not one of the "
+                                                                     f"labels {keys}.")
     k0 = keys.index(start) if start is not None else 0
-    imgs = ''.join(f'<img alt="{html.escape(f"{label} {k}")}" style="max-width:100%;{"" if i == k0 else "display:none"}" '
-                   f'src="data:image/png;base64,{base64.b64encode(images[k]).decode()}">' for i, k in enumerate(keys))
+    imgs = ''.join(f'<img alt="{html.escape(f"{label} {k}")}" '
+                   f'style="max-width:100%;{"" if i == k0 else "display:none"}" '
+                   f'src="data:image/png;base64,{base64.b64encode(images[k]).decode()}">'
+                   for i, k in enumerate(keys))
     js = ("var d=this.closest('.lottery-slider'),v=+this.value;"
           "d.querySelectorAll('img').forEach(function(m,i){m.style.display=i==v?'':'none'});"
           "d.querySelector('output').textContent=JSON.parse(this.dataset.labels)[v]")
     labels = html.escape(json.dumps([str(k) for k in keys]))
-    return HTML(f'<div class="lottery-slider"><label>{html.escape(label)} <input type="range" min="0" max="{len(keys) - 1}" step="1" '
-                f'value="{k0}" data-labels="{labels}" oninput="{html.escape(js)}"> <output>{html.escape(str(keys[k0]))}</output></label>'
+    return HTML(f'<div class="lottery-slider"><label>{html.escape(label)} <input type="range" min="0" '
+                f'max="{len(keys) - 1}" step="1" '
+                f'value="{k0}" data-labels="{labels}" oninput="{html.escape(js)}"> '
+                f'<output>{html.escape(str(keys[k0]))}</output></label>'
                 f'<div>{imgs}</div></div>')
 
 # %% ../nbs/10_plots.ipynb #845c33d9
@@ -136,7 +151,8 @@ def _injected_names(namespace:dict) -> set:
             try: tree = ast.parse(src)
             except SyntaxError: continue
             for node in tree.body:
-                if isinstance(node, ast.Assign): names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+                if isinstance(node, ast.Assign): names |= {t.id for t in node.targets
+                                                           if isinstance(t, ast.Name)}
     return names
 
 def _type_ok(v, spec) -> bool:
@@ -154,15 +170,17 @@ def _type_name(spec) -> str:
     return ' or '.join('None' if k is None else k.__name__ for k in kinds)
 
 # %% ../nbs/10_plots.ipynb #8fef63e7
-COMMON_PARAMS = dict(preset=str, store=(str, None), out_dir=(str, None), seeds=(list, None), rewind_steps=(list, None),
+COMMON_PARAMS = dict(preset=str, store=(str, None), out_dir=(str, None), seeds=(list, None),
+                     rewind_steps=(list, None),
                      levels=(int, None), device=(str, None), overrides=(dict, None))
 
-# A figure's own preset within a family, where the paper uses a different setting per figure: `--preset cpu` runs
-# Fig. 4 on `cpu_fig4` (the `cpu` CNN has no room for the adaptive saving; see bench/calibrate_fig4.py).
+# A figure's own preset within a family, where the paper uses a different setting per figure: `--preset cpu`
+# runs Fig. 4 on `cpu_fig4` (the `cpu` CNN has no room for the adaptive saving; see bench/calibrate_fig4.py).
 FIGURE_PRESETS = {'fig4': {'cpu': 'cpu_fig4'}}
 
 def default_out_dir() -> Path:
-    "Where figures go unless told otherwise: `<project root>/figures` in a checkout (whatever folder a notebook runs in), else `./figures`."
+    ("Where figures go unless told otherwise: `<project root>/figures` in a checkout (whatever folder a "
+     "notebook runs in), else `./figures`.")
     root = project_root()
     return (root if root else Path.cwd().resolve()) / 'figures'
 
@@ -174,34 +192,43 @@ class FigureSetup:
     store:Path # `store`, or `default_store()` when the notebook's parameter is None
     out:Path # `<out_dir>/<preset>`, where out_dir None is `default_out_dir()`
     params:dict = field(default_factory=dict)
-    preset:str = '' # the preset the config comes from (the figure's own one of `FIGURE_PRESETS`, else `params['preset']`)
+    # the preset the config comes from (the figure's own one of `FIGURE_PRESETS`, else `params['preset']`)
+    preset:str = ''
 
 def _check_out(out:Path):
     "Refuse an output folder that cannot be created: its nearest existing ancestor must be a writable folder."
     top = next(q for q in (out, *out.parents) if q.exists())
-    if not top.is_dir(): raise LotteryError(f"out_dir {str(out)!r} is inside {str(top)!r}, which is a file; give a folder.")
-    if not os.access(top, os.W_OK): raise LotteryError(f"out_dir {str(out)!r} cannot be created: {str(top)!r} is not writable.")
+    if not top.is_dir(): raise LotteryError(f"out_dir {str(out)!r} is inside {str(top)!r}, which is a file; "
+                                            "give a folder.")
+    if not os.access(top, os.W_OK): raise LotteryError(f"out_dir {str(out)!r} cannot be created: "
+                                                       f"{str(top)!r} is not writable.")
 
 def figure_setup(name:str, # the figure's name, e.g. 'fig5'
                  namespace:dict, # the notebook's `globals()`
-                 extra:dict|None=None, # the figure's own parameters: name -> type (tuple for alternatives; None allows None)
+                 # the figure's own parameters: name -> type (tuple for alternatives; None allows None)
+                 extra:dict|None=None,
                 ) -> FigureSetup:
     "Check a figure notebook's parameters (names, types, preset) and build its experiment config."
     spec = {**COMMON_PARAMS, **(extra or {})}
     unknown = sorted(_injected_names(namespace) - set(spec))
-    if unknown: raise LotteryError(f"Unknown parameter(s) {', '.join(unknown)} for {name}; allowed: {', '.join(spec)}.")
+    if unknown: raise LotteryError(f"Unknown parameter(s) {', '.join(unknown)} for {name}; allowed: "
+                                   f"{', '.join(spec)}.")
     missing = [k for k in spec if k not in namespace]
-    if missing: raise LotteryError(f"Parameter(s) {', '.join(missing)} are not set for {name}; its parameters cell defines them.")
+    if missing: raise LotteryError(f"Parameter(s) {', '.join(missing)} are not set for {name}; "
+                                   "its parameters cell defines them.")
     for k, t in spec.items():
         if not _type_ok(namespace[k], t):
-            raise LotteryError(f"Parameter {k}={namespace[k]!r} has type {type(namespace[k]).__name__}; {name} needs {_type_name(t)}.")
+            raise LotteryError(f"Parameter {k}={namespace[k]!r} has type {type(namespace[k]).__name__}; "
+                               f"{name} needs {_type_name(t)}.")
     p = {k: namespace[k] for k in spec}
-    if p['preset'] not in PRESETS: raise LotteryError(f"Unknown preset {p['preset']!r} for {name}; choose one of {', '.join(PRESETS)}.")
+    if p['preset'] not in PRESETS: raise LotteryError(f"Unknown preset {p['preset']!r} for {name}; "
+                                                      f"choose one of {', '.join(PRESETS)}.")
     ov = dict(p['overrides'] or {})
     for k in ('seeds', 'rewind_steps', 'levels', 'device'):
         if p[k] is not None: ov[k] = p[k]
     used = FIGURE_PRESETS.get(name, {}).get(p['preset'], p['preset'])
-    if used != p['preset']: print(f"{name}: preset {p['preset']!r} runs this figure on its own preset {used!r} ({PRESETS[used]().description})")
+    if used != p['preset']: print(f"{name}: preset {p['preset']!r} runs this figure on its own preset "
+                                  f"{used!r} ({PRESETS[used]().description})")
     cfg = get_preset(used, **ov)
     out = (Path(p['out_dir']).expanduser() if p['out_dir'] is not None else default_out_dir()) / p['preset']
     _check_out(out)   # created when the first figure is saved: a refused parameter leaves no empty folder

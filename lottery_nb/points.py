@@ -30,39 +30,49 @@ class Point:
     label:str = '' # words naming the point in messages and results
 
     def __repr__(self):
-        return f"Point({self.label or 'unnamed'}: {len(self.state)} tensors, density {density(self.mask):.3f})"
+        return (f"Point({self.label or 'unnamed'}: {len(self.state)} tensors, "
+                f"density {density(self.mask):.3f})")
 
 def point_label(p, i:int) -> str: return p.label or f'point {i}'
 
 def check_points(points:list, # `Point`s to be combined
                 ) -> list:
-    "Raise a `LotteryError` unless `points` come from one architecture and their masks fit it; returns them as a list."
+    ("Raise a `LotteryError` unless `points` come from one architecture and their masks fit it; "
+     "returns them as a list.")
     points = list(points)
     if not 1 <= len(points) <= 3:
-        raise LotteryError(f"{len(points)} points were given; combinations take 2 or 3 points (or 1, to evaluate it alone).")
+        raise LotteryError(f"{len(points)} points were given; combinations take 2 or 3 points (or 1, "
+                           "to evaluate it alone).")
     for i, p in enumerate(points):
         if not isinstance(p, Point):
-            raise LotteryError(f"Point {i} is a {type(p).__name__}; pass `Point` objects such as `load_point(exp, seed, rewind, level)`.")
+            raise LotteryError(f"Point {i} is a {type(p).__name__}; pass `Point` objects such as "
+                               "`load_point(exp, seed, rewind, level)`.")
         check_mask(p.mask, p.state)
     ref = points[0]
     for i, p in enumerate(points[1:], 1):
         a, b = point_label(ref, 0), point_label(p, i)
         only = sorted(set(ref.state) ^ set(p.state))
         if only:
-            raise LotteryError(f"Points {a!r} and {b!r} come from different architectures: entry {only[0]!r} is in only one of them; combine points of one model.")
+            raise LotteryError(f"Points {a!r} and {b!r} come from different architectures: "
+                               f"entry {only[0]!r} is in only one of them; combine points of one model.")
         for k, v in ref.state.items():
             w = p.state[k]
             if tuple(w.shape) != tuple(v.shape) or w.dtype != v.dtype:
-                raise LotteryError(f"Points {a!r} and {b!r} come from different architectures: {k!r} is {tuple(v.shape)} {v.dtype} in the first and {tuple(w.shape)} {w.dtype} in the second; combine points of one model.")
+                raise LotteryError(f"Points {a!r} and {b!r} come from different architectures: "
+                                   f"{k!r} is {tuple(v.shape)} {v.dtype} in the first and {tuple(w.shape)} "
+                                   f"{w.dtype} in the second; combine points of one model.")
         if set(p.mask) != set(ref.mask):
             k = sorted(set(p.mask) ^ set(ref.mask))[0]
-            raise LotteryError(f"The masks of points {a!r} and {b!r} do not fit each other: {k!r} is prunable in only one of them; all masks must cover the same prunable weights.")
+            raise LotteryError(f"The masks of points {a!r} and {b!r} do not fit each other: "
+                               f"{k!r} is prunable in only one of them; all masks must cover the same "
+                               "prunable weights.")
     return points
 
 # %% ../nbs/07a_points.ipynb #2003aa21
 def fmt_levels(levels:list) -> str:
     if not levels: return 'none'
-    if levels == list(range(levels[0], levels[-1] + 1)) and len(levels) > 2: return f'{levels[0]}..{levels[-1]}'
+    if levels == list(range(levels[0],
+                            levels[-1] + 1)) and len(levels) > 2: return f'{levels[0]}..{levels[-1]}'
     return ', '.join(map(str, levels))
 
 def _steps_per_epoch(exp:Experiment) -> int:
@@ -74,20 +84,24 @@ def resolve_point(exp:Experiment, # the experiment
                  ) -> tuple[int, int, int]:
     "Check that `ref` names a stored solution and return it as integers `(seed, rewind_steps, level)`."
     if not isinstance(ref, (tuple, list)) or len(ref) != 3:
-        raise LotteryError(f"Point {ref!r} is not a (seed, rewind, level) triple such as (0, 150, 2) or (0, '150it', 2).")
+        raise LotteryError(f"Point {ref!r} is not a (seed, rewind, level) triple such as (0, 150, 2) or (0, "
+                           "'150it', 2).")
     seed, rewind, level = ref
     seeds = stored_seeds(exp)
     if not is_int(seed) or int(seed) not in seeds:
-        raise LotteryError(f"Seed {seed!r} has no dense run in the store {str(exp.path)!r}; stored seeds are {fmt_levels(seeds)}.")
+        raise LotteryError(f"Seed {seed!r} has no dense run in the store {str(exp.path)!r}; "
+                           f"stored seeds are {fmt_levels(seeds)}.")
     seed = int(seed)
     if isinstance(rewind, str): rewind = to_steps(rewind, _steps_per_epoch(exp))
     rewinds = stored_rewinds(exp, seed)
     if not is_int(rewind) or int(rewind) not in rewinds:
-        raise LotteryError(f"Rewind step {rewind!r} is not in the store for seed {seed}; stored rewind steps are {fmt_levels(rewinds)} (in steps).")
+        raise LotteryError(f"Rewind step {rewind!r} is not in the store for seed {seed}; "
+                           f"stored rewind steps are {fmt_levels(rewinds)} (in steps).")
     rewind = int(rewind)
     levels = stored_levels(exp, seed, rewind)
     if not is_int(level) or int(level) not in levels:
-        raise LotteryError(f"Level {level!r} is not in the store for seed {seed}, rewind step {rewind}; stored levels are {fmt_levels(levels)}.")
+        raise LotteryError(f"Level {level!r} is not in the store for seed {seed}, rewind step {rewind}; "
+                           f"stored levels are {fmt_levels(levels)}.")
     return seed, rewind, int(level)
 
 def load_point(exp:Experiment, # the experiment
@@ -97,25 +111,32 @@ def load_point(exp:Experiment, # the experiment
               ) -> Point:
     "The stored level-`level` solution $\\mathbf{w}^{(L)}$ of a seed and rewind step, with its mask."
     seed, rewind, level = resolve_point(exp, (seed, rewind, level))
-    return Point(exp.weights(seed, rewind, level), exp.mask(seed, rewind, level), f'seed {seed}, rewind {rewind}, level {level}')
+    return Point(exp.weights(seed, rewind, level), exp.mask(seed, rewind, level),
+                 f'seed {seed}, rewind {rewind}, level {level}')
 
 def project_point(p:Point, # a point, e.g. w^(L)
                   mask:Mask, # the mask to project on, e.g. m^(L+1)
                   label:str='', # label of the result (default: 'm ⊙ <label of p>')
                  ) -> Point:
-    "The projection $\\mathbf{m}\\odot\\mathbf{w}$ onto the axial subspace of `mask` (non-prunable entries unchanged)."
+    ("The projection $\\mathbf{m}\\odot\\mathbf{w}$ onto the axial subspace of `mask` (non-prunable entries "
+     "unchanged).")
     check_mask(mask, p.state)
     if set(mask) != set(p.mask):
-        raise LotteryError(f"The mask does not fit point {point_label(p, 0)!r}: it covers {len(mask)} prunable tensors and the point's mask {len(p.mask)}; use a mask of the same model.")
-    return Point(apply_mask(p.state, mask), {k: v.clone() for k, v in mask.items()}, label or f'm ⊙ ({point_label(p, 0)})')
+        raise LotteryError(f"The mask does not fit point {point_label(p, 0)!r}: it covers {len(mask)} "
+                           f"prunable tensors and the point's mask {len(p.mask)}; use a mask of the same "
+                           "model.")
+    return Point(apply_mask(p.state, mask), {k: v.clone() for k, v in mask.items()},
+                 label or f'm ⊙ ({point_label(p, 0)})')
 
 # %% ../nbs/07a_points.ipynb #a9c7ecb5
 _INSIDE_TOL, _VERTEX_TOL = 1e-9, 1e-12
 
 def hull_coefficients(coeffs, # c: one coefficient per point, summing to 1
                       gram, # P x P Gram matrix of the non-prunable vectors v_i - v_0 (or of the v_i)
-                     ) -> np.ndarray: # a: coefficients of the closest point of the hull (c itself when inside)
-    "Coefficients $a$ in the simplex that minimise $(a-c)^\\top G (a-c)$: the closest point of the hull of the $\\mathbf{v}_i$ to $\\sum_i c_i\\mathbf{v}_i$."
+                     # a: coefficients of the closest point of the hull (c itself when inside)
+                     ) -> np.ndarray:
+    ("Coefficients $a$ in the simplex that minimise $(a-c)^\\top G (a-c)$: the closest point of the hull of "
+     "the $\\mathbf{v}_i$ to $\\sum_i c_i\\mathbf{v}_i$.")
     c, G = np.asarray(coeffs, dtype=np.float64), np.asarray(gram, dtype=np.float64)
     P = len(c)
     if c.min() >= -_INSIDE_TOL: return c.copy()
@@ -128,7 +149,8 @@ def hull_coefficients(coeffs, # c: one coefficient per point, summing to 1
             r = e_i - c
             dGd = float(d @ G @ d)
             if dGd > 1e-12 * scale: s = float(np.clip(-(d @ G @ r) / dGd, 0.0, 1.0))
-            else: s = float(np.clip(c[j] / (c[i] + c[j]) if c[i] + c[j] != 0 else 0.0, 0.0, 1.0))  # flat edge: any s is as good
+            # flat edge: any s is as good
+            else: s = float(np.clip(c[j] / (c[i] + c[j]) if c[i] + c[j] != 0 else 0.0, 0.0, 1.0))
             a = e_i + s * d
             f = float((a - c) @ G @ (a - c))
             if f < best_f - 1e-12 * scale: best, best_f = a, f
@@ -143,10 +165,12 @@ class Combiner:
         self.prunable = set(self.points[0].mask)
         self.float_keys = [k for k, v in ref.items() if v.is_floating_point()]
         self.fixed = {k: v.to(device) for k, v in ref.items() if not v.is_floating_point()}
-        self.hull_keys = [k for k in self.float_keys if k not in self.prunable and k not in set(exclude_from_hull)]
+        self.hull_keys = [k for k in self.float_keys if k not in self.prunable
+                          and k not in set(exclude_from_hull)]
         self.device = torch.device(device)
         self.exact = [{k: v.to(device) for k, v in p.state.items()} for p in self.points]
-        self.stacks = {k: torch.stack([p.state[k].detach().to(device, torch.float64).reshape(-1) for p in self.points])
+        self.stacks = {k: torch.stack([p.state[k].detach().to(device, torch.float64).reshape(-1)
+                                       for p in self.points])
                        for k in self.float_keys}
         P = len(self.points)
         G = torch.zeros(P, P, dtype=torch.float64)
@@ -160,12 +184,15 @@ class Combiner:
         if C.ndim == 1: C = C[None]
         P = len(self.points)
         if C.ndim != 2 or C.shape[1] != P or len(C) == 0:
-            raise LotteryError(f"Coefficients of shape {tuple(C.shape)} do not fit {P} points; give rows of {P} coefficients that sum to 1.")
+            raise LotteryError(f"Coefficients of shape {tuple(C.shape)} do not fit {P} points; "
+                               f"give rows of {P} coefficients that sum to 1.")
         if not np.isfinite(C).all():
-            raise LotteryError(f"Coefficients {C[~np.isfinite(C).all(1)][0].tolist()} are not finite; give finite coefficients that sum to 1.")
+            raise LotteryError(f"Coefficients {C[~np.isfinite(C).all(1)][0].tolist()} are not finite; "
+                               "give finite coefficients that sum to 1.")
         bad = np.abs(C.sum(1) - 1) > 1e-9
         if bad.any():
-            raise LotteryError(f"Coefficients {C[bad][0].tolist()} sum to {float(C[bad][0].sum())!r}; affine combinations need coefficients that sum to 1.")
+            raise LotteryError(f"Coefficients {C[bad][0].tolist()} sum to {float(C[bad][0].sum())!r}; "
+                               "affine combinations need coefficients that sum to 1.")
         return C
 
     def vertex(self, c) -> int|None:
@@ -179,28 +206,34 @@ class Combiner:
         Ct = torch.as_tensor(C, dtype=torch.float64, device=self.device)
         At = Ct if np.array_equal(A, C) else torch.as_tensor(A, dtype=torch.float64, device=self.device)
         ref = self.points[0].state
-        return {k: ((Ct if k in self.prunable else At) @ self.stacks[k]).to(ref[k].dtype).view(len(C), *ref[k].shape)
+        return {k: ((Ct if k in self.prunable else At) @ self.stacks[k]).to(ref[k].dtype).view(len(C),
+                                                                                               *ref[k].shape)
                 for k in self.float_keys}
 
     def single(self, c) -> dict:
         "The full state_dict of one combination."
         i = self.vertex(c)
         if i is not None: return self.exact[i]
-        return {**{k: v[0] for k, v in self.stacked(np.asarray(c, dtype=np.float64)[None]).items()}, **self.fixed}
+        return {**{k: v[0] for k, v in self.stacked(np.asarray(c, dtype=np.float64)[None]).items()},
+                **self.fixed}
 
 # %% ../nbs/07a_points.ipynb #06331218
 def combine(points:list, # 2 or 3 `Point`s of one architecture
             coeffs, # one coefficient per point, summing to 1 (negative ones extrapolate)
-            bn:str='interpolate', # 'recompute': BatchNorm running statistics are left out of the hull projection
+            # 'recompute': BatchNorm running statistics are left out of the hull projection
+            bn:str='interpolate',
            ) -> dict: # a state_dict (CPU)
-    "The affine combination $\\sum_i c_i \\mathbf{w}_i$ of `points`, with the extrapolation rule of Appendix C."
+    ("The affine combination $\\sum_i c_i \\mathbf{w}_i$ of `points`, with the extrapolation rule of "
+     "Appendix C.")
     check_bn(bn)
     comb = Combiner(points, 'cpu', _bn_buffer_names(points[0].state) if bn == 'recompute' else ())
     return dict(comb.single(comb.check(coeffs)[0]))
 
 def check_bn(bn):
     if bn not in ('interpolate', 'recompute'):
-        raise LotteryError(f"bn={bn!r} is not allowed; use 'interpolate' (combine the running statistics, as the paper) or 'recompute'.")
+        raise LotteryError(f"bn={bn!r} is not allowed; use 'interpolate' (combine the running statistics, "
+                           "as the paper) or 'recompute'.")
 
 def _bn_buffer_names(state:dict) -> list[str]:
-    return [k for k in state if k.endswith(('.running_mean', '.running_var')) or k in ('running_mean', 'running_var')]
+    return [k for k in state if k.endswith(('.running_mean', '.running_var'))
+            or k in ('running_mean', 'running_var')]

@@ -40,7 +40,8 @@ def read_status(path:str|Path) -> str|None:
     except OSError: return None
 
 # %% ../nbs/00b_progress.ipynb #3ad12632
-LINES_ENV = 'LOTTERY_PROGRESS_LINES'   # seconds between two whole progress lines on a stream that is not a terminal
+# seconds between two whole progress lines on a stream that is not a terminal
+LINES_ENV = 'LOTTERY_PROGRESS_LINES'
 ACTIVE = []   # the open `Progress`es of this process, outermost first: the status line names each of them
 
 def _in_notebook() -> bool:
@@ -50,22 +51,26 @@ def _in_notebook() -> bool:
     except Exception: return False
 
 def _lines_every() -> float|None:
-    "Seconds between whole progress lines when stderr is neither a terminal nor a notebook (None: draw a tqdm bar)."
+    ("Seconds between whole progress lines when stderr is neither a terminal nor a notebook (None: "
+     "draw a tqdm bar).")
     if _in_notebook() or (hasattr(sys.stderr, 'isatty') and sys.stderr.isatty()): return None
     try: return max(0.0, float(os.environ.get(LINES_ENV, 10)))
     except ValueError: return 10.0
 
 def fmt_secs(s:float) -> str:
     s = int(round(s))
-    return f'{s // 3600}h{s % 3600 // 60:02d}m' if s >= 3600 else f'{s // 60}m{s % 60:02d}s' if s >= 60 else f'{s}s'
+    return (f'{s // 3600}h{s % 3600 // 60:02d}m' if s >= 3600 else f'{s // 60}m{s % 60:02d}s' if s >= 60
+            else f'{s}s')
 
 class Progress:
     """Counts `total` units of work: a tqdm bar when `enabled` (whole lines every `$LOTTERY_PROGRESS_LINES` s,
     default 10, on a stream that is not a terminal), and the status line of `write_status` when a status file
     is set."""
-    def __init__(self, total:int, initial:int=0, desc:str='', unit:str='step', enabled:bool=True, every:float=0.5,
+    def __init__(self, total:int, initial:int=0, desc:str='', unit:str='step', enabled:bool=True,
+                 every:float=0.5,
                  leave:bool=True):
-        self.total, self.n, self.initial, self.desc, self.unit, self.every = total, initial, initial, desc, unit, every
+        self.total, self.n, self.initial, self.desc, self.unit, self.every = (total, initial, initial, desc,
+                                                                              unit, every)
         self.what, self.file, self._last, self.note, self.end = '', os.environ.get(PROGRESS_ENV), None, '', ''
         self.enabled, self.leave, self.bar, self.t0, self.synced = enabled, leave, None, time.monotonic(), 0
         self.lines = _lines_every() if enabled else None
@@ -77,7 +82,8 @@ class Progress:
         "The tqdm bar, made at the first update: a read that finds everything done draws no bar."
         if self.bar is None and self.enabled and self.lines is None and not self.end:
             from tqdm.auto import tqdm
-            self.bar = tqdm(total=self.total, initial=self.n, desc=self.desc, unit=self.unit, dynamic_ncols=True,
+            self.bar = tqdm(total=self.total, initial=self.n, desc=self.desc, unit=self.unit,
+                            dynamic_ncols=True,
                             smoothing=0.05, leave=self.leave)
             if self.what: self.bar.set_postfix_str(self.what, refresh=False)
         return self.bar
@@ -89,14 +95,17 @@ class Progress:
         return k / dt if dt > 0 and k > 0 else None
 
     def status(self) -> str:
-        "One line: the description, what is computed now, how much of the total is done, the rate and the time left."
+        ("One line: the description, what is computed now, how much of the total is done, "
+         "the rate and the time left.")
         what = f': {self.what}' if self.what else ''
-        if self.end == 'cached': return f'{self.desc}{what}, cached ({self.total} {self.unit}s read from the store)'
+        if self.end == 'cached': return (f'{self.desc}{what}, cached ({self.total} {self.unit}s read from '
+                                         'the store)')
         pct = f'{100 * self.n / self.total:.0f}%' if self.total else ''
         r, more = self.rate(), ''
         if r and not self.end: more = f', {r:.3g} {self.unit}s/s, ETA {fmt_secs((self.total - self.n) / r)}'
         tail = f' ({pct}{more})' if pct or more else ''
-        return f'{self.desc}{what}, {self.n}/{self.total} {self.unit}s{tail}' + (f', {self.end}' if self.end else '')
+        return (f'{self.desc}{what}, {self.n}/{self.total} {self.unit}s{tail}'
+                + (f', {self.end}' if self.end else ''))
 
     def update(self, n:int=1):
         "Count `n` more units done."
@@ -105,7 +114,8 @@ class Progress:
         self._report()
 
     def sync(self, n:int, note:str=''):
-        "Set the count to `n` units done (more than counted here: another process did them, e.g. `'by another process'`)."
+        ("Set the count to `n` units done (more than counted here: another process did them, e.g. "
+         "`'by another process'`).")
         if n <= self.n: return
         self.note = note
         if self.bar is not None: self.bar.update(n - self.n)
@@ -129,14 +139,16 @@ class Progress:
             self.end = 'finished' + (f' ({self.note})' if self.note else '')
         else: self.end = 'stopped'
         if self.bar is not None:
-            if self.end.startswith('finished') and self.note: self.bar.set_postfix_str(self.end, refresh=False)
+            if self.end.startswith('finished') and self.note: self.bar.set_postfix_str(self.end,
+                                                                                       refresh=False)
             self.bar.close()
         if self in ACTIVE: ACTIVE.remove(self)
         self._report(True)
 
     def _report(self, force:bool=False):
         now = time.monotonic()
-        if self.lines is not None and (self.end not in ('', 'cached') or not self.end and now - self._line_at >= self.lines):
+        if (self.lines is not None
+            and (self.end not in ('', 'cached') or not self.end and now - self._line_at >= self.lines)):
             print(f'{self.status()}', file=sys.stderr, flush=True); self._line_at = now
         if not self.file: return
         if force or self._last is None or now - self._last >= self.every:

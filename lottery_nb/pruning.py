@@ -28,7 +28,9 @@ def dense_mask(state_dict:dict, # a model's state_dict (or any name -> tensor ma
 def check_names(state_dict:dict, names:list):
     "Raise a `LotteryError` unless every name in `names` is a tensor of `state_dict`."
     missing = [n for n in names if n not in state_dict]
-    if missing: raise LotteryError(f"Prunable name(s) {', '.join(map(repr, missing[:3]))} are not in the model; allowed are its parameter names such as {', '.join(map(repr, list(state_dict)[:3]))}.")
+    if missing: raise LotteryError(f"Prunable name(s) {', '.join(map(repr, missing[:3]))} are not in the "
+                                   "model; allowed are its parameter names such as "
+                                   f"{', '.join(map(repr, list(state_dict)[:3]))}.")
 
 def num_remaining(mask:Mask) -> int:
     "Number of kept weights."
@@ -45,12 +47,15 @@ def density(mask:Mask) -> float:
 def check_mask(mask:Mask, # the mask to check
                state_dict:dict, # the model's state_dict it should fit
               ) -> Mask:
-    "Raise a `LotteryError` unless `mask` has boolean tensors whose names and shapes fit `state_dict`; returns `mask`."
+    ("Raise a `LotteryError` unless `mask` has boolean tensors whose names and shapes fit `state_dict`; "
+     "returns `mask`.")
     for n, m in mask.items():
         if n not in state_dict:
-            raise LotteryError(f"Mask entry {n!r} does not fit the model: it has no parameter of that name (it has e.g. {', '.join(list(state_dict)[:3])}).")
+            raise LotteryError(f"Mask entry {n!r} does not fit the model: it has no parameter of that name "
+                               f"(it has e.g. {', '.join(list(state_dict)[:3])}).")
         if tuple(m.shape) != tuple(state_dict[n].shape):
-            raise LotteryError(f"Mask entry {n!r} has shape {tuple(m.shape)} but the model's parameter has shape {tuple(state_dict[n].shape)}; a mask must match the model it prunes.")
+            raise LotteryError(f"Mask entry {n!r} has shape {tuple(m.shape)} but the model's parameter has "
+                               f"shape {tuple(state_dict[n].shape)}; a mask must match the model it prunes.")
         if m.dtype != torch.bool:
             raise LotteryError(f"Mask entry {n!r} has dtype {m.dtype}; masks must be boolean tensors.")
     return mask
@@ -58,11 +63,13 @@ def check_mask(mask:Mask, # the mask to check
 # %% ../nbs/03_pruning.ipynb #b7d9db78
 def _prune_count(fraction:float, remaining:int) -> int:
     if not (isinstance(fraction, (int, float)) and 0 < fraction < 1):
-        raise LotteryError(f"Pruning fraction {fraction!r} is outside (0, 1); it is the fraction of the remaining weights to prune, e.g. 0.2.")
+        raise LotteryError(f"Pruning fraction {fraction!r} is outside (0, 1); it is the fraction of the "
+                           "remaining weights to prune, e.g. 0.2.")
     return math.ceil(fraction * remaining)
 
 def _drop(mask:Mask, groups:list, scores:torch.Tensor, k:int, out:Mask):
-    "Set to False the `k` lowest-scoring kept entries; `groups` lists the tensor names whose kept entries make up `scores`."
+    ("Set to False the `k` lowest-scoring kept entries; `groups` lists the tensor names whose kept entries "
+     "make up `scores`.")
     if k <= 0: return
     order = torch.sort(scores, stable=True).indices[:k]
     sizes = [int(mask[n].sum()) for n in groups]
@@ -84,7 +91,8 @@ def magnitude_prune(weights:dict, # name -> trained weight tensor (at least ever
     def scores(n): return weights[n].detach().float().cpu().abs().reshape(-1)[mask[n].reshape(-1)]
     if scope == 'global':
         names = list(mask)
-        _drop(mask, names, torch.cat([scores(n) for n in names]), _prune_count(fraction, num_remaining(mask)), out)
+        _drop(mask, names, torch.cat([scores(n) for n in names]), _prune_count(fraction, num_remaining(mask)),
+              out)
     elif scope == 'layerwise':
         for n in mask: _drop(mask, [n], scores(n), _prune_count(fraction, int(mask[n].sum())), out)
     else: raise LotteryError(f"Pruning scope {scope!r} is not allowed; choose 'global' or 'layerwise'.")
@@ -101,7 +109,8 @@ def random_prune(mask:Mask, # the current mask
     rnd = {n: torch.rand(m.shape, generator=g) for n, m in mask.items()}
     return magnitude_prune(rnd, mask, fraction, scope)
 
-def prune(weights:dict, mask:Mask, fraction:float=0.2, method:str='magnitude', scope:str='global', seed:int=0) -> Mask:
+def prune(weights:dict, mask:Mask, fraction:float=0.2, method:str='magnitude', scope:str='global',
+          seed:int=0) -> Mask:
     "Dispatch to `magnitude_prune` or `random_prune` by `method`."
     if method == 'magnitude': return magnitude_prune(weights, mask, fraction, scope)
     if method == 'random': return random_prune(mask, fraction, seed, scope)

@@ -26,7 +26,8 @@ import numpy as np
 import torch
 
 import lottery_nb
-from .config import ExperimentConfig, LotteryError, TrainPlan, canonical_hash, default_store, legacy_key
+from .config import (ExperimentConfig, LotteryError, TrainPlan, canonical_hash, default_store,
+                               legacy_key)
 
 # %% auto #0
 __all__ = ['ONE_BY_ONE', 'ANALYSIS_VERSION', 'StoreCorrupt', 'StoreError', 'store_root', 'damaged', 'check_store',
@@ -59,15 +60,18 @@ _ADVICE = {errno.ENOSPC: 'the disk is full; free some space and re-run to resume
            errno.EDQUOT: 'the disk quota is exceeded; free some space and re-run to resume',
            errno.EACCES: 'permission denied; make the store writable or pass another store',
            errno.EPERM: 'the operation is not permitted; make the store writable or pass another store',
-           errno.EROFS: 'the file system is read-only; pass a writable store to compute (finished results can still be read)'}
+           errno.EROFS: 'the file system is read-only; pass a writable store to compute (finished results '
+                        'can still be read)'}
 
 def check_store(store:str|Path|None) -> Path:
-    "`store` as a `Path` (None: `default_store()`), or a `StoreError` when it (or a directory above it) is not a directory."
+    ("`store` as a `Path` (None: `default_store()`), or a `StoreError` when it (or a directory above it) is "
+     "not a directory.")
     p = default_store() if store is None else Path(store)
     for q in (p, *p.parents):
         if q.exists():
             if not q.is_dir():
-                raise StoreError(f"Store path {str(p)!r} is not a directory ({str(q)!r} is a regular file); pass a directory as the store (it is created when missing).")
+                raise StoreError(f"Store path {str(p)!r} is not a directory ({str(q)!r} is a regular file); "
+                                 "pass a directory as the store (it is created when missing).")
             break
     return p
 
@@ -85,10 +89,12 @@ def writing(path:Path):
 
 # %% ../nbs/05_store.ipynb #68a6c6cd
 def _new_tmp(path:Path) -> tuple[int, str]:
-    "A new temporary file `.<name>.<random>.tmp` next to `path`, open for writing, its mode from the umask (as the locks')."
+    ("A new temporary file `.<name>.<random>.tmp` next to `path`, open for writing, "
+     "its mode from the umask (as the locks').")
     for _ in range(100):
         tmp = path.with_name(f'.{path.name}.{os.urandom(6).hex()}.tmp')
-        try: return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, 'O_BINARY', 0), 0o666), str(tmp)
+        try: return (os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, 'O_BINARY', 0), 0o666),
+                     str(tmp))
         except FileExistsError: continue
     raise FileExistsError(errno.EEXIST, 'no free temporary file name', str(path))
 
@@ -137,14 +143,17 @@ def file_digest(path:Path) -> str:
     return h.hexdigest()
 
 def check_file(path:Path, entry:dict, full:bool=True):
-    "Raise `StoreCorrupt` unless `path` matches its manifest `entry` (size; with `full`, SHA-256, once per process)."
+    ("Raise `StoreCorrupt` unless `path` matches its manifest `entry` (size; with `full`, SHA-256, "
+     "once per process).")
     path = Path(path)
     try: st = path.stat()
     except FileNotFoundError: raise damaged(path, 'missing although its level is marked done') from None
-    if st.st_size != entry['size']: raise damaged(path, f"corrupt or truncated ({st.st_size} bytes, {entry['size']} recorded)")
+    if st.st_size != entry['size']: raise damaged(path, f"corrupt or truncated ({st.st_size} bytes, "
+                                                        f"{entry['size']} recorded)")
     key = (st.st_size, st.st_mtime_ns, entry['sha256'])
     if not full or _CHECKED.get(str(path)) == key: return
-    if file_digest(path) != entry['sha256']: raise damaged(path, 'corrupt or truncated (its checksum does not match the recorded one)')
+    if file_digest(path) != entry['sha256']: raise damaged(path, 'corrupt or truncated (its checksum does '
+                                                                 'not match the recorded one)')
     _CHECKED[str(path)] = key
 
 # %% ../nbs/05_store.ipynb #cb54d7dd
@@ -170,9 +179,11 @@ def file_lock(path:Path, blocking:bool=True):
 ONE_BY_ONE = 'one-by-one' # the execution mode of a run computed alone (see `execution_mode`)
 
 def execution_mode(cfg:ExperimentConfig, device:torch.device, world:int=1) -> str:
-    "The execution mode of `cfg`'s training on `device` with `world` torchrun ranks: what, besides the run identity, fixes the bits."
+    ("The execution mode of `cfg`'s training on `device` with `world` torchrun ranks: what, "
+     "besides the run identity, fixes the bits.")
     if cfg.parallel == 'ddp': return f'ddp over {world} rank{"s" if world != 1 else ""}'
-    if cfg.group_size > 1 and torch.device(device).type != 'cpu': return f'grouped on {torch.device(device).type}'
+    if cfg.group_size > 1 and torch.device(device).type != 'cpu': return ('grouped on '
+                                                                          f'{torch.device(device).type}')
     return ONE_BY_ONE
 
 def _how(mode:str) -> str:
@@ -186,37 +197,46 @@ def check_execution(recorded:str, # the mode a stored level or checkpoint was wr
                    ):
     "Raise one `LotteryError` sentence naming both modes unless `recorded == current`."
     if recorded != current:
-        raise LotteryError(f"{what} was trained in execution mode {recorded!r}, but this run would continue it in {current!r}, "
-                           f"which gives other numbers; continue it with {_how(recorded)}, or move it away to train it again.")
+        raise LotteryError(f"{what} was trained in execution mode {recorded!r}, but this run would continue "
+                           f"it in {current!r}, "
+                           f"which gives other numbers; continue it with {_how(recorded)}, "
+                           "or move it away to train it again.")
 
 # %% ../nbs/05_store.ipynb #98ee4194
 def _git_revision() -> str|None:
     try:
         root = Path(lottery_nb.__file__).resolve().parent.parent
-        rev = subprocess.run(['git', '-C', str(root), 'rev-parse', 'HEAD'], capture_output=True, text=True, timeout=5)
+        rev = subprocess.run(['git', '-C', str(root), 'rev-parse', 'HEAD'], capture_output=True, text=True,
+                             timeout=5)
         if rev.returncode: return None
-        dirty = subprocess.run(['git', '-C', str(root), 'status', '--porcelain', '--untracked-files=no'], capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(['git', '-C', str(root), 'status', '--porcelain', '--untracked-files=no'],
+                               capture_output=True, text=True, timeout=5)
         return rev.stdout.strip() + ('+dirty' if dirty.stdout.strip() else '')
     except Exception: return None
 
 def provenance(device:torch.device) -> dict:
     "Where and with what a result was computed."
     return {'lottery_nb': lottery_nb.__version__, 'torch': torch.__version__, 'numpy': np.__version__,
-            'python': platform.python_version(), 'platform': platform.platform(), 'host': socket.gethostname(),
-            'device': str(device), 'device_name': torch.cuda.get_device_name(device) if device.type == 'cuda' else platform.processor() or platform.machine(),
+            'python': platform.python_version(), 'platform': platform.platform(),
+            'host': socket.gethostname(),
+            'device': str(device), 'device_name': torch.cuda.get_device_name(device) if device.type == 'cuda'
+            else platform.processor() or platform.machine(),
             'torch_threads': torch.get_num_threads(), 'git_revision': _git_revision()}
 
 class FileCheckpoint:
     "Checkpointer (see `lottery_nb.training.train`) that keeps the in-level checkpoint in a store file."
     def __init__(self, path:Path,
-                 execution:str|None=None, # the execution mode (`execution_mode`): recorded, and required of a checkpoint to resume
+                 # the execution mode (`execution_mode`): recorded, and required of a checkpoint to resume
+                 execution:str|None=None,
                 ): self.path, self.execution = Path(path), execution
     def load(self):
         try: ck = load_torch(self.path)
         except FileNotFoundError: return None
-        if self.execution is not None: check_execution(ck.get('execution', ONE_BY_ONE), self.execution, f'The checkpoint {str(self.path)!r}')
+        if self.execution is not None: check_execution(ck.get('execution', ONE_BY_ONE), self.execution,
+                                                       f'The checkpoint {str(self.path)!r}')
         return ck
-    def save(self, state:dict): save_torch(state if self.execution is None else {**state, 'execution': self.execution}, self.path)
+    def save(self, state:dict): save_torch(state if self.execution is None
+                                           else {**state, 'execution': self.execution}, self.path)
     def clear(self):
         with contextlib.suppress(FileNotFoundError): self.path.unlink()
 
@@ -253,7 +273,8 @@ class _Layout:
     @property
     def key(self) -> str: return self.cfg.key
     def legacy_key(self) -> str|None:
-        "The directory name of this experiment before `STORE_VERSION` 2: `lottery_nb.config.legacy_key` owns it."
+        ("The directory name of this experiment before `STORE_VERSION` 2: `lottery_nb.config.legacy_key` "
+         "owns it.")
         return legacy_key(self.cfg)
     def _legacy_path(self) -> Path|None:
         k = self.legacy_key()
@@ -273,7 +294,8 @@ class _Layout:
     def _check_config(self, p:Path):
         old = ExperimentConfig.from_dict(load_json(p))
         if old.hash != self.cfg.hash:
-            raise StoreCorrupt(f"Store file {str(p)!r} holds a config with hash {old.hash}, not {self.cfg.hash}; it was edited by hand, so move it away.")
+            raise StoreCorrupt(f"Store file {str(p)!r} holds a config with hash {old.hash}, "
+                               f"not {self.cfg.hash}; it was edited by hand, so move it away.")
         return self
 
     def _adopt(self):
@@ -282,7 +304,8 @@ class _Layout:
             if old.exists() and not new.exists():
                 with writing(new): os.rename(old, new)
                 save_json(self.cfg.to_dict(), new / 'config.json')
-                _say(f"adopted the run directory {str(old)!r}, written before run identities were versioned, as {str(new)!r}.")
+                _say(f"adopted the run directory {str(old)!r}, written before run identities were versioned, "
+                     f"as {str(new)!r}.")
         self.path, self._old = new, None
 
     def seed_dir(self, seed:int) -> Path: return self.path / f'seed_{seed}'
@@ -295,7 +318,8 @@ class _Layout:
     def is_done(self, seed:int, rewind:int, level:int) -> bool:
         return (self.level_dir(seed, rewind, level) / 'metrics.json').exists()
     def checkpointer(self, seed:int, rewind:int, level:int, execution:str|None=None) -> FileCheckpoint:
-        "The in-level checkpoint of a level; with `execution`, it is written in and resumed only in that mode."
+        ("The in-level checkpoint of a level; with `execution`, it is written in and resumed only in that "
+         "mode.")
         return FileCheckpoint(self.level_dir(seed, rewind, level) / 'checkpoint.pt', execution)
     def unit_lock(self, seed:int, rewind:int|None=None) -> Path:
         "The lock of a unit: the dense run of a seed (`rewind=None`) or the chain of a rewind step."
@@ -307,7 +331,8 @@ class _Readers:
     def _need(self, seed:int, rewind:int, level:int, name:str) -> Path:
         d = self.level_dir(seed, rewind, level)
         if not (d / 'metrics.json').exists():
-            raise LotteryError(f"Level {level} of seed {seed}, rewind step {rewind} is not in the store {str(self.path)!r}; run it first (lottery imp or run_imp).")
+            raise LotteryError(f"Level {level} of seed {seed}, rewind step {rewind} is not in the store "
+                               f"{str(self.path)!r}; run it first (lottery imp or run_imp).")
         p, entry = d / name, self.manifest(seed, rewind, level).get(name)
         if entry is not None: check_file(p, entry)
         elif not p.exists(): raise damaged(p, 'missing although its level is marked done')
@@ -318,27 +343,35 @@ class _Readers:
         return load_json(self.level_dir(seed, rewind, level) / 'metrics.json').get('files', {})
 
     def check_level(self, seed:int, rewind:int, level:int, full:bool=False):
-        "Raise `StoreCorrupt` unless every file of a finished level matches its manifest (sizes only unless `full`)."
+        ("Raise `StoreCorrupt` unless every file of a finished level matches its manifest (sizes only unless "
+         "`full`).")
         d, man = self.level_dir(seed, rewind, level), self.manifest(seed, rewind, level)
         for name in ('mask.pt', 'weights.pt', 'losses.pt'):
-            if name not in man and not (d / name).exists(): raise damaged(d / name, 'missing although its level is marked done')
+            if name not in man and not (d / name).exists(): raise damaged(d / name, 'missing although its '
+                                                                                    'level is marked done')
         for name, entry in man.items(): check_file(d / name, entry, full)
 
     def metrics(self, seed:int, rewind:int, level:int) -> dict:
         m = load_json(self._need(seed, rewind, level, 'metrics.json')); m.pop('files', None); return m
-    def weights(self, seed:int, rewind:int, level:int) -> dict: return load_torch(self._need(seed, rewind, level, 'weights.pt'))
-    def mask(self, seed:int, rewind:int, level:int) -> dict: return load_torch(self._need(seed, rewind, level, 'mask.pt'))
-    def losses(self, seed:int, rewind:int, level:int) -> torch.Tensor: return load_torch(self._need(seed, rewind, level, 'losses.pt'))
+    def weights(self, seed:int, rewind:int,
+                level:int) -> dict: return load_torch(self._need(seed, rewind, level, 'weights.pt'))
+    def mask(self, seed:int, rewind:int,
+             level:int) -> dict: return load_torch(self._need(seed, rewind, level, 'mask.pt'))
+    def losses(self, seed:int, rewind:int,
+               level:int) -> torch.Tensor: return load_torch(self._need(seed, rewind, level, 'losses.pt'))
     def rewind_state(self, seed:int, rewind:int) -> dict:
         "The stored weights $\\mathbf{w}_\\tau$ of a rewind step."
         return load_torch(self.rewind_point(seed, rewind))
 
 # %% ../nbs/05_store.ipynb #9211d367
 def store_level(d:Path, mask, out:dict, metrics:dict, ck:FileCheckpoint|None=None):
-    "Write a finished level: mask, weights, losses, then `metrics.json` with the checksum of every tensor file; drop its checkpoint."
+    ("Write a finished level: mask, weights, losses, then `metrics.json` with the checksum of every tensor "
+     "file; drop its checkpoint.")
     d = Path(d)
-    for name, obj in (('mask.pt', mask), ('weights.pt', out['state']), ('losses.pt', out['losses'])): save_torch(obj, d / name)
-    keep = sorted(p for p in d.glob('*.pt') if not p.name.startswith('.') and p.name != 'checkpoint.pt')   # tensors only: bitwise reproducible
+    for name, obj in (('mask.pt', mask), ('weights.pt', out['state']),
+                      ('losses.pt', out['losses'])): save_torch(obj, d / name)
+    # tensors only: bitwise reproducible
+    keep = sorted(p for p in d.glob('*.pt') if not p.name.startswith('.') and p.name != 'checkpoint.pt')
     files = {p.name: {'sha256': file_digest(p), 'size': p.stat().st_size} for p in keep}
     save_json({**metrics, 'files': files}, d / 'metrics.json')
     if ck is not None: ck.clear()
@@ -358,14 +391,17 @@ class _Cleanup:
     def discard_unit(self, seed:int, rewind:int|None=None):
         "Remove the unfinished files of a unit (call it holding the unit's lock)."
         if rewind is None: dirs = [] if self.is_done(seed, 0, 0) else [self.dense_dir(seed)]
-        else: dirs = [d for d in self.chain_dir(seed, rewind).glob('level_*') if not (d / 'metrics.json').exists()]
+        else: dirs = [d for d in self.chain_dir(seed, rewind).glob('level_*')
+                      if not (d / 'metrics.json').exists()]
         for d in dirs:
             if d.is_dir() and not d.is_symlink():
                 with writing(d): shutil.rmtree(d)
 
     def remove_if_empty(self) -> bool:
-        "Remove the experiment's directory when nothing in it is finished or being trained; True when removed."
-        if not self.path.is_dir() or any(self.path.rglob('metrics.json')) or any(self.path.rglob('checkpoint.pt')): return False
+        ("Remove the experiment's directory when nothing in it is finished or being trained; "
+         "True when removed.")
+        if not self.path.is_dir() or any(self.path.rglob('metrics.json')) or any(
+            self.path.rglob('checkpoint.pt')): return False
         with writing(self.path): shutil.rmtree(self.path)
         return True
 
@@ -381,7 +417,8 @@ class _Queries:
     def stored_rewinds(self, seed:int) -> list[int]:
         "Rewind steps (in steps) stored for `seed`: its rewind points and its chains."
         sd = self.seed_dir(seed)
-        return sorted({_num(p) for p in (sd / 'dense').glob('rewind_*.pt')} | {_num(p) for p in sd.glob('rewind_*') if p.is_dir()})
+        return sorted({_num(p) for p in (sd / 'dense').glob('rewind_*.pt')}
+                      | {_num(p) for p in sd.glob('rewind_*') if p.is_dir()})
 
     def stored_levels(self, seed:int, rewind:int) -> list[int]:
         "Levels stored for `seed` and rewind step `rewind` (level 0 when the dense run is done)."
@@ -402,7 +439,8 @@ class _Queries:
         for seed in self.stored_seeds():
             dense = self.metrics(seed, 0, 0)
             for r in self.result_rewinds(seed):
-                rows += [{**dense, 'rewind_step': r}] + [self.metrics(seed, r, l) for l in self.stored_levels(seed, r) if l > 0]
+                rows += [{**dense, 'rewind_step': r}] + [self.metrics(seed, r, l)
+                                                         for l in self.stored_levels(seed, r) if l > 0]
         if not everything and self.plan is not None: rows = [m for m in rows if self.in_plan(m)]
         return sorted(rows, key=lambda m: (m['rewind_step'], m['level'], m['seed']))
 
@@ -418,7 +456,8 @@ ANALYSIS_VERSION = 1
 
 def analysis_file(exp:Experiment, kind:str, inputs:dict, suffix:str='.json') -> Path:
     "Where the analysis result of `kind` with `inputs` is cached."
-    key = canonical_hash({'kind': kind, 'version': ANALYSIS_VERSION, 'experiment': exp.cfg.hash, **inputs}, 16)
+    key = canonical_hash({'kind': kind, 'version': ANALYSIS_VERSION, 'experiment': exp.cfg.hash, **inputs},
+                         16)
     return exp.path / 'analysis' / f"{kind}-{key}{suffix}"
 
 def _writable(path:Path) -> bool:
@@ -429,14 +468,16 @@ def _writable(path:Path) -> bool:
 def cached(f:Path, # the result's file (.json or .pt)
            compute, # compute() -> the result
            cache:bool=True, # False: compute, read and write nothing
-           partial:Path|None=None, # a file of partial work that `compute` keeps; removed once the result is saved
+           # a file of partial work that `compute` keeps; removed once the result is saved
+           partial:Path|None=None,
           ):
     "The analysis result in `f`: read when stored, else computed once (under `f`'s lock) and saved."
     load, save = (load_torch, save_torch) if Path(f).suffix == '.pt' else (load_json, save_json)
     if not cache: return compute()
     if f.exists(): return load(f)
     if not _writable(f.parent):
-        warnings.warn(f"The store at {str(f.parent)!r} cannot be written; the analysis is computed but not saved.")
+        warnings.warn(f"The store at {str(f.parent)!r} cannot be written; the analysis is computed but not "
+                      "saved.")
         return compute()
     with file_lock(lock_file(f)):
         if f.exists(): return load(f)
@@ -454,20 +495,24 @@ def _runs(store:Path, key:str|None=None) -> list[Path]:
     store = check_store(store)
     if key is not None:
         if not (store / key / 'config.json').is_file():
-            raise LotteryError(f"{key!r} is not an experiment of the store {str(store)!r}; `lottery store list {store}` lists them.")
+            raise LotteryError(f"{key!r} is not an experiment of the store {str(store)!r}; "
+                               f"`lottery store list {store}` lists them.")
         return [store / key]
     return sorted(p.parent for p in store.glob('*/config.json') if p.is_file())
 
 def list_runs(store:str|Path) -> list[dict]:
-    "One row per experiment in `store`: key, kind, name, dataset, model, stored seeds, finished levels, levels in progress."
+    ("One row per experiment in `store`: key, kind, name, dataset, model, stored seeds, finished levels, "
+     "levels in progress.")
     rows = []
     for run in _runs(store):
         try: c = load_json(run / 'config.json')
         except StoreCorrupt: c = {}
         seeds = sorted(_num(p.parent.parent) for p in run.glob('seed_*/dense/metrics.json'))
         done = [p for p in run.glob('seed_*/rewind_*/level_*/metrics.json')]
-        rows.append({'key': run.name, 'kind': 'adaptive' if '-adaptive-' in run.name else 'imp', 'name': c.get('name', ''),
-                     'dataset': c.get('dataset'), 'model': c.get('model'), 'seeds': seeds, 'levels': len(done),
+        rows.append({'key': run.name, 'kind': 'adaptive' if '-adaptive-' in run.name else 'imp',
+                     'name': c.get('name', ''),
+                     'dataset': c.get('dataset'), 'model': c.get('model'), 'seeds': seeds,
+                     'levels': len(done),
                      'in_progress': len(list(run.rglob('checkpoint.pt'))), 'path': str(run)})
     return rows
 
@@ -502,26 +547,31 @@ def verify(store:str|Path, key:str|None=None) -> list[dict]:
                 continue
             for f in files:
                 p = d / f
-                if not f.startswith('.') and f.endswith(('.pt', '.json')) and not _loads(p):   # config.json too
+                # config.json too
+                if not f.startswith('.') and f.endswith(('.pt', '.json')) and not _loads(p):
                     out.append({'path': str(p), 'problem': 'corrupt or truncated', 'remove': str(p)})
     return out
 
 # %% ../nbs/05_store.ipynb #7e5ffd45
 def _guard(run:Path, path:Path) -> Path:
-    "The lock that guards `path` of the experiment directory `run`: its unit's, its seed's, its analysis' or the config's."
+    ("The lock that guards `path` of the experiment directory `run`: its unit's, its seed's, "
+     "its analysis' or the config's.")
     parts = path.relative_to(run).parts
     if parts[0].startswith('seed_') and len(parts) >= 3: return lock_file(run / parts[0] / parts[1])
     if parts[0].startswith('seed_') and len(parts) == 2: return lock_file(run / parts[0])
-    if parts[0] == 'analysis' and len(parts) == 2: return run / 'analysis' / (parts[1].lstrip('.').split('.')[0] + '.lock')
+    if parts[0] == 'analysis' and len(parts) == 2: return (
+        run / 'analysis' / (parts[1].lstrip('.').split('.')[0] + '.lock'))
     return lock_file(run / 'config.json')
 
 def repair(store:str|Path, key:str|None=None) -> list[dict]:
-    "Remove what `verify` finds (damaged levels whole), each under its unit's lock, so that a re-run recomputes it."
+    ("Remove what `verify` finds (damaged levels whole), each under its unit's lock, "
+     "so that a re-run recomputes it.")
     probs = verify(store, key)
     for pr in probs:
         p = Path(pr['remove']); run = Path(store) / p.relative_to(store).parts[0]
         with file_lock(_guard(run, p), blocking=False) as got:
             pr['repaired'] = got
-            if not got: pr['problem'] += ' (left: a running process holds it; stop it and repair again)'; continue
+            if not got: pr['problem'] += (' (left: a running process holds it; stop it and repair '
+                                          'again)'); continue
             with writing(p): shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
     return probs
