@@ -506,17 +506,8 @@ def _both(a:Verdict, b:Verdict) -> str:
     return ('no' if 'no' in (a.verdict, b.verdict) else 'yes' if a.verdict == b.verdict == 'yes'
             else 'undecided')
 
-def iff_agreement(barriers, # barriers of successive segments, shape (seeds, levels)
-                  level_errors, # test errors of levels 0..levels, shape (seeds, levels + 1), same seeds
-                  dense_errors, # dense test errors, one per dense run: they give ε and the threshold
-                  n_test:int|None, # test examples; None: exact numbers
-                  segments, # covered segments L (w^(L) -> w^(L+1)), e.g. `iff_segments(levels)`
-                  required:float=0.75, # share of segments that must agree
-                  claim:str='barrier < ε iff both ends matching',
-                  paper:str='Section 2.1, at the rewind step that finds matching tickets',
-                  ci:float=0.9) -> Verdict:
-    ("On the seed means of each covered segment: does 'linearly connected' agree with 'both ends matching' "
-     "in at least `required` of them?")
+def _iff_inputs(barriers, level_errors, dense_errors, segments, required):
+    "The checked arrays (barriers, level errors, dense errors) and sorted segments of `iff_agreement`."
     B = as_values('barriers', barriers, ndim=2, lo=-1, hi=1)
     E, d = (as_values('level_errors', level_errors, ndim=2, lo=0, hi=1),
             as_values('dense_errors', dense_errors, lo=0, hi=1))
@@ -530,6 +521,20 @@ def iff_agreement(barriers, # barriers of successive segments, shape (seeds, lev
                       for s in seg):
         raise LotteryError(f"segments={segments!r} is not allowed; give segment numbers from 0 to "
                            f"{B.shape[1] - 1} (segment L joins levels L and L+1).")
+    return B, E, d, seg
+
+def iff_agreement(barriers, # barriers of successive segments, shape (seeds, levels)
+                  level_errors, # test errors of levels 0..levels, shape (seeds, levels + 1), same seeds
+                  dense_errors, # dense test errors, one per dense run: they give ε and the threshold
+                  n_test:int|None, # test examples; None: exact numbers
+                  segments, # covered segments L (w^(L) -> w^(L+1)), e.g. `iff_segments(levels)`
+                  required:float=0.75, # share of segments that must agree
+                  claim:str='barrier < ε iff both ends matching',
+                  paper:str='Section 2.1, at the rewind step that finds matching tickets',
+                  ci:float=0.9) -> Verdict:
+    ("On the seed means of each covered segment: does 'linearly connected' agree with 'both ends matching' "
+     "in at least `required` of them?")
+    B, E, d, seg = _iff_inputs(barriers, level_errors, dense_errors, segments, required)
     if (u := _too_few(claim, paper, 'share', seeds=B, dense_errors=d)): return u
     mv = [matching(E[:, l], d, n_test, claim=f'level {l} matching', ci=ci) for l in range(E.shape[1])]
     rows, per = [], []

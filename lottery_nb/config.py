@@ -63,14 +63,8 @@ def is_int(v, numpy:bool=True) -> bool:
     "An integer and not a bool; numpy integers count unless `numpy=False` (config fields: plain ints only)."
     return isinstance(v, (int, np.integer) if numpy else int) and not isinstance(v, bool)
 
-def _check_fields(c):
-    "Check every field of config `c` on its own, raising a one-sentence `LotteryError` at the first bad one."
-    for k in ('dataset', 'model'):
-        if not isinstance(getattr(c, k), str) or not getattr(c, k): raise LotteryError(
-            f"{k}={getattr(c, k)!r} must be a non-empty name.")
-    for k, allowed in _CHOICES.items():
-        if getattr(c, k) not in allowed:
-            raise LotteryError(f"{k}={getattr(c, k)!r} is not allowed; choose one of {', '.join(allowed)}.")
+def _check_numbers(c):
+    "The sizes, counts and numbers of config `c`, and `parallel` with `group_size`; part of `_check_fields`."
     if not (isinstance(c.prune_fraction, (int, float)) and 0 < c.prune_fraction < 1):
         raise LotteryError(f"prune_fraction={c.prune_fraction!r} is outside (0, 1); it is the fraction of "
                            "the remaining weights pruned per level, e.g. 0.2.")
@@ -94,6 +88,9 @@ def _check_fields(c):
         if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v < 0:
             raise LotteryError(f"{k}={v!r} must be a finite number >= 0.")
     if c.lr <= 0: raise LotteryError(f"lr={c.lr!r} must be > 0.")
+
+def _check_runs(c):
+    "The seeds, rewind steps, step strings, device and JSON fields of config `c`; part of `_check_fields`."
     if not c.seeds: raise LotteryError("seeds=() is empty; give at least one integer seed.")
     if not c.rewind_steps: raise LotteryError("rewind_steps=() is empty; give at least one rewind step such "
                                               "as '0it'.")
@@ -117,6 +114,17 @@ def _check_fields(c):
         except (TypeError, ValueError): raise LotteryError(f"{k}={getattr(c, k)!r} holds values that are not "
                                                            "JSON (numbers, strings, lists, dicts); "
                                                            "the run identity needs them as JSON.") from None
+
+def _check_fields(c):
+    "Check every field of config `c` on its own, raising a one-sentence `LotteryError` at the first bad one."
+    for k in ('dataset', 'model'):
+        if not isinstance(getattr(c, k), str) or not getattr(c, k): raise LotteryError(
+            f"{k}={getattr(c, k)!r} must be a non-empty name.")
+    for k, allowed in _CHOICES.items():
+        if getattr(c, k) not in allowed:
+            raise LotteryError(f"{k}={getattr(c, k)!r} is not allowed; choose one of {', '.join(allowed)}.")
+    _check_numbers(c)
+    _check_runs(c)
 
 def _normalise(c):
     "Lists from JSON or the CLI become tuples, dicts are copied, and an int in a float field becomes a float."

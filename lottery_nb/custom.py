@@ -159,15 +159,8 @@ def behaviour_fingerprint(model:nn.Module, # a new seeded model (train mode upda
 
 
 # %% ../nbs/12_custom.ipynb #16b600b4
-def register_factory(model_fn, # a callable with no arguments returning a new `nn.Module`
-                     x:Tensor, # a batch of model inputs (e.g. 2 training examples) the model must accept
-                     num_classes:int, # the width of the model's output
-                     # 'open_lth' (Kaiming-normal Conv/Linear as in lottery-nb) or 'factory' (its own, seeded)
-                     init:str='open_lth',
-                     prefix:str='model', # the name starts with it
-                    ) -> tuple[str, str]: # (name, fingerprint)
-    ("Check `model_fn`'s model on `x` and register `model_fn` as a model named after its "
-     "`behaviour_fingerprint` on `x`.")
+def _check_factory(model_fn, init:str, prefix:str):
+    "The arguments of `register_factory` that need no model: the prefix, the factory itself and `init`."
     _check_prefix(prefix, 'model_name')
     if isinstance(model_fn, nn.Module):
         raise LotteryError(f"model_fn is a {type(model_fn).__name__} module, not a factory; "
@@ -178,6 +171,17 @@ def register_factory(model_fn, # a callable with no arguments returning a new `n
     if init not in _INITS: raise LotteryError(f"init={init!r} is not allowed; use 'open_lth' (as every "
                                               "lottery-nb model) or 'factory' (the factory's own "
                                               "initialisation).")
+
+def register_factory(model_fn, # a callable with no arguments returning a new `nn.Module`
+                     x:Tensor, # a batch of model inputs (e.g. 2 training examples) the model must accept
+                     num_classes:int, # the width of the model's output
+                     # 'open_lth' (Kaiming-normal Conv/Linear as in lottery-nb) or 'factory' (its own, seeded)
+                     init:str='open_lth',
+                     prefix:str='model', # the name starts with it
+                    ) -> tuple[str, str]: # (name, fingerprint)
+    ("Check `model_fn`'s model on `x` and register `model_fn` as a model named after its "
+     "`behaviour_fingerprint` on `x`.")
+    _check_factory(model_fn, init, prefix)
     a, b = _build(model_fn, 0, init), _build(model_fn, 0, init)
     if a is b: raise LotteryError("model_fn returned the same module twice; make it build a new one on each "
                                   "call (e.g. lambda: nn.Sequential(...)).")
