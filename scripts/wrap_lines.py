@@ -302,7 +302,7 @@ def guard(old, new):
     if ast.dump(a) != ast.dump(b): return 'the AST changes'
     do, dn = docs_of(old), docs_of(new)
     def same(a, b): return all(a.get(v) == b.get(v) for v in set(a) | set(b))  # no entry: no docment
-    bad = [k[1] for k in set(do) | set(dn) if not same(do.get(k, {}), dn.get(k, {}))]
+    bad = sorted({k[1] for k in set(do) | set(dn) if not same(do.get(k, {}), dn.get(k, {}))})
     return f'the docments of {", ".join(bad)} change' if bad else None
 
 # ---- cells and notebooks -----------------------------------------------------------------------------------
