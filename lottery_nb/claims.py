@@ -140,8 +140,8 @@ def as_values(name:str, # the argument's name, for messages
               ndim:int=1, # required number of dimensions; the first is replicates (seeds)
               lo:float|None=None, hi:float|None=None, # allowed range
              ) -> np.ndarray:
-    ("`values` as a float array of `ndim` dimensions with at least one replicate, or a `LotteryError` saying "
-     "what is wrong.")
+    ("`values` as a float array of `ndim` dimensions with at least one replicate, "
+     "or a `LotteryError` saying what is wrong.")
     a = np.asarray(values, dtype=np.float64) if not isinstance(values, (str, bytes)) else np.array([])
     if a.ndim != ndim or a.shape[0] == 0 or a.size == 0:
         raise LotteryError(
@@ -237,8 +237,8 @@ def _check_ci(ci):
 def epsilon_interval(dense_errors, # dense test errors, one per dense run (at least 2)
                      ci:float=0.9, # coverage
                     ) -> tuple: # (low, high)
-    ("Chi-square interval of ε (the std of the dense errors): s sqrt((n-1)/χ²_{n-1,(1+ci)/2}) to s "
-     "sqrt((n-1)/χ²_{n-1,(1-ci)/2}).")
+    ("Chi-square interval of ε (the std of the dense errors): "
+     "s sqrt((n-1)/χ²_{n-1,(1+ci)/2}) to s sqrt((n-1)/χ²_{n-1,(1-ci)/2}).")
     d, ci = as_values('dense_errors', dense_errors, lo=0, hi=1), _check_ci(ci)
     if len(d) < 2: raise LotteryError(f"dense_errors has {len(d)} value; ε needs at least 2 dense runs.")
     s, k = _eps(d), len(d) - 1
@@ -255,8 +255,8 @@ def threshold_interval(margin:float, # a margin of the form (means) + ε - (mean
                        halfwidths, # t half-widths of its means
                        eps:float, eps_lohi:tuple, # ε and its interval (`epsilon_interval`)
                       ) -> tuple: # (low, high)
-    ("The margin's interval: its parts' half-widths added in quadrature, each side with its own side of ε's "
-     "interval.")
+    ("The margin's interval: its parts' half-widths added in quadrature, "
+     "each side with its own side of ε's interval.")
     h2 = sum(h * h for h in halfwidths)
     return (float(margin - math.sqrt(h2 + (eps - eps_lohi[0]) ** 2)),
             float(margin + math.sqrt(h2 + (eps_lohi[1] - eps) ** 2)))
@@ -349,8 +349,8 @@ def linear_excess(values, # E(beta) along a path
     if v.shape != b.shape or v.ndim != 1:
         raise LotteryError(f"{v.size} values were given for {b.size} betas; give one value per beta.")
     if not (np.any(b == 0) and np.any(b == 1)):
-        raise LotteryError(f"betas={b.tolist()!r} lack the end points; a barrier needs values at beta=0 and "
-                           "beta=1.")
+        raise LotteryError(f"betas={b.tolist()!r} lack the end points; "
+                           "a barrier needs values at beta=0 and beta=1.")
     e0, e1 = v[np.flatnonzero(b == 0)[0]], v[np.flatnonzero(b == 1)[0]]
     return v - ((1 - b) * e0 + b * e1)
 
@@ -427,8 +427,8 @@ def all_hold(verdicts:list, # verdicts of one kind (same unit)
              # the reason given when `verdicts` is empty (an untestable row); None: an empty list is an error
              empty:str|None=None,
             ) -> Verdict:
-    ("Yes if all are yes, no if any is no, else undecided; margin etc. of the verdict with the smallest "
-     "margin. Untestable members are left out.")
+    ("Yes if all are yes, no if any is no, else undecided; "
+     "margin etc. of the verdict with the smallest margin. Untestable members are left out.")
     vs = list(verdicts)
     if not vs:
         if empty is None: raise LotteryError("verdicts is empty; give at least one Verdict to combine.")
@@ -576,14 +576,14 @@ def adaptive_saving(fixed, # cost of fixed-ratio IMP to the target density, one 
     f, a = as_values('fixed', fixed, lo=0), as_values('adaptive', adaptive, lo=0)
     if f.shape != a.shape: raise LotteryError(f"fixed has {len(f)} seeds and adaptive {len(a)}; "
                                               "give one cost per seed for the same seeds.")
-    if not (_finite('unit', unit) > 0): raise LotteryError(f"unit={unit!r} is not allowed; use the positive "
-                                                           "cost of one retraining.")
+    if not (_finite('unit', unit) > 0): raise LotteryError(f"unit={unit!r} is not allowed; "
+                                                           "use the positive cost of one retraining.")
     if (u := _too_few(claim, paper, what, seeds=f)): return u
     s = f - a
     lohi = bootstrap_margin(lambda s: s.mean() - unit, s, n_boot=n_boot, ci=ci, seed=seed)
     m, sd = float(s.mean() - unit), float(np.std(s, ddof=1)) if len(s) > 1 else 0.0
-    measured = (f"{what}: adaptive {a.mean():.4g} vs fixed {f.mean():.4g}, saving {s.mean():.4g} ± {sd:.2g} "
-                "per seed "
+    measured = (f"{what}: adaptive {a.mean():.4g} vs fixed {f.mean():.4g}, "
+                f"saving {s.mean():.4g} ± {sd:.2g} per seed "
                 f"({100 * (1 - a.mean() / f.mean()):.0f}%) over {len(s)} seeds; one retraining = {unit:.4g}"
                 if f.mean() else f"{what}: fixed cost 0")
     return _pack(claim, decide(m, (lohi[1] - lohi[0]) / 2, 0.0), m, lohi, 0.0, len(s), what,
@@ -600,8 +600,8 @@ def no_worse_than(errors, # test errors, one per seed (e.g. adaptive final solut
                   claim:str='no accuracy loss',
                   paper:str='adaptive solutions as accurate as fixed-ratio IMP (Fig. 4)',
                   ci:float=0.9) -> Verdict:
-    ("Mean error <= reference mean error + ε (non-strict), with t intervals of both means and the chi-square "
-     "interval of ε.")
+    ("Mean error <= reference mean error + ε (non-strict), "
+     "with t intervals of both means and the chi-square interval of ε.")
     e, r = (as_values('errors', errors, lo=0, hi=1),
             as_values('reference_errors', reference_errors, lo=0, hi=1))
     d = as_values('dense_errors', dense_errors, lo=0, hi=1)
@@ -642,8 +642,8 @@ def rewind_better(errors_late, # test errors at rewind step tau1, one per seed, 
                   claim:str='the later rewind step gives lower error',
                   paper:str='the matching rewind step stays below rewind 0 at high sparsity (Fig. 5)',
                   n_boot:int=2000, ci:float=0.9, seed:int=0) -> Verdict:
-    ("Difference of mean errors (early - late) with its bootstrap uncertainty; 'yes' when tau1 is clearly "
-     "better.")
+    ("Difference of mean errors (early - late) with its bootstrap uncertainty; "
+     "'yes' when tau1 is clearly better.")
     l, e = (as_values('errors_late', errors_late, lo=0, hi=1),
             as_values('errors_early', errors_early, lo=0, hi=1))
     if (u := _too_few(claim, paper, errors_late=l, errors_early=e)): return u
@@ -668,8 +668,8 @@ def matching_levels(level_errors, # test errors of levels 0..L, shape (seeds, L 
 
 def matching_run(verdicts:list, # `matching_levels` of one rewind step (level 0 first)
                 ) -> tuple: # (certain, possible): levels of the unbroken matching run from level 1
-    ("Length of the unbroken run of matching levels from level 1: counting only yes (certain) and yes or "
-     "undecided (possible).")
+    ("Length of the unbroken run of matching levels from level 1: "
+     "counting only yes (certain) and yes or undecided (possible).")
     vs = [v.verdict for v in verdicts[1:]]
     certain = next((i for i, v in enumerate(vs) if v != 'yes'), len(vs))
     possible = next((i for i, v in enumerate(vs) if v == 'no'), len(vs))

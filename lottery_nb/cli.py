@@ -68,8 +68,8 @@ def add_run_args(p:argparse.ArgumentParser, levels_help:str='number of pruning r
     p.add_argument('--rewind-steps', help="comma-separated rewind steps, e.g. 0it,250it,2000it")
     p.add_argument('--levels', type=_nonneg_int, help=levels_help)
     p.add_argument('--device', help="'auto', 'cpu', 'cuda', 'cuda:N'")
-    p.add_argument('--store', help='run-store directory (default: $LOTTERY_STORE, else runs/ in the project '
-                                   'root, else ./runs)')
+    p.add_argument('--store', help='run-store directory (default: $LOTTERY_STORE, '
+                                   'else runs/ in the project root, else ./runs)')
     p.add_argument('--no-progress', action='store_true', help='no progress bars')
     return p
 
@@ -83,11 +83,11 @@ def run_overrides(args:argparse.Namespace) -> dict:
     return ov
 
 def folder_arg(value:str|None, option:str, default=None) -> Path:
-    ("The folder an option names (`default()` when it is left out); an empty name or a file in the way is "
-     "refused at once.")
+    ("The folder an option names (`default()` when it is left out); "
+     "an empty name or a file in the way is refused at once.")
     if value is not None and not str(value).strip():
-        raise LotteryError(f"{option} {value!r} is empty; give a folder, or leave {option} out for its "
-                           "default.")
+        raise LotteryError(f"{option} {value!r} is empty; give a folder, "
+                           f"or leave {option} out for its default.")
     p = Path(value).expanduser() if value is not None else default()
     for q in (p, *p.parents):
         if q.exists() and not q.is_dir():
@@ -96,8 +96,8 @@ def folder_arg(value:str|None, option:str, default=None) -> Path:
     return p
 
 def store_arg(args:argparse.Namespace) -> Path:
-    ("The run store of the command: `--store`, else `default_store()`; an empty name or a file in the way is "
-     "refused at once.")
+    ("The run store of the command: `--store`, else `default_store()`; "
+     "an empty name or a file in the way is refused at once.")
     name = 'the store' if hasattr(args, 'action') else '--store'   # (`lottery store` takes it as an argument)
     return folder_arg(args.store, name, default_store)
 
@@ -141,8 +141,8 @@ def _on_sigterm(signum, frame):
     raise Terminated(' › '.join(p.status() for p in ACTIVE))
 
 def _options(args:tuple) -> dict:
-    ("Option -> folder of the command's arguments (`--store`, `--out`), for naming the option an OS error is "
-     "about.")
+    ("Option -> folder of the command's arguments (`--store`, `--out`), "
+     "for naming the option an OS error is about.")
     ns = next((a for a in args if isinstance(a, argparse.Namespace)), None)
     if ns is None: return {}
     out = {'--out': getattr(ns, 'out', None)}
@@ -300,8 +300,8 @@ def _floats(name:str, text:str) -> tuple:
     return xs
 
 def adaptive_parser(prog:str='lottery adaptive') -> argparse.ArgumentParser:
-    ("Arguments of `lottery adaptive` (alias `lottery-adaptive`): `lottery imp`'s and the heuristic's "
-     "settings.")
+    ("Arguments of `lottery adaptive` (alias `lottery-adaptive`): "
+     "`lottery imp`'s and the heuristic's settings.")
     p = Parser(prog=prog,
                description='Adaptive IMP (Section 2.2 of the paper) from a preset; re-running resumes.')
     add_run_args(p, levels_help='levels of fixed IMP whose density is the default target')
@@ -337,8 +337,8 @@ def _adaptive(args:argparse.Namespace, prog:str) -> int:
     return 0
 
 def adaptive_main(argv:list|None=None, prog:str='lottery-adaptive') -> int:
-    ("Entry point of `lottery adaptive` and its alias `lottery-adaptive`: run adaptive IMP and print its "
-     "levels.")
+    ("Entry point of `lottery adaptive` and its alias `lottery-adaptive`: "
+     "run adaptive IMP and print its levels.")
     args = adaptive_parser(prog).parse_args(argv)
     return guarded(prog, _adaptive, args, prog)
 
@@ -347,8 +347,8 @@ def store_parser(prog:str='lottery store') -> argparse.ArgumentParser:
     "Arguments of `lottery store`: list the runs of a store, verify their files, repair what is damaged."
     p = Parser(prog=prog, description='List, verify and repair a run store.')
     p.add_argument('action', choices=('list', 'verify', 'repair'),
-                   help='list the experiments; verify every stored file; remove what is damaged so that a '
-                        're-run recomputes it')
+                   help='list the experiments; verify every stored file; '
+                        'remove what is damaged so that a re-run recomputes it')
     p.add_argument('store', nargs='?',
                    help='run-store folder (default: $LOTTERY_STORE, else runs/ in the project root)')
     p.add_argument('--key', help='only this experiment (a folder name that `lottery store list` shows)')
@@ -357,8 +357,8 @@ def store_parser(prog:str='lottery store') -> argparse.ArgumentParser:
 def _store(args:argparse.Namespace, prog:str) -> int:
     from lottery_nb.store import list_runs, repair, verify
     root = store_arg(args)
-    if not root.is_dir(): raise LotteryError(f"The store {str(root)!r} does not exist; give the folder that "
-                                             "`lottery imp` or `lottery figures` wrote.")
+    if not root.is_dir(): raise LotteryError(f"The store {str(root)!r} does not exist; "
+                                             "give the folder that `lottery imp` or `lottery figures` wrote.")
     if args.action == 'list':
         rows = [[r['key'], r['kind'], r['name'] or '-', ','.join(map(str, r['seeds'])) or '-', r['levels'],
                  r['in_progress']] for r in list_runs(root)]
@@ -369,8 +369,8 @@ def _store(args:argparse.Namespace, prog:str) -> int:
     if not probs: print(f"{prog}: no problems found in {root}."); return 0
     for pr in probs: print(f"{pr['path']}: {pr['problem']}" + (' (removed)' if pr.get('repaired') else ''))
     if args.action == 'verify':
-        print(f"{prog}: {len(probs)} problem(s); run `lottery store repair {root}`, then re-run the command "
-              "that made them."); return 1
+        print(f"{prog}: {len(probs)} problem(s); run `lottery store repair {root}`, "
+              "then re-run the command that made them."); return 1
     return 0 if all(pr.get('repaired') for pr in probs) else 1
 
 def store_main(argv:list|None=None, prog:str='lottery store') -> int:
@@ -387,8 +387,8 @@ def main(argv:list|None=None) -> int:
     "Entry point of `lottery`: `lottery <subcommand> [options]`, e.g. `lottery imp --preset cpu`."
     from lottery_nb import __version__
     argv = sys.argv[1:] if argv is None else list(argv)
-    p = Parser(prog='lottery', description='lottery-nb: IMP with weight rewinding, linear connectivity and '
-                                           'adaptive pruning (Paul et al., 2022).',
+    p = Parser(prog='lottery', description='lottery-nb: IMP with weight rewinding, '
+                                           'linear connectivity and adaptive pruning (Paul et al., 2022).',
                epilog="'lottery SUBCOMMAND --help' shows a subcommand's options.")
     p.add_argument('--version', action='version', version=f'lottery-nb {__version__}')
     p.add_argument('subcommand', choices=list(SUBCOMMANDS),

@@ -66,8 +66,8 @@ def is_int(v, numpy:bool=True) -> bool:
 def _check_numbers(c):
     "The sizes, counts and numbers of config `c`, and `parallel` with `group_size`; part of `_check_fields`."
     if not (isinstance(c.prune_fraction, (int, float)) and 0 < c.prune_fraction < 1):
-        raise LotteryError(f"prune_fraction={c.prune_fraction!r} is outside (0, 1); it is the fraction of "
-                           "the remaining weights pruned per level, e.g. 0.2.")
+        raise LotteryError(f"prune_fraction={c.prune_fraction!r} is outside (0, 1); "
+                           "it is the fraction of the remaining weights pruned per level, e.g. 0.2.")
     for k in ('batch_size', 'eval_batch_size'):
         v = getattr(c, k)
         if not is_int(v, numpy=False) or v < 1: raise LotteryError(f"{k}={v!r} must be a positive integer.")
@@ -131,8 +131,8 @@ def _normalise(c):
     for f in fields(c):
         v = getattr(c, f.name)
         if f.name in _TUPLE_FIELDS:
-            if not isinstance(v, (list, tuple)): raise LotteryError(f"{f.name}={v!r} must be a list, e.g. "
-                                                                    f"{f.name}=[...].")
+            if not isinstance(v, (list, tuple)): raise LotteryError(f"{f.name}={v!r} must be a list, "
+                                                                    f"e.g. {f.name}=[...].")
             object.__setattr__(c, f.name, tuple(v))
         elif f.name in _DICT_FIELDS:
             if not isinstance(v, dict): raise LotteryError(f"{f.name}={v!r} must be a dict (a JSON object "
@@ -265,8 +265,8 @@ def _from_dict(cls, d:dict, source:str|None):
     unknown = sorted(set(d) - set(names))
     if unknown and source:
         raise LotteryError(f"The config at {source} has field(s) {', '.join(unknown)} that this lottery-nb "
-                           "does not know (a newer version wrote it); upgrade lottery-nb or move that run "
-                           "directory away.")
+                           "does not know (a newer version wrote it); "
+                           "upgrade lottery-nb or move that run directory away.")
     if unknown: raise LotteryError(f"Unknown config field(s) {', '.join(unknown)}; allowed: "
                                    f"{', '.join(names)}.")
     missing = [f.name for f in fields(cls) if f.name not in d and f.default is MISSING
@@ -391,8 +391,8 @@ class TrainPlan:
                    c.schedule)
 
     def lr_at(self, step:int) -> float:
-        ("Learning rate used for the update at `step` (0-based): linear warm-up, then piecewise or cosine "
-         "decay.")
+        ("Learning rate used for the update at `step` (0-based): linear warm-up, "
+         "then piecewise or cosine decay.")
         if step < self.warmup: return self.lr * (step + 1) / self.warmup
         if self.schedule == 'cosine':
             span = max(self.total - self.warmup, 1)
@@ -473,14 +473,14 @@ def _smoke():
 def get_preset(name:str, # a key of `PRESETS`
                **overrides) -> ExperimentConfig:
     "The preset `name` with `overrides` applied (each override is validated)."
-    if name not in PRESETS: raise LotteryError(f"Unknown preset {name!r}; choose one of "
-                                               f"{', '.join(PRESETS)}.")
+    if name not in PRESETS: raise LotteryError(f"Unknown preset {name!r}; "
+                                               f"choose one of {', '.join(PRESETS)}.")
     return PRESETS[name]().replace(**overrides) if overrides else PRESETS[name]()
 
 # %% ../nbs/00_config.ipynb #8de3f75a
 def project_root(start:str|Path|None=None) -> Path|None:
-    ("The nearest folder at or above `start` (default: the current one) holding lottery-nb's own "
-     "`settings.ini`.")
+    ("The nearest folder at or above `start` (default: "
+     "the current one) holding lottery-nb's own `settings.ini`.")
     p = Path(start or os.getcwd()).resolve()
     for d in (p, *p.parents):
         try: text = (d / 'settings.ini').read_text(errors='replace')
@@ -503,8 +503,8 @@ def _override_value(k:str, v:str):
     try: val = json.loads(v)
     except json.JSONDecodeError: val = v
     if k in _DICT_FIELDS:
-        if not isinstance(val, dict): raise LotteryError(f"{k}={v!r} is not a JSON object; give e.g. "
-                                                         f"{k}={{\"key\": 1}}.")
+        if not isinstance(val, dict): raise LotteryError(f"{k}={v!r} is not a JSON object; "
+                                                         f"give e.g. {k}={{\"key\": 1}}.")
         return val
     if k in _TUPLE_FIELDS:
         items = val if isinstance(val, list) else [x.strip() for x in v.split(',')] if v.strip() else []
@@ -513,8 +513,8 @@ def _override_value(k:str, v:str):
         if k == 'seeds':
             bad = [x for x in items
                    if not (is_int(x, numpy=False) or (isinstance(x, str) and _INT_LIST.match(x)))]
-            if bad: raise LotteryError(f"seeds={v!r} has {bad[0]!r}, not an integer >= 0; give e.g. "
-                                       "seeds=0,1,2.")
+            if bad: raise LotteryError(f"seeds={v!r} has {bad[0]!r}, not an integer >= 0; "
+                                       "give e.g. seeds=0,1,2.")
             return [int(x) for x in items]
         out = [int(x) if isinstance(x, str) and _INT_LIST.match(x) else x for x in items]
         for x in out: parse_step(x)  # '1.5' -> "Step '1.5' is malformed; ..."
@@ -522,8 +522,8 @@ def _override_value(k:str, v:str):
     return val
 
 def parse_override(text:str) -> tuple[str, object]:
-    ("Parse 'key=value' into (key, value) for `ExperimentConfig.replace`, checking the value's type for "
-     "lists and dicts.")
+    ("Parse 'key=value' into (key, value) for `ExperimentConfig.replace`, "
+     "checking the value's type for lists and dicts.")
     if '=' not in text: raise LotteryError(f"Override {text!r} is not of the form key=value (e.g. lr=0.05).")
     k, v = (t.strip() for t in text.split('=', 1))
     names = [f.name for f in fields(ExperimentConfig)]

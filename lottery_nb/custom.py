@@ -86,8 +86,8 @@ _PREFIX = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.]*$')
 
 def _check_prefix(prefix, what:str) -> str:
     if not isinstance(prefix, str) or not _PREFIX.match(prefix):
-        raise LotteryError(f"{what}={prefix!r} is not allowed; use letters, digits, '_' and '.' (it starts "
-                           "the run's directory name).")
+        raise LotteryError(f"{what}={prefix!r} is not allowed; use letters, digits, "
+                           "'_' and '.' (it starts the run's directory name).")
     return prefix
 
 def register_tensors(x_train:Tensor, y_train:Tensor, # training inputs `(N, ...)` and labels `(N,)`
@@ -114,8 +114,8 @@ def _signature(m:nn.Module) -> tuple: return repr(m), tuple((k, tuple(v.shape), 
                                                             for k, v in m.state_dict().items())
 
 def _build(model_fn, seed:int, init:str) -> nn.Module:
-    ("`model_fn()` as `get_model` builds it: on the CPU, from `seed`, then (`init='open_lth'`) initialised "
-     "as open_lth does.")
+    ("`model_fn()` as `get_model` builds it: on the CPU, from `seed`, "
+     "then (`init='open_lth'`) initialised as open_lth does.")
     with torch.random.fork_rng(devices=[]), torch.device('cpu'):
         torch.random.default_generator.manual_seed(seed)
         m = model_fn()
@@ -183,8 +183,8 @@ def register_factory(model_fn, # a callable with no arguments returning a new `n
      "`behaviour_fingerprint` on `x`.")
     _check_factory(model_fn, init, prefix)
     a, b = _build(model_fn, 0, init), _build(model_fn, 0, init)
-    if a is b: raise LotteryError("model_fn returned the same module twice; make it build a new one on each "
-                                  "call (e.g. lambda: nn.Sequential(...)).")
+    if a is b: raise LotteryError("model_fn returned the same module twice; "
+                                  "make it build a new one on each call (e.g. lambda: nn.Sequential(...)).")
     check_model(a, x, num_classes, 'The model from model_fn')
     fp = behaviour_fingerprint(a, x)
     if behaviour_fingerprint(b, x) != fp:

@@ -49,8 +49,8 @@ def _int_in(name:str, # argument name shown in the message
 class _Batches:
     "What a data set hands out: endless seeded training batches, fixed evaluation batches and seeded subsets."
     def _split_size(self, split:str) -> int:
-        if split not in ('train', 'test'): raise LotteryError(f"split={split!r} is not allowed; use 'train' "
-                                                              "or 'test'.")
+        if split not in ('train', 'test'): raise LotteryError(f"split={split!r} is not allowed; "
+                                                              "use 'train' or 'test'.")
         return self.num_train if split == 'train' else self.num_test
 
     def train_batches(self,
@@ -58,8 +58,8 @@ class _Batches:
                       start_step:int, # global step of the first batch
                       batch_size:int, # examples per batch
                      ) -> Iterator[tuple[Tensor, Tensor]]:
-        ("Endless `(x, y)` training batches on `self.device`, the first being that of global step "
-         "`start_step`.")
+        ("Endless `(x, y)` training batches on `self.device`, "
+         "the first being that of global step `start_step`.")
         raise NotImplementedError
 
     def eval_batches(self,
@@ -150,8 +150,8 @@ class TensorDataSet(DataSet):
             if (y.dtype == torch.bool or (y.dtype.is_floating_point and not torch.equal(y, y.round()))
                 or int(y.min()) < 0 or int(y.max()) >= num_classes):
                 raise LotteryError(f"The {split} labels of {name!r} ({y.dtype}) run from {y.min().item()} to "
-                                   f"{y.max().item()}; they must be integers in [0, {num_classes}) for "
-                                   f"{num_classes} classes.")
+                                   f"{y.max().item()}; they must be integers in [0, "
+                                   f"{num_classes}) for {num_classes} classes.")
         if tuple(x_train.shape[1:]) != tuple(x_test.shape[1:]):
             raise LotteryError(f'The train and test inputs of {name!r} have shapes '
                                f'{tuple(x_train.shape[1:])} and {tuple(x_test.shape[1:])}; they must match.')
@@ -222,8 +222,8 @@ def clear_data_cache():
 
 def _device(device) -> torch.device:
     try: dev = torch.device(device)
-    except (RuntimeError, TypeError): raise LotteryError(f"device={device!r} is not a device; use e.g. "
-                                                         "'cpu', 'cuda' or 'cuda:1'.") from None
+    except (RuntimeError, TypeError): raise LotteryError(f"device={device!r} is not a device; "
+                                                         "use e.g. 'cpu', 'cuda' or 'cuda:1'.") from None
     if dev.type == 'cuda' and not torch.cuda.is_available():
         raise LotteryError(f"device={device!r} is not available on this machine; use 'cpu'.")
     return dev
@@ -234,8 +234,8 @@ def get_data(name:str, # a key of `DATASETS`, e.g. 'mnist1d', 'cifar10'
              cache:bool=True, # keep it (bounded by `DATA_CACHE_SIZE`) and reuse a kept copy
              **kwargs, # passed to the loader, e.g. `augment=False`, `num_samples=3000`
             ) -> DataSet:
-    ("The data set `name`, loaded once for each `(name, device, root, kwargs)` while it stays in the bounded "
-     "cache.")
+    ("The data set `name`, loaded once for each `(name, device, root, "
+     "kwargs)` while it stays in the bounded cache.")
     if name not in DATASETS:
         raise LotteryError(f"Data set {name!r} is unknown; use one of: {', '.join(sorted(DATASETS))}, "
                            f"register your own loader with `lottery_nb.data.register_dataset({name!r})`, "
@@ -329,8 +329,8 @@ def crop_flip(x:Tensor, # images (N, C, H, W), any dtype, on any device
               flip:Tensor, # (N,) bool, flip horizontally
               pad:int=4, # zero padding on each side
              ) -> Tensor:
-    ("Zero-pad by `pad`, crop an HxW window at `(dy, dx)` and flip where `flip`, for a whole batch on `x`'s "
-     "device.")
+    ("Zero-pad by `pad`, crop an HxW window at `(dy, dx)` and flip where `flip`, "
+     "for a whole batch on `x`'s device.")
     n, c, h, w = x.shape
     rows = dy[:, None] + torch.arange(h, device=dy.device)                  # (n, h) rows of the padded images
     # (n, w) columns, reversed where flipped
@@ -353,8 +353,8 @@ CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 CIFAR100_MEAN, CIFAR100_STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)
 
 class CIFARDataSet(TensorDataSet):
-    ("CIFAR images kept as `uint8` on the device, normalised per batch, with on-device crop-and-flip "
-     "augmentation.")
+    ("CIFAR images kept as `uint8` on the device, normalised per batch, "
+     "with on-device crop-and-flip augmentation.")
     def __init__(self, name, x_train, y_train, x_test, y_test, num_classes,
                  mean:tuple, # per-channel mean of the [0, 1] pixel values
                  std:tuple, # per-channel standard deviation
@@ -390,8 +390,8 @@ def read_cifar_pickle(path:str|Path, # one file of the python version, e.g. .../
     try:
         with open(path, 'rb') as f: d = pickle.load(f, encoding='bytes')
     except OSError: raise
-    except Exception as e: raise LotteryError(f"{str(path)!r} is not {want}: unpickling failed "
-                                              f"({type(e).__name__}); {fix}.") from None
+    except Exception as e: raise LotteryError(f"{str(path)!r} is not {want}: "
+                                              f"unpickling failed ({type(e).__name__}); {fix}.") from None
     if not isinstance(d, dict) or b'data' not in d or label_key not in d:
         raise LotteryError(f"{str(path)!r} is not {want}: "
                            f"it holds {sorted(d)[:4] if isinstance(d, dict) else type(d).__name__}; {fix}.")

@@ -34,12 +34,12 @@ def dist_env(env:dict|None=None, # the environment to read (default `os.environ`
         v = env.get(k, default)
         try: vals[k] = int(v)
         except (TypeError, ValueError): raise LotteryError(f"Environment variable {k}={v!r} is not an "
-                                                           "integer; torchrun sets it, so launch with "
-                                                           "torchrun or unset it.") from None
+                                                           "integer; torchrun sets it, "
+                                                           "so launch with torchrun or unset it.") from None
     rank, world, local = vals['RANK'], vals['WORLD_SIZE'], vals['LOCAL_RANK']
     if world < 1 or not 0 <= rank < world:
-        raise LotteryError(f"RANK={rank} and WORLD_SIZE={world} do not fit together; the rank must be in "
-                           "0..WORLD_SIZE-1.")
+        raise LotteryError(f"RANK={rank} and WORLD_SIZE={world} do not fit together; "
+                           "the rank must be in 0..WORLD_SIZE-1.")
     return rank, world, local
 
 def is_writer(env:dict|None=None) -> bool:
@@ -193,8 +193,8 @@ def eval_share(n:int, # examples to evaluate
     return range(nb * rank // world, nb * (rank + 1) // world)
 
 def _batches_from(data, split:str, batch_size:int, lo:int, hi:int, n:int):
-    ("Batches `lo`..`hi - 1` of `data.eval_batches(split, batch_size, n)`, loading only those where the data "
-     "set allows.")
+    ("Batches `lo`..`hi - 1` of `data.eval_batches(split, batch_size, n)`, "
+     "loading only those where the data set allows.")
     first, last = lo * batch_size, min(hi * batch_size, n)
     if first >= last: return iter(())
     if isinstance(data, TensorDataSet) and split in ('train', 'test'):
@@ -217,8 +217,8 @@ def evaluate_ddp(model:torch.nn.Module, # the network, equal on every rank (as D
      "`evaluate` without a process group.")
     if not dist.is_initialized() or dist.get_world_size() == 1: return evaluate(model, data, split,
                                                                                 batch_size, limit)
-    if split not in ('train', 'test'): raise LotteryError(f"split={split!r} is not allowed; choose 'train' "
-                                                          "or 'test'.")
+    if split not in ('train', 'test'): raise LotteryError(f"split={split!r} is not allowed; "
+                                                          "choose 'train' or 'test'.")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise LotteryError(f"batch_size={batch_size!r} is not allowed; use an integer >= 1.")
     rank, world = dist.get_rank(), dist.get_world_size()
@@ -247,8 +247,8 @@ def require_torchrun(env:dict|None=None, # the environment to read (default `os.
      "it).")
     env = os.environ if env is None else env
     if 'WORLD_SIZE' not in env or 'RANK' not in env:
-        raise LotteryError("parallel='ddp' (--ddp) needs a torchrun launch, but WORLD_SIZE and RANK are not "
-                           "set; start it with "
+        raise LotteryError("parallel='ddp' (--ddp) needs a torchrun launch, "
+                           "but WORLD_SIZE and RANK are not set; start it with "
                            "torchrun --nproc_per_node=N -m lottery_nb.cli imp ... --ddp, "
                            "or drop --ddp to train in one process.")
     return dist_env(env)

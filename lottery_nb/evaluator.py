@@ -226,8 +226,8 @@ def check_eval_args(exp, splits, bn, bn_samples, bn_seed, bn_batch_size, limit, 
     if bn_samples is not None:
         n = _data(exp, 'cpu').num_train
         if not is_int(bn_samples) or not 1 <= bn_samples <= n:
-            raise LotteryError(f"bn_samples={bn_samples!r} is not allowed; use an integer from 1 to {n} (the "
-                               "training set size).")
+            raise LotteryError(f"bn_samples={bn_samples!r} is not allowed; "
+                               f"use an integer from 1 to {n} (the training set size).")
     if not is_int(bn_seed) or bn_seed < 0: raise LotteryError(f"bn_seed={bn_seed!r} is not allowed; "
                                                               "use an integer >= 0.")
     return splits

@@ -213,8 +213,8 @@ def group_plan(units:list, # work units in scheduler order, e.g. ('chain', seed,
     ("Cut `units` into groups of at most `max_group` units with equal `key`, sizes as equal as possible, "
      "order kept.")
     if isinstance(max_group, bool) or not isinstance(max_group, int) or max_group < 1:
-        raise LotteryError(f"max_group={max_group!r} is not allowed; use an integer >= 1 (1 trains every run "
-                           "alone).")
+        raise LotteryError(f"max_group={max_group!r} is not allowed; "
+                           "use an integer >= 1 (1 trains every run alone).")
     by_key = {}
     for u in units: by_key.setdefault(key(u), []).append(u)
     out = []

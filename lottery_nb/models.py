@@ -73,8 +73,8 @@ def register_model(name:str, # the name configs use; a name already taken needs 
         same = (old is not None and (old.__module__, old.__qualname__)
                 == (builder.__module__, builder.__qualname__))
         if old is not None and not (same or replace):
-            raise LotteryError(f"Model name {name!r} is already registered; choose another name or pass "
-                               "replace=True.")
+            raise LotteryError(f"Model name {name!r} is already registered; "
+                               "choose another name or pass replace=True.")
         MODELS[name] = builder
         (_OWN_INIT.discard if init else _OWN_INIT.add)(name)
         return builder
@@ -121,8 +121,8 @@ def get_model(name:str,         # a key of `MODELS`, e.g. 'resnet20'
     _check_int(num_classes, "Number of classes")
     if isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, '__len__') or len(input_shape) == 0 \
        or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in input_shape):
-        raise LotteryError(f"Input shape {input_shape!r} is not allowed; use a tuple of positive integers "
-                           "such as (3, 32, 32).")
+        raise LotteryError(f"Input shape {input_shape!r} is not allowed; "
+                           "use a tuple of positive integers such as (3, 32, 32).")
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
         raise LotteryError(f"Seed {seed!r} is not allowed; use an integer in [0, 2**64).")
     with torch.random.fork_rng(devices=[]), torch.device('cpu'):
@@ -205,8 +205,8 @@ def resnet50(num_classes:int, input_shape:tuple) -> nn.Module:
     "torchvision's ResNet-50 for 3-channel images, e.g. input_shape (3, 224, 224)."
     c = _check_shape(input_shape, 3, 'resnet50', '(3, 224, 224)')[0]
     if c != 3:
-        raise LotteryError(f"Input shape {tuple(input_shape)!r} has {c} channels, but model 'resnet50' takes "
-                           "3.")
+        raise LotteryError(f"Input shape {tuple(input_shape)!r} has {c} channels, "
+                           "but model 'resnet50' takes 3.")
     import torchvision   # here, not at the top: the rest of lottery_nb runs without torchvision
     return torchvision.models.resnet50(weights=None, num_classes=num_classes)
 
@@ -237,8 +237,8 @@ def mlp(num_classes:int, input_shape:tuple,
     "Multi-layer perceptron on the flattened input; layers are named fc0, bn0, relu0, ..., fc{len(hidden)}."
     if isinstance(hidden, int) or not isinstance(hidden, (tuple, list)) or \
        any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in hidden):
-        raise LotteryError(f"MLP hidden sizes {hidden!r} are not allowed; use a tuple of positive integers "
-                           "such as (32,).")
+        raise LotteryError(f"MLP hidden sizes {hidden!r} are not allowed; "
+                           "use a tuple of positive integers such as (32,).")
     if not isinstance(bn, bool):
         raise LotteryError(f"MLP option bn={bn!r} is not allowed; use True or False.")
     layers, f_in = [('flatten', nn.Flatten())], math.prod(input_shape)
@@ -266,8 +266,8 @@ def mnist1d_resnet(num_classes:int, input_shape:tuple,
      "the kind of network that is unstable at init at lr 0.1 (Frankle et al. 2020).")
     if isinstance(widths, int) or not isinstance(widths, (tuple, list)) or not widths or \
        any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths):
-        raise LotteryError(f"ResNet widths {widths!r} are not allowed; use a non-empty tuple of positive "
-                           "integers such as (16, 32, 64).")
+        raise LotteryError(f"ResNet widths {widths!r} are not allowed; "
+                           "use a non-empty tuple of positive integers such as (16, 32, 64).")
     _check_int(blocks, "ResNet blocks per stage")
     c = _check_shape(input_shape, 2, 'mnist1d_resnet', '(1, 40)')[0]
     return CifarResNet([(w, blocks) for w in widths], num_classes, c, dims=1)

@@ -44,8 +44,8 @@ def is_linearly_connected(path:dict, # a result of `interpolation_path`
 
 # %% ../nbs/07c_paths.ipynb #212d4cfa
 def test_examples(cfg) -> int:
-    ("The test-set size of `cfg`'s data (the `n_test` of the claim functions); loads the data through the "
-     "bounded cache of `get_data`.")
+    ("The test-set size of `cfg`'s data (the `n_test` of the claim functions); "
+     "loads the data through the bounded cache of `get_data`.")
     return get_data(cfg.dataset, device='cpu', **cfg.data_kwargs).num_test
 
 # %% ../nbs/07c_paths.ipynb #ea6eca12
@@ -53,8 +53,8 @@ def matching_threshold(exp:Experiment, # the experiment
                        seeds=None, # dense runs to use (default: those of `dense_seed_list` that are stored)
                        split:str='test', # 'test' (Definition A.2) or 'train'
                       ) -> dict: # dense_error (mean), epsilon (std), threshold (their sum), seeds, note
-    ("The $\\varepsilon$-matching threshold of Definition A.2: mean dense error + its standard deviation "
-     "across replicates.")
+    ("The $\\varepsilon$-matching threshold of Definition A.2: "
+     "mean dense error + its standard deviation across replicates.")
     check_splits(split)
     if seeds is None:
         have = set(stored_seeds(exp))
@@ -112,8 +112,8 @@ def _path_result(stored:dict, ref_a, ref_b) -> dict:
     return out
 
 def _path(exp, ev_get, get_point, ref_a, ref_b, betas, ei, cache, bar=None) -> dict:
-    ("Path between two checked stored points, through the cache; points and evaluator are made only when "
-     "needed.")
+    ("Path between two checked stored points, through the cache; "
+     "points and evaluator are made only when needed.")
     inputs = {'a': _ref_key(ref_a), 'b': _ref_key(ref_b), 'betas': betas, **ei}
     def compute():
         pa, pb = check_points([get_point(ref_a), get_point(ref_b)])

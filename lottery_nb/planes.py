@@ -61,8 +61,8 @@ class PlaneGeometry:
 
     @property
     def axial_line(self) -> dict:
-        ("Where the axial subspace of p1 and p2's mask meets the plane: the line through p1 and p2 (plot and "
-         "frame coordinates).")
+        ("Where the axial subspace of p1 and p2's mask meets the plane: "
+         "the line through p1 and p2 (plot and frame coordinates).")
         return {'through': [(0.0, 0.0), (1.0, 0.0)], 'direction': (1.0, 0.0),
                 'raw_through': [tuple(map(float, self.raw[1])), tuple(map(float, self.raw[2]))],
                 'raw_direction': tuple(map(float, self.raw[2] - self.raw[1]))}
@@ -118,8 +118,8 @@ def plane_limit(exp:Experiment, limit:int|None, splits=('test',)) -> int|None:
 # %% ../nbs/07d_planes.ipynb #78505594
 def _grid_axis(lo_hi, n:int, name:str) -> np.ndarray:
     try: lo, hi = (float(v) for v in lo_hi)
-    except (TypeError, ValueError): raise LotteryError(f"{name}={lo_hi!r} is not a (low, high) pair of "
-                                                       "numbers.") from None
+    except (TypeError, ValueError): raise LotteryError(f"{name}={lo_hi!r} is not a (low, "
+                                                       "high) pair of numbers.") from None
     if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
         raise LotteryError(f"{name}={lo_hi!r} is not allowed; use finite numbers with low < high.")
     return np.array([lo + (hi - lo) * i / (n - 1) for i in range(n)])
@@ -139,8 +139,8 @@ def _plane_result(stored:dict, thr:dict) -> dict:
 
 # %% ../nbs/07d_planes.ipynb #317eca74
 class _PlaneGrid:
-    ("The grid of one plane, computed row by row in chunks; the rows done so far are kept in `part` (when "
-     "given).")
+    ("The grid of one plane, computed row by row in chunks; "
+     "the rows done so far are kept in `part` (when given).")
     def __init__(self, exp, inputs, alpha, gamma, device, batch_points, part, progress, on_chunk):
         self.exp, self.inputs, self.alpha, self.gamma, self.part = exp, inputs, alpha, gamma, part
         self.ev = make_evaluator(exp, inputs, device, batch_points)
@@ -205,8 +205,8 @@ def error_plane(exp:Experiment, # the experiment
                 progress:bool=True, # progress bar over grid points
                 on_chunk:Callable|None=None, # on_chunk(rows_done, rows) after each saved chunk
                ) -> dict:
-    ("Error (and loss) on a grid over the plane of an IMP step (Fig. 3, 7, 8), in the plot frame of Appendix "
-     "C.")
+    ("Error (and loss) on a grid over the plane of an IMP step (Fig. 3, 7, 8), "
+     "in the plot frame of Appendix C.")
     splits = check_eval_args(exp, splits, bn, bn_samples, bn_seed, bn_batch_size, limit, batch_points)
     limit = plane_limit(exp, limit, splits)
     rows, cols = _grid_size(grid)

@@ -45,8 +45,8 @@ def check_points(points:list, # `Point`s to be combined
                            "to evaluate it alone).")
     for i, p in enumerate(points):
         if not isinstance(p, Point):
-            raise LotteryError(f"Point {i} is a {type(p).__name__}; pass `Point` objects such as "
-                               "`load_point(exp, seed, rewind, level)`.")
+            raise LotteryError(f"Point {i} is a {type(p).__name__}; "
+                               "pass `Point` objects such as `load_point(exp, seed, rewind, level)`.")
         check_mask(p.mask, p.state)
     ref = points[0]
     for i, p in enumerate(points[1:], 1):
@@ -64,8 +64,8 @@ def check_points(points:list, # `Point`s to be combined
         if set(p.mask) != set(ref.mask):
             k = sorted(set(p.mask) ^ set(ref.mask))[0]
             raise LotteryError(f"The masks of points {a!r} and {b!r} do not fit each other: "
-                               f"{k!r} is prunable in only one of them; all masks must cover the same "
-                               "prunable weights.")
+                               f"{k!r} is prunable in only one of them; "
+                               "all masks must cover the same prunable weights.")
     return points
 
 # %% ../nbs/07a_points.ipynb #2003aa21
@@ -123,8 +123,8 @@ def project_point(p:Point, # a point, e.g. w^(L)
     check_mask(mask, p.state)
     if set(mask) != set(p.mask):
         raise LotteryError(f"The mask does not fit point {point_label(p, 0)!r}: it covers {len(mask)} "
-                           f"prunable tensors and the point's mask {len(p.mask)}; use a mask of the same "
-                           "model.")
+                           f"prunable tensors and the point's mask {len(p.mask)}; "
+                           "use a mask of the same model.")
     return Point(apply_mask(p.state, mask), {k: v.clone() for k, v in mask.items()},
                  label or f'm ⊙ ({point_label(p, 0)})')
 
@@ -135,8 +135,8 @@ def hull_coefficients(coeffs, # c: one coefficient per point, summing to 1
                       gram, # P x P Gram matrix of the non-prunable vectors v_i - v_0 (or of the v_i)
                      # a: coefficients of the closest point of the hull (c itself when inside)
                      ) -> np.ndarray:
-    ("Coefficients $a$ in the simplex that minimise $(a-c)^\\top G (a-c)$: the closest point of the hull of "
-     "the $\\mathbf{v}_i$ to $\\sum_i c_i\\mathbf{v}_i$.")
+    ("Coefficients $a$ in the simplex that minimise $(a-c)^\\top G (a-c)$: "
+     "the closest point of the hull of the $\\mathbf{v}_i$ to $\\sum_i c_i\\mathbf{v}_i$.")
     c, G = np.asarray(coeffs, dtype=np.float64), np.asarray(gram, dtype=np.float64)
     P = len(c)
     if c.min() >= -_INSIDE_TOL: return c.copy()
@@ -223,8 +223,8 @@ def combine(points:list, # 2 or 3 `Point`s of one architecture
             # 'recompute': BatchNorm running statistics are left out of the hull projection
             bn:str='interpolate',
            ) -> dict: # a state_dict (CPU)
-    ("The affine combination $\\sum_i c_i \\mathbf{w}_i$ of `points`, with the extrapolation rule of "
-     "Appendix C.")
+    ("The affine combination $\\sum_i c_i \\mathbf{w}_i$ of `points`, "
+     "with the extrapolation rule of Appendix C.")
     check_bn(bn)
     comb = Combiner(points, 'cpu', _bn_buffer_names(points[0].state) if bn == 'recompute' else ())
     return dict(comb.single(comb.check(coeffs)[0]))

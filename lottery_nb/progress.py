@@ -114,8 +114,8 @@ class Progress:
         self._report()
 
     def sync(self, n:int, note:str=''):
-        ("Set the count to `n` units done (more than counted here: another process did them, e.g. "
-         "`'by another process'`).")
+        ("Set the count to `n` units done (more than counted here: another process did them, "
+         "e.g. `'by another process'`).")
         if n <= self.n: return
         self.note = note
         if self.bar is not None: self.bar.update(n - self.n)

@@ -63,8 +63,8 @@ def check_mask(mask:Mask, # the mask to check
 # %% ../nbs/03_pruning.ipynb #b7d9db78
 def _prune_count(fraction:float, remaining:int) -> int:
     if not (isinstance(fraction, (int, float)) and 0 < fraction < 1):
-        raise LotteryError(f"Pruning fraction {fraction!r} is outside (0, 1); it is the fraction of the "
-                           "remaining weights to prune, e.g. 0.2.")
+        raise LotteryError(f"Pruning fraction {fraction!r} is outside (0, 1); "
+                           "it is the fraction of the remaining weights to prune, e.g. 0.2.")
     return math.ceil(fraction * remaining)
 
 def _drop(mask:Mask, groups:list, scores:torch.Tensor, k:int, out:Mask):

@@ -197,8 +197,8 @@ def check_execution(recorded:str, # the mode a stored level or checkpoint was wr
                    ):
     "Raise one `LotteryError` sentence naming both modes unless `recorded == current`."
     if recorded != current:
-        raise LotteryError(f"{what} was trained in execution mode {recorded!r}, but this run would continue "
-                           f"it in {current!r}, "
+        raise LotteryError(f"{what} was trained in execution mode {recorded!r}, "
+                           f"but this run would continue it in {current!r}, "
                            f"which gives other numbers; continue it with {_how(recorded)}, "
                            "or move it away to train it again.")
 
@@ -273,8 +273,8 @@ class _Layout:
     @property
     def key(self) -> str: return self.cfg.key
     def legacy_key(self) -> str|None:
-        ("The directory name of this experiment before `STORE_VERSION` 2: `lottery_nb.config.legacy_key` "
-         "owns it.")
+        ("The directory name of this experiment before `STORE_VERSION` 2: "
+         "`lottery_nb.config.legacy_key` owns it.")
         return legacy_key(self.cfg)
     def _legacy_path(self) -> Path|None:
         k = self.legacy_key()
@@ -318,8 +318,8 @@ class _Layout:
     def is_done(self, seed:int, rewind:int, level:int) -> bool:
         return (self.level_dir(seed, rewind, level) / 'metrics.json').exists()
     def checkpointer(self, seed:int, rewind:int, level:int, execution:str|None=None) -> FileCheckpoint:
-        ("The in-level checkpoint of a level; with `execution`, it is written in and resumed only in that "
-         "mode.")
+        ("The in-level checkpoint of a level; with `execution`, "
+         "it is written in and resumed only in that mode.")
         return FileCheckpoint(self.level_dir(seed, rewind, level) / 'checkpoint.pt', execution)
     def unit_lock(self, seed:int, rewind:int|None=None) -> Path:
         "The lock of a unit: the dense run of a seed (`rewind=None`) or the chain of a rewind step."
@@ -476,8 +476,8 @@ def cached(f:Path, # the result's file (.json or .pt)
     if not cache: return compute()
     if f.exists(): return load(f)
     if not _writable(f.parent):
-        warnings.warn(f"The store at {str(f.parent)!r} cannot be written; the analysis is computed but not "
-                      "saved.")
+        warnings.warn(f"The store at {str(f.parent)!r} cannot be written; "
+                      "the analysis is computed but not saved.")
         return compute()
     with file_lock(lock_file(f)):
         if f.exists(): return load(f)
@@ -571,7 +571,7 @@ def repair(store:str|Path, key:str|None=None) -> list[dict]:
         p = Path(pr['remove']); run = Path(store) / p.relative_to(store).parts[0]
         with file_lock(_guard(run, p), blocking=False) as got:
             pr['repaired'] = got
-            if not got: pr['problem'] += (' (left: a running process holds it; stop it and repair '
-                                          'again)'); continue
+            if not got: pr['problem'] += (' (left: a running process holds it; '
+                                          'stop it and repair again)'); continue
             with writing(p): shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
     return probs

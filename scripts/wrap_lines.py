@@ -151,11 +151,14 @@ def add_str(add, line, t, depth, col, paren):
     head, tail = line[:t.start[1]] + ('(' if paren else ''), (')' if paren else '') + line[t.end[1]:]
     fits = [c for c in str_cuts(pre, body) if len(head + literal(pre, q, body[:c])) <= W]
     if not fits: return
-    # the rightmost cut that fits, or one after a clause (', ', '; ', ...) not much to its left
-    clause = [c for c in fits if body[c - 2] in ',;:.' and c >= 0.75 * fits[-1]]
-    c = (clause or fits)[-1]
-    add(head + literal(pre, q, body[:c]), ' ' * col + literal(pre, q, body[c:]) + tail, 'str', depth,
-        t.start[1] + c)
+    def rest(c): return ' ' * col + literal(pre, q, body[c:]) + tail
+    # a cut after a clause (', ', '; ', ...) in the second half where the rest then fits one line (no line
+    # more, no one-word tail), else one not much to the left of the rightmost cut that fits, else that one
+    clause = [c for c in fits if body[c - 2] in ',;:.'
+              and not re.search(r'\b(etc|e\.g|i\.e|vs)\. $', body[:c])]
+    one = [c for c in clause if c >= 0.5 * fits[-1] and len(rest(c)) <= W]
+    c = (one or [c for c in clause if c >= 0.75 * fits[-1]] or fits)[-1]
+    add(head + literal(pre, q, body[:c]), rest(c), 'str', depth, t.start[1] + c)
 
 # ---- one long line -----------------------------------------------------------------------------------------
 
