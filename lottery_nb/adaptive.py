@@ -28,9 +28,9 @@ from .training import get_device, train
 
 # %% auto #0
 __all__ = ['DEFAULT_RATIOS', 'check_ratios', 'check_betas', 'AdaptiveSettings', 'fixed_schedule', 'target_remaining',
-           'last_epoch_epsilon', 'sweep_data', 'lcs_threshold', 'choose_ratio', 'ratio_sweep', 'prune_count',
-           'prune_exactly', 'AdaptiveExperiment', 'run_adaptive', 'schedule_cost', 'levels_to_reach', 'matching_rewind',
-           'compare_schedules', 'adaptive_table']
+           'last_epoch_epsilon', 'sweep_data', 'lcs_threshold', 'choose_ratio', 'path_losses', 'sweep_outcome',
+           'sweep_choice', 'ratio_sweep', 'prune_count', 'prune_exactly', 'AdaptiveExperiment', 'run_adaptive',
+           'schedule_cost', 'levels_to_reach', 'matching_rewind', 'compare_schedules', 'adaptive_table']
 
 # %% ../nbs/09_adaptive.ipynb #be0e085a
 _THRESHOLDS = ('final', 'last_epoch_mean')
@@ -176,6 +176,49 @@ def choose_ratio(ratios, # ascending ratios
         p = float(r)
     return p
 
+# %% ../nbs/09_adaptive.ipynb #fce28af6
+def path_losses(evaluator:PointEvaluator, # evaluates 'train' (the sweep's subsample)
+                point:Point, # the start of the path (beta = 0), with its mask
+                mask:Mask, # the candidate mask: the path ends at `point` projected onto it (beta = 1)
+                start:float, # the training loss at `point`
+                threshold:float, # a point above it fails the path
+                inner, # the betas strictly between 0 and 1, in the order they are evaluated
+                full_paths:bool=False, # evaluate every point, even past a failure
+               ) -> tuple: # (beta -> loss of the points evaluated, passed, points evaluated)
+    "The training loss along the path from `point` to its projection onto `mask`, up to the first failure."
+    loss, ok, points = {0.0: start}, start <= threshold, 0
+    if ok or full_paths:
+        comb = evaluator.combiner([point, project_point(point, mask)])
+        loss[1.0] = float(evaluator.evaluate(comb, [[0.0, 1.0]])['train_loss'][0]); points += 1
+        ok = ok and loss[1.0] <= threshold
+        if (ok or full_paths) and inner:   # the projection is inside: the rest of the path decides
+            out = evaluator.evaluate(comb, [[1 - b, b] for b in inner])['train_loss']
+            loss.update({b: float(v) for b, v in zip(inner, out)}); points += len(inner)
+            ok = ok and all(v <= threshold for v in loss.values())
+    return loss, bool(ok), points
+
+# %% ../nbs/09_adaptive.ipynb #06224c17
+def sweep_outcome(ratio:float, # the candidate ratio
+                  remaining:int, # weights remaining at the sweep's point
+                  mask:Mask, # the candidate mask
+                  betas, # the sweep's betas (0 and 1 included)
+                  loss:dict, # beta -> loss, as `path_losses` returns it
+                  passed:bool, # whether the whole path is under the threshold
+                 ) -> dict:
+    "One row of a sweep's `outcomes`: the loss at each beta (`None` where it was not evaluated), the largest."
+    return {'ratio': ratio, 'pruned': remaining - num_remaining(mask), 'density': density(mask),
+            'losses': [loss.get(b) for b in betas], 'max_loss': max(loss.values()), 'passed': passed}
+
+def sweep_choice(ratios, # ascending ratios
+                 outcomes:list, # one `sweep_outcome` per ratio
+                 rule:str, # which of `choose_ratio`'s rules gives $p$
+                ) -> dict: # p, p_first_failure, p_largest_pass, non_monotone, rule
+    "The ratio $p$ by `rule`, by each rule, and whether the rules disagree (a non-monotone outcome)."
+    passed = [o['passed'] for o in outcomes]
+    p_ff, p_lp = choose_ratio(ratios, passed, 'first_failure'), choose_ratio(ratios, passed, 'largest_pass')
+    return {'p': p_ff if rule == 'first_failure' else p_lp, 'p_first_failure': p_ff, 'p_largest_pass': p_lp,
+            'non_monotone': p_ff != p_lp, 'rule': rule}
+
 # %% ../nbs/09_adaptive.ipynb #bd0911eb
 def ratio_sweep(evaluator:PointEvaluator, # evaluates 'train' (the sweep's subsample)
                 point:Point, # the level-L solution w^(L) with its mask
@@ -200,27 +243,15 @@ def ratio_sweep(evaluator:PointEvaluator, # evaluates 'train' (the sweep's subsa
     try:
         for r in ratios:
             m = magnitude_prune(point.state, point.mask, r, scope)
-            loss = {0.0: start}
-            ok = start <= threshold
-            if ok or full_paths:
-                comb = evaluator.combiner([point, project_point(point, m)])
-                loss[1.0] = float(evaluator.evaluate(comb, [[0.0, 1.0]])['train_loss'][0]); points += 1
-                ok = ok and loss[1.0] <= threshold
-                if (ok or full_paths) and inner:   # the projection is inside: the rest of the path decides
-                    out = evaluator.evaluate(comb, [[1 - b, b] for b in inner])['train_loss']
-                    loss.update({b: float(v) for b, v in zip(inner, out)}); points += len(inner)
-                    ok = ok and all(v <= threshold for v in loss.values())
-            outcomes.append({'ratio': r, 'pruned': rem - num_remaining(m), 'density': density(m),
-                             'losses': [loss.get(b) for b in betas], 'max_loss': max(loss.values()), 'passed': bool(ok)})
+            loss, ok, n = path_losses(evaluator, point, m, start, threshold, inner, full_paths); points += n
+            outcomes.append(sweep_outcome(r, rem, m, betas, loss, ok))
             if bar: bar.update(1)
     finally:
         if bar: bar.close()
-    passed = [o['passed'] for o in outcomes]
-    p_ff, p_lp = choose_ratio(ratios, passed, 'first_failure'), choose_ratio(ratios, passed, 'largest_pass')
-    return {'p': p_ff if rule == 'first_failure' else p_lp, 'p_first_failure': p_ff, 'p_largest_pass': p_lp,
-            'non_monotone': p_ff != p_lp, 'rule': rule, 'threshold': float(threshold), 'start_loss': start,
-            'ratios': list(ratios), 'betas': list(betas), 'outcomes': outcomes, 'remaining': rem, 'density': density(point.mask),
-            'points': points, 'subsample': n_ex, 'forward_examples': points * n_ex, 'full_paths': full_paths,
+    return {**sweep_choice(ratios, outcomes, rule), 'threshold': float(threshold), 'start_loss': start,
+            'ratios': list(ratios), 'betas': list(betas), 'outcomes': outcomes, 'remaining': rem,
+            'density': density(point.mask), 'points': points, 'subsample': n_ex,
+            'forward_examples': points * n_ex, 'full_paths': full_paths,
             'wall_time': time.perf_counter() - t0}
 
 # %% ../nbs/09_adaptive.ipynb #c90d0506

@@ -16,7 +16,7 @@ from .config import LotteryError, default_store, get_preset
 # %% auto #0
 __all__ = ['FIGURES', 'KERNEL_NOISE', 'HEARTBEAT_ENV', 'figures_dir', 'notebook_parameters', 'available_figures', 'figure_jobs',
            'kernel_noise', 'forwarded', 'user_errors', 'run_notebook', 'heartbeat_seconds', 'heartbeat_lines',
-           'heartbeat_line', 'kernel_env', 'heartbeat_thread', 'run_figures']
+           'heartbeat_line', 'kernel_env', 'heartbeat_thread', 'line_printer', 'FigureRunner', 'run_figures']
 
 # %% ../nbs/11a_figures.ipynb #ad9cb9aa
 FIGURES = {'fig1': 'fig1_schematic.ipynb', 'fig2': 'fig2_connectivity.ipynb', 'fig3': 'fig3_planes.ipynb',
@@ -272,6 +272,44 @@ def _quiet_log(name:str):
         finally: logging.getLogger(name).removeFilter(f)
     return ctx()
 
+# %% ../nbs/11a_figures.ipynb #06647af5
+def line_printer():
+    "A `say(text, file=None)` printing `text` (unless empty) as whole lines, whichever thread calls it."
+    import threading
+    lock = threading.Lock()
+    def say(text, file=None):
+        if text:
+            with lock: print(text, file=file or sys.stdout, flush=True)
+    return say
+
+class FigureRunner:
+    """Runs the notebooks of a `run_figures` job, one per call, each with its status file: a start and an
+    end line (when `progress`), the traceback of a failure that is not a user's mistake; the heartbeat."""
+    def __init__(self, total:int, nb_out:Path, env:dict, status:dict, say, progress:bool=True):
+        from lottery_nb.progress import PROGRESS_ENV
+        self.total, self.nb_out, self.status, self.say, self.progress = total, nb_out, status, say, progress
+        self.envs = {n: {**env, PROGRESS_ENV: str(f)} for n, f in status.items()}
+        self.running, self.took = {}, []   # name -> start time; seconds of each notebook done
+
+    def __call__(self, i:int, n:str, nb:Path, p:dict) -> dict:
+        "Run notebook `nb` (the job's `i`-th, named `n`) with parameters `p`; `run_notebook`'s result."
+        if self.progress: self.say(f"[{i + 1}/{self.total}] {n} ({nb.name}) started")
+        self.running[n] = time.perf_counter()
+        try: res = run_notebook(n, nb, p, self.nb_out, self.envs[n])
+        finally: self.running.pop(n, None)
+        if self.progress:
+            self.say(f"    {n} {'done' if res['ok'] else 'FAILED ' + res['error']} in {res['seconds']:.1f} s")
+        # a user's mistake: its one sentence; anything else: its traceback
+        if res['traceback'] and not res['user_error']:
+            self.say(f"{n} failed:\n" + '\n'.join(res['traceback'].splitlines()[-30:]), sys.stderr)
+        self.took.append(res['seconds'])
+        return res
+
+    def line(self, started:float, jobs:int) -> str:
+        "The job's heartbeat line now (`heartbeat_line`), for a job that started at `started`."
+        now = time.perf_counter()
+        return heartbeat_line(self.total, list(self.took), self.running, self.status, now, started, jobs)
+
 # %% ../nbs/11a_figures.ipynb #4b4530df
 def run_figures(preset:str='cpu', # a preset name
                 only:list|None=None, # figure names (default: all available)
@@ -284,33 +322,17 @@ def run_figures(preset:str='cpu', # a preset name
                ) -> list[dict]: # one dict per notebook: name, ok, seconds, error, traceback
     "Execute the figure notebooks with papermill; a failure is recorded and the next notebook runs."
     import concurrent.futures, threading, tempfile
-    from lottery_nb.progress import PROGRESS_ENV
     env = kernel_env(jobs)   # (checks jobs)
     every = heartbeat_seconds(heartbeat)
     out, store = Path(out).resolve(), Path(store).resolve() if store is not None else default_store()
     todo = figure_jobs(preset, only, store, out, params)  # every check before the first kernel starts
     nb_out = out / preset / 'notebooks'; nb_out.mkdir(parents=True, exist_ok=True)
-    running, lock = {}, threading.Lock()
-    def say(text, file=None):   # whole lines only, whichever thread prints
-        if text:
-            with lock: print(text, file=file or sys.stdout, flush=True)
+    say = line_printer()
     with tempfile.TemporaryDirectory(prefix='lottery-progress-') as sd, _quiet_log('papermill'):
         status = {n: Path(sd) / f'{n}.status' for n, _, _ in todo}
-        def one(i, n, nb, p):
-            if progress: say(f"[{i + 1}/{len(todo)}] {n} ({nb.name}) started")
-            running[n] = time.perf_counter()
-            try: res = run_notebook(n, nb, p, nb_out, {**env, PROGRESS_ENV: str(status[n])})
-            finally: running.pop(n, None)
-            if progress:
-                say(f"    {n} {'done' if res['ok'] else 'FAILED ' + res['error']} in {res['seconds']:.1f} s")
-            # a user's mistake: its one sentence; anything else: its traceback
-            if res['traceback'] and not res['user_error']:
-                say(f"{n} failed:\n" + '\n'.join(res['traceback'].splitlines()[-30:]), sys.stderr)
-            took.append(res['seconds'])
-            return res
-        t0, took = time.perf_counter(), []
-        line = lambda: heartbeat_line(len(todo), list(took), running, status, time.perf_counter(), t0, jobs)
-        stop = heartbeat_thread(every, say, line) if progress else threading.Event()
+        one = FigureRunner(len(todo), nb_out, env, status, say, progress)
+        t0 = time.perf_counter()
+        stop = heartbeat_thread(every, say, lambda: one.line(t0, jobs)) if progress else threading.Event()
         try:
             with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as ex:
                 return list(ex.map(lambda a: one(*a), [(i, n, nb, p) for i, (n, nb, p) in enumerate(todo)]))

@@ -21,7 +21,8 @@ from .pruning import Mask, check_mask
 # %% auto #0
 __all__ = ['get_device', 'evaluate', 'batch_sums', 'MemoryCheckpoint', 'TrainingDiverged', 'TrainOptions', 'tf32_mode',
            'step_context', 'prepare_model', 'prepare_input', 'check_every', 'is_check_step', 'is_checkpoint_step',
-           'checkpoint_state', 'train_result', 'sgd_weight_decay', 'sgdw_factor', 'check_losses', 'train']
+           'checkpoint_state', 'train_result', 'sgd_weight_decay', 'sgdw_factor', 'check_losses', 'check_span',
+           'live_mask', 'zero_pruned', 'grad_masks', 'sgd_optimizer', 'sgd_step', 'RunProgress', 'train']
 
 # %% ../nbs/04_training.ipynb #4e39faf5
 def get_device(name:str='auto') -> torch.device:
@@ -183,15 +184,6 @@ def check_losses(losses:torch.Tensor, # the recorded losses of steps `start_step
         raise TrainingDiverged(f"Training diverged: the loss was {seg[bad - start_step].item()} at step {bad}"
                                f"{' (' + where + ')' if where else ''}; lower the learning rate (lr={lr}) or check the data.")
 
-def _resume(checkpointer, model, opt, losses, start_step:int, end_step:int, on_steps) -> tuple[int, float]:
-    "Load the checkpointer's checkpoint if it is for this span: (step, wall time before); else (start_step, 0.0)."
-    ck = checkpointer.load() if checkpointer is not None else None
-    if ck is None or (ck['start_step'], ck['end_step']) != (start_step, end_step): return start_step, 0.0
-    model.load_state_dict(ck['model']); opt.load_state_dict(ck['optimizer'])
-    losses[:ck['step'] - start_step] = ck['losses'].to(losses.device)
-    if on_steps: on_steps(ck['step'] - start_step)
-    return ck['step'], ck.get('wall_time', 0.0)
-
 def _update(opt, loss, params:dict, m_params:list, m_masks:list, cfg, plan, lr:float):
     "Backward pass and one SGD step at `lr`: pruned gradients zeroed, decoupled weight decay (sgdw) before the step."
     for g in opt.param_groups: g['lr'] = lr
@@ -201,6 +193,103 @@ def _update(opt, loss, params:dict, m_params:list, m_masks:list, cfg, plan, lr:f
     if (f := sgdw_factor(cfg, plan, lr)) != 1.0:
         with torch.no_grad(): torch._foreach_mul_(list(params.values()), f)
     opt.step()
+
+# %% ../nbs/04_training.ipynb #db5da83c
+def check_span(plan:TrainPlan, start_step:int, end_step:int|None) -> int:
+    "A run's end step (`None`: `plan.total`), checked: `start_step`..end lies inside the schedule."
+    end_step = plan.total if end_step is None else end_step
+    if not 0 <= start_step <= end_step <= plan.total:
+        raise LotteryError(f"Training span {start_step}..{end_step} is not inside the schedule "
+                           f"0..{plan.total}.")
+    return end_step
+
+def live_mask(mask:Mask|None, params:dict, device) -> dict:
+    "The tensors of `mask` (checked against `params`) that prune something, on `device`."
+    if mask is not None: check_mask(mask, params)
+    return {n: m.to(device) for n, m in (mask or {}).items() if not bool(m.all())}
+
+def zero_pruned(params:dict, mask:dict):
+    "Set the weights of `params` that `mask` prunes to exactly 0, in place (projects them onto the mask)."
+    with torch.no_grad():
+        for n, m in mask.items(): params[n].mul_(m)
+
+def grad_masks(params:dict, mask:dict) -> tuple[list, list]:
+    "The masked parameters and their masks in the parameters' dtype: what `sgd_step` zeroes gradients with."
+    return [params[n] for n in mask], [m.to(params[n].dtype) for n, m in mask.items()]
+
+# %% ../nbs/04_training.ipynb #91eec211
+def sgd_optimizer(model:torch.nn.Module, cfg:ExperimentConfig, plan:TrainPlan) -> torch.optim.SGD:
+    "A new SGD optimiser for a run: `cfg`'s momentum and coupled weight decay (momentum is never rewound)."
+    return torch.optim.SGD(model.parameters(), lr=plan.lr, momentum=cfg.momentum,
+                           weight_decay=sgd_weight_decay(cfg))
+
+def sgd_step(fwd:Callable, # the forward pass (`prepare_model`)
+             batch:tuple, # (x, y)
+             lr:float, # the learning rate of this step of the schedule
+             opt:torch.optim.Optimizer, # the run's optimiser (`sgd_optimizer`)
+             params:dict, # name -> parameter
+             masked:tuple, # `grad_masks(params, mask)`: their gradients are zeroed where pruned
+             cfg:ExperimentConfig, # the optimiser settings
+             plan:TrainPlan, # the schedule
+             opts:TrainOptions, # execution options
+             device:torch.device, # the training device
+            ) -> torch.Tensor: # the batch's loss, detached
+    "One step of `train`: the loss of `batch` (in `opts`' step context), backward pass, masked update."
+    x, y = batch
+    with step_context(opts, device): loss = F.cross_entropy(fwd(prepare_input(x, opts)), y)
+    with tf32_mode(opts, device): _update(opt, loss, params, *masked, cfg, plan, lr)   # the backward pass
+    return loss.detach()
+
+# %% ../nbs/04_training.ipynb #ac29d9d2
+@dataclass
+class RunProgress:
+    "Where a run of `train` is (step, losses), and its snapshots, loss checks, progress reports, checkpoints."
+    plan:TrainPlan # the run's schedule (its checkpoint interval)
+    start_step:int # the schedule step the run starts from
+    end_step:int # the schedule step it stops at
+    losses:torch.Tensor # one per step of the span, on the training device
+    snapshot_steps:set=frozenset() # schedule steps at which to call `on_snapshot`
+    on_snapshot:Callable|None=None # on_snapshot(step, cpu_state_dict)
+    checkpointer:object=None # load()/save(state)/clear()
+    on_steps:Callable|None=None # progress callback, called with the number of steps just done
+    where:str='' # words naming the run in error messages
+    lr:float|None=None # the configured learning rate, for the divergence message
+
+    def __post_init__(self):
+        self.step = self.last_report = self.start_step; self.resumed_at, self.done_before = None, 0.0
+        self.every, self.t0 = check_every(self.plan), time.perf_counter()
+
+    def resume(self, model:torch.nn.Module, opt:torch.optim.Optimizer) -> int:
+        "Load the checkpoint into `model` and `opt` if there is one for this span; the step to go on from."
+        ck = self.checkpointer.load() if self.checkpointer is not None else None
+        if ck is not None and (ck['start_step'], ck['end_step']) == (self.start_step, self.end_step):
+            model.load_state_dict(ck['model']); opt.load_state_dict(ck['optimizer'])
+            self.losses[:ck['step'] - self.start_step] = ck['losses'].to(self.losses.device)
+            if self.on_steps: self.on_steps(ck['step'] - self.start_step)
+            self.step, self.done_before = ck['step'], ck.get('wall_time', 0.0)
+        self.resumed_at, self.last_report = self.step if self.step > self.start_step else None, self.step
+        return self.step
+
+    def at_step(self, model:torch.nn.Module, opt:torch.optim.Optimizer) -> bool:
+        "The snapshot, loss check, progress report and checkpoint due at this step; True at the run's end."
+        s, a, b = self.step, self.start_step, self.end_step
+        if s in self.snapshot_steps and self.on_snapshot is not None: self.on_snapshot(s, _cpu_state(model))
+        if is_check_step(s, a, b, self.every):
+            check_losses(self.losses, a, s, self.where, self.lr)
+            if self.on_steps: self.on_steps(s - self.last_report); self.last_report = s
+            if self.checkpointer is not None and is_checkpoint_step(s, a, b, self.plan, self.resumed_at):
+                state = checkpoint_state(a, b, s, _cpu_state(model), opt.state_dict(), self.losses,
+                                         self.wall_time())
+                self.checkpointer.save(state)
+        return s == b
+
+    def record(self, loss:torch.Tensor):
+        "Record the loss of the step just taken and move on to the next step."
+        self.losses[self.step - self.start_step] = loss; self.step += 1
+
+    def wall_time(self) -> float:
+        "Seconds this run has trained, those before its resume included."
+        return self.done_before + time.perf_counter() - self.t0
 
 # %% ../nbs/04_training.ipynb #532d3aeb
 def train(model:torch.nn.Module, # the network (its parameters are overwritten with `start_state`)
@@ -221,42 +310,19 @@ def train(model:torch.nn.Module, # the network (its parameters are overwritten w
           loss_reduce:Callable|None=None, # applied to each step's loss before it is recorded (e.g. the mean over DDP ranks)
          ) -> dict: # {'state', 'losses', 'start_step', 'end_step', 'wall_time'}
     "Train `model` with SGD on `data` from `start_step` to `end_step` of `plan` (one level of Algorithm 1)."
-    end_step = plan.total if end_step is None else end_step
-    if not 0 <= start_step <= end_step <= plan.total:
-        raise LotteryError(f"Training span {start_step}..{end_step} is not inside the schedule 0..{plan.total}.")
+    end_step = check_span(plan, start_step, end_step)
     dev = next(model.parameters()).device
     opts = (options or TrainOptions()).check(dev)
     fwd = prepare_model(model, opts)
     model.load_state_dict(start_state)
     params = dict(model.named_parameters())
-    if mask is not None: check_mask(mask, params)
-    mask = {n: m.to(dev) for n, m in (mask or {}).items() if not bool(m.all())}  # fully kept tensors need no work
-    opt = torch.optim.SGD(model.parameters(), lr=plan.lr, momentum=cfg.momentum,
-                          weight_decay=sgd_weight_decay(cfg))
-    losses = torch.zeros(end_step - start_step, device=dev)
-    t0 = time.perf_counter()
-    step, done_before = _resume(checkpointer, model, opt, losses, start_step, end_step, on_steps)
-    if step == start_step:
-        with torch.no_grad():
-            for n, m in mask.items(): params[n].mul_(m)
-    m_params, m_masks = [params[n] for n in mask], [m.to(params[n].dtype) for n, m in mask.items()]
-    snaps, every = set(snapshot_steps), check_every(plan)
-    model.train(); resumed_at = step if step > start_step else None
-    batches = data.train_batches(seed, step, cfg.batch_size)
-    last_report = step
-    while True:
-        if step in snaps and on_snapshot is not None: on_snapshot(step, _cpu_state(model))
-        if is_check_step(step, start_step, end_step, every):
-            check_losses(losses, start_step, step, where, cfg.lr)
-            if on_steps: on_steps(step - last_report); last_report = step
-            if checkpointer is not None and is_checkpoint_step(step, start_step, end_step, plan, resumed_at):
-                checkpointer.save(checkpoint_state(start_step, end_step, step, _cpu_state(model), opt.state_dict(),
-                                                   losses, done_before + time.perf_counter() - t0))
-        if step == end_step: break
-        x, y = next(batches)
-        lr = plan.lr_at(step)
-        with step_context(opts, dev): loss = F.cross_entropy(fwd(prepare_input(x, opts)), y)
-        with tf32_mode(opts, dev): _update(opt, loss, params, m_params, m_masks, cfg, plan, lr)   # the backward pass
-        losses[step - start_step] = loss.detach() if loss_reduce is None else loss_reduce(loss.detach())
-        step += 1
-    return train_result(_cpu_state(model), losses, start_step, end_step, done_before + time.perf_counter() - t0)
+    mask, opt = live_mask(mask, params, dev), sgd_optimizer(model, cfg, plan)
+    run = RunProgress(plan, start_step, end_step, torch.zeros(end_step - start_step, device=dev),
+                      set(snapshot_steps), on_snapshot, checkpointer, on_steps, where, cfg.lr)
+    if run.resume(model, opt) == start_step: zero_pruned(params, mask)
+    masked = grad_masks(params, mask)
+    model.train(); batches = data.train_batches(seed, run.step, cfg.batch_size)
+    while not run.at_step(model, opt):
+        loss = sgd_step(fwd, next(batches), plan.lr_at(run.step), opt, params, masked, cfg, plan, opts, dev)
+        run.record(loss if loss_reduce is None else loss_reduce(loss))
+    return train_result(_cpu_state(model), run.losses, start_step, end_step, run.wall_time())
