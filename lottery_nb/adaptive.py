@@ -37,65 +37,88 @@ _THRESHOLDS = ('final', 'last_epoch_mean')
 _RULES = ('first_failure', 'largest_pass')
 DEFAULT_RATIOS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
-def _is_num(v) -> bool: return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v)
+def _is_num(v) -> bool: return (isinstance(v, (int, float, np.integer, np.floating))
+                                and not isinstance(v, bool) and math.isfinite(v))
 def check_ratios(ratios) -> tuple:
     "The sweep's ratios as a sorted tuple of floats, or a `LotteryError` naming the bad one."
     if isinstance(ratios, (str, bytes)) or not hasattr(ratios, '__iter__'):
-        raise LotteryError(f"ratios={ratios!r} is not a sequence; give pruning ratios in (0, 1) such as (0.1, 0.2, ..., 0.9).")
+        raise LotteryError(f"ratios={ratios!r} is not a sequence; give pruning ratios in (0, "
+                           "1) such as (0.1, 0.2, ..., 0.9).")
     rs = list(ratios)
-    if not rs: raise LotteryError("ratios=() is empty: the sweep needs at least one pruning ratio in (0, 1), such as (0.1, 0.2, ..., 0.9).")
+    if not rs: raise LotteryError("ratios=() is empty: the sweep needs at least one pruning ratio in (0, 1), "
+                                  "such as (0.1, 0.2, ..., 0.9).")
     for r in rs:
         if not _is_num(r) or not 0 < r < 1:
-            raise LotteryError(f"Sweep ratio {r!r} is outside (0, 1); ratios are fractions of the remaining weights to prune, such as 0.1, 0.2, ..., 0.9.")
-    if len(set(float(r) for r in rs)) != len(rs): raise LotteryError(f"ratios={tuple(rs)!r} has duplicates; give each ratio once.")
+            raise LotteryError(f"Sweep ratio {r!r} is outside (0, 1); ratios are fractions of the remaining "
+                               "weights to prune, such as 0.1, 0.2, ..., 0.9.")
+    if len(set(float(r) for r in rs)) != len(rs): raise LotteryError(f"ratios={tuple(rs)!r} has duplicates; "
+                                                                     "give each ratio once.")
     return tuple(sorted(float(r) for r in rs))
 
 def check_betas(betas) -> tuple:
     "Path points as a sorted tuple in [0, 1] with both end points."
     try: b = [float(x) for x in betas]
-    except (TypeError, ValueError): raise LotteryError(f"betas={betas!r} is not a sequence of numbers; give e.g. (0, 0.1, ..., 1).") from None
+    except (TypeError, ValueError): raise LotteryError(f"betas={betas!r} is not a sequence of numbers; "
+                                                       "give e.g. (0, 0.1, ..., 1).") from None
     for x in b:
-        if not (math.isfinite(x) and 0 <= x <= 1): raise LotteryError(f"Path point beta={x!r} is outside [0, 1]; the path runs from the solution (0) to its projection (1).")
+        if not (math.isfinite(x) and 0 <= x
+                <= 1): raise LotteryError(f"Path point beta={x!r} is outside [0, 1]; "
+                                          "the path runs from the solution (0) to its projection (1).")
     return tuple(sorted(set(b) | {0.0, 1.0}))
 
 # %% ../nbs/09_adaptive.ipynb #6a189279
 @dataclass(frozen=True)
 class AdaptiveSettings:
     "The knobs of the adaptive pruning heuristic (Section 2.2). Validates itself on creation."
-    ratios:tuple = DEFAULT_RATIOS # step 2: pruning ratios swept at each level (fractions of the remaining weights)
+    # step 2: pruning ratios swept at each level (fractions of the remaining weights)
+    ratios:tuple = DEFAULT_RATIOS
     floor:float = 0.2 # step 3: prune max(p, floor)
-    target_density:float|None = None # stop at this density; None: the density of fixed IMP after `cfg.levels` levels
+    # stop at this density; None: the density of fixed IMP after `cfg.levels` levels
+    target_density:float|None = None
     subsample:int|None = None # training examples of the sweep; None: min(2048, training set)
-    threshold:str = 'final' # dense training loss of step 1: 'final' (w_T on the subsample) or 'last_epoch_mean'
+    # dense training loss of step 1: 'final' (w_T on the subsample) or 'last_epoch_mean'
+    threshold:str = 'final'
     ddof:int = 1 # standard deviation of the last epoch's batch losses: 1 (sample) or 0 (population)
     betas:tuple = DEFAULT_BETAS # points of each path (0 and 1 are added)
     rule:str = 'first_failure' # a non-monotone sweep: 'first_failure' or 'largest_pass'
-    full_paths:bool = False # evaluate every point of every path (else a path stops at its first point above the threshold)
+    # evaluate every point of every path (else a path stops at its first point above the threshold)
+    full_paths:bool = False
     stop_when_unmatched:bool = False # also stop a chain at its first level whose test error is not matching
 
     def __post_init__(self):
         object.__setattr__(self, 'ratios', check_ratios(self.ratios))
         object.__setattr__(self, 'betas', check_betas(self.betas))
         if not _is_num(self.floor) or not 0 < self.floor < 1:
-            raise LotteryError(f"floor={self.floor!r} is outside (0, 1); it is the smallest fraction of the remaining weights pruned per level (0.2 in the paper).")
+            raise LotteryError(f"floor={self.floor!r} is outside (0, 1); it is the smallest fraction of the "
+                               "remaining weights pruned per level (0.2 in the paper).")
         t = self.target_density
         if t is not None and (not _is_num(t) or t >= 1):
-            raise LotteryError(f"target_density={t!r} is not below the density of the dense network (1.0); give a fraction of weights remaining in (0, 1), e.g. 0.09.")
-        if t is not None and t <= 0: raise LotteryError(f"target_density={t!r} keeps no weight; give a fraction of weights remaining in (0, 1), e.g. 0.09.")
+            raise LotteryError(f"target_density={t!r} is not below the density of the dense network (1.0); "
+                               "give a fraction of weights remaining in (0, 1), e.g. 0.09.")
+        if t is not None and t <= 0: raise LotteryError(f"target_density={t!r} keeps no weight; "
+                                                        "give a fraction of weights remaining in (0, 1), "
+                                                        "e.g. 0.09.")
         if self.subsample is not None and (not is_int(self.subsample) or self.subsample < 1):
-            raise LotteryError(f"subsample={self.subsample!r} is not allowed; use a positive number of training examples or None (min(2048, training set)).")
-        if self.threshold not in _THRESHOLDS: raise LotteryError(f"threshold={self.threshold!r} is not allowed; choose one of {', '.join(_THRESHOLDS)}.")
-        if self.rule not in _RULES: raise LotteryError(f"rule={self.rule!r} is not allowed; choose one of {', '.join(_RULES)}.")
-        if self.ddof not in (0, 1) or isinstance(self.ddof, bool): raise LotteryError(f"ddof={self.ddof!r} is not allowed; use 1 (sample standard deviation) or 0.")
+            raise LotteryError(f"subsample={self.subsample!r} is not allowed; use a positive number of "
+                               "training examples or None (min(2048, training set)).")
+        if self.threshold not in _THRESHOLDS: raise LotteryError(
+            f"threshold={self.threshold!r} is not allowed; choose one of {', '.join(_THRESHOLDS)}.")
+        if self.rule not in _RULES: raise LotteryError(f"rule={self.rule!r} is not allowed; "
+                                                       f"choose one of {', '.join(_RULES)}.")
+        if self.ddof not in (0, 1) or isinstance(self.ddof, bool): raise LotteryError(
+            f"ddof={self.ddof!r} is not allowed; use 1 (sample standard deviation) or 0.")
         for k in ('full_paths', 'stop_when_unmatched'):
-            if not isinstance(getattr(self, k), bool): raise LotteryError(f"{k}={getattr(self, k)!r} must be True or False.")
+            if not isinstance(getattr(self, k), bool): raise LotteryError(f"{k}={getattr(self, k)!r} must be "
+                                                                          "True or False.")
 
     def to_dict(self) -> dict:
-        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v) for f in fields(self)}
+        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
+                for f in fields(self)}
 
     def replace(self, **kw) -> AdaptiveSettings:
         unknown = sorted(set(kw) - {f.name for f in fields(self)})
-        if unknown: raise LotteryError(f"Unknown adaptive setting(s) {', '.join(unknown)}; allowed: {', '.join(f.name for f in fields(self))}.")
+        if unknown: raise LotteryError(f"Unknown adaptive setting(s) {', '.join(unknown)}; allowed: "
+                                       f"{', '.join(f.name for f in fields(self))}.")
         return type(self)(**{**self.to_dict(), **kw})
 
 # %% ../nbs/09_adaptive.ipynb #a32febd8
@@ -111,26 +134,34 @@ def fixed_schedule(n:int, # prunable weights of the model
 def target_remaining(settings:AdaptiveSettings, cfg:ExperimentConfig, n:int) -> int:
     "The number of weights an adaptive run ends on."
     if settings.target_density is None:
-        if cfg.levels < 1: raise LotteryError(f"levels={cfg.levels} gives no target: with target_density=None the target is the density of fixed IMP after `levels` levels, so use levels >= 1 or set target_density.")
+        if cfg.levels < 1: raise LotteryError(
+            f"levels={cfg.levels} gives no target: with target_density=None the target is the density of "
+            "fixed IMP after `levels` levels, so use levels >= 1 or set target_density.")
         return fixed_schedule(n, cfg.prune_fraction, cfg.levels)[-1]
     k = math.ceil(settings.target_density * n - 1e-9)
-    if k < 1: raise LotteryError(f"target_density={settings.target_density!r} keeps no weight of the {n} prunable ones; use at least {1 / n:.2g}.")
-    if k >= n: raise LotteryError(f"target_density={settings.target_density!r} rounds to all {n} prunable weights, the density already reached; give a smaller density.")
+    if k < 1: raise LotteryError(f"target_density={settings.target_density!r} keeps no weight of the {n} "
+                                 f"prunable ones; use at least {1 / n:.2g}.")
+    if k >= n: raise LotteryError(f"target_density={settings.target_density!r} rounds to all {n} prunable "
+                                  "weights, the density already reached; give a smaller density.")
     return k
 
 # %% ../nbs/09_adaptive.ipynb #a341b2e1
-def last_epoch_epsilon(losses, # the loss of every training batch of the dense run (`Experiment.losses(seed, 0, 0)`)
+def last_epoch_epsilon(losses, # every training batch's loss of the dense run (`Experiment.losses(seed, 0, 0)`)
                        steps_per_epoch:int, # batches per epoch
                        ddof:int=1, # 1: sample standard deviation, 0: population
                       ) -> dict: # epsilon, last_epoch_mean, batches, ddof
-    "$\\varepsilon$ of step 1: the standard deviation of the training loss across the batches of the last epoch."
+    ("$\\varepsilon$ of step 1: the standard deviation of the training loss across the batches of the last "
+     "epoch.")
     l = torch.as_tensor(losses).detach().double().reshape(-1)
     if not is_int(steps_per_epoch) or steps_per_epoch < 1 + ddof:
-        raise LotteryError(f"steps_per_epoch={steps_per_epoch!r} is too small; a standard deviation with ddof={ddof} needs at least {1 + ddof} batches per epoch.")
+        raise LotteryError(f"steps_per_epoch={steps_per_epoch!r} is too small; a standard deviation with "
+                           f"ddof={ddof} needs at least {1 + ddof} batches per epoch.")
     if len(l) < steps_per_epoch:
-        raise LotteryError(f"The dense run has {len(l)} batch losses, less than one epoch ({steps_per_epoch} batches); train for at least one epoch.")
+        raise LotteryError(f"The dense run has {len(l)} batch losses, "
+                           f"less than one epoch ({steps_per_epoch} batches); train for at least one epoch.")
     last = l[-steps_per_epoch:]
-    return {'epsilon': float(last.std(correction=ddof)), 'last_epoch_mean': float(last.mean()), 'batches': int(steps_per_epoch), 'ddof': int(ddof)}
+    return {'epsilon': float(last.std(correction=ddof)), 'last_epoch_mean': float(last.mean()),
+            'batches': int(steps_per_epoch), 'ddof': int(ddof)}
 
 # %% ../nbs/09_adaptive.ipynb #d1ba2b85
 def sweep_data(data:DataSet, # the experiment's data set
@@ -139,8 +170,10 @@ def sweep_data(data:DataSet, # the experiment's data set
               ) -> TensorDataSet:
     "A fixed random subsample of the training set as the 'train' split of a data set (on the same device)."
     if not is_int(n) or not 1 <= n <= data.num_train:
-        raise LotteryError(f"subsample={n!r} is larger than the training set of {data.name} ({data.num_train} examples); use an integer from 1 to {data.num_train}."
-                           if is_int(n) and n > data.num_train else f"subsample={n!r} is not allowed; use an integer from 1 to {data.num_train}.")
+        raise LotteryError(f"subsample={n!r} is larger than the training set of {data.name} "
+                           f"({data.num_train} examples); use an integer from 1 to {data.num_train}."
+                           if is_int(n) and n > data.num_train
+                           else f"subsample={n!r} is not allowed; use an integer from 1 to {data.num_train}.")
     x, y = data.subset('train', int(n), seed)
     return TensorDataSet(f'{data.name}-train-subsample', x, y, x[:1], y[:1], data.num_classes, x.device)
 
@@ -152,14 +185,18 @@ def lcs_threshold(dense:Point, # the dense solution w_T (level 0)
                   evaluator:PointEvaluator, # evaluates 'train' on the sweep's subsample
                   kind:str='final', # 'final' or 'last_epoch_mean'
                   ddof:int=1,
-                 ) -> dict: # threshold, dense_loss, epsilon, last_epoch_mean, kind, ddof, forward_examples, wall_time
+                 # threshold, dense_loss, epsilon, last_epoch_mean, kind, ddof, forward_examples, wall_time
+                 ) -> dict:
     "Step 1: the threshold for leaving the train LCS-set, the dense network's training loss + $\\varepsilon$."
-    if kind not in _THRESHOLDS: raise LotteryError(f"threshold={kind!r} is not allowed; choose one of {', '.join(_THRESHOLDS)}.")
+    if kind not in _THRESHOLDS: raise LotteryError(f"threshold={kind!r} is not allowed; "
+                                                   f"choose one of {', '.join(_THRESHOLDS)}.")
     t0 = time.perf_counter()
     e = last_epoch_epsilon(losses, steps_per_epoch, ddof)
-    if kind == 'final': base, n = float(evaluator.evaluate([dense], [[1.0]])['train_loss'][0]), _examples(evaluator)
+    if kind == 'final': base, n = (float(evaluator.evaluate([dense], [[1.0]])['train_loss'][0]),
+                                   _examples(evaluator))
     else: base, n = e['last_epoch_mean'], 0
-    return {'threshold': base + e['epsilon'], 'dense_loss': base, **e, 'kind': kind, 'subsample': _examples(evaluator),
+    return {'threshold': base + e['epsilon'], 'dense_loss': base, **e, 'kind': kind,
+            'subsample': _examples(evaluator),
             'forward_examples': n, 'wall_time': time.perf_counter() - t0}
 
 # %% ../nbs/09_adaptive.ipynb #1e1cd3d1
@@ -168,7 +205,8 @@ def choose_ratio(ratios, # ascending ratios
                  rule:str='first_failure', # 'first_failure' or 'largest_pass'
                 ) -> float:
     "$p$ of step 2: the largest ratio before the first failure, or the largest passing ratio; 0 when none."
-    if rule not in _RULES: raise LotteryError(f"rule={rule!r} is not allowed; choose one of {', '.join(_RULES)}.")
+    if rule not in _RULES: raise LotteryError(f"rule={rule!r} is not allowed; "
+                                              f"choose one of {', '.join(_RULES)}.")
     if rule == 'largest_pass': return max((float(r) for r, ok in zip(ratios, passed) if ok), default=0.0)
     p = 0.0
     for r, ok in zip(ratios, passed):
@@ -232,14 +270,16 @@ def ratio_sweep(evaluator:PointEvaluator, # evaluates 'train' (the sweep's subsa
                ) -> dict: # p, outcomes (per ratio), points, forward_examples, wall_time, ...
     "Step 2: the training loss along the path from `point` to each candidate projection, and the ratio $p$."
     ratios, betas = check_ratios(ratios), check_betas(betas)
-    if rule not in _RULES: raise LotteryError(f"rule={rule!r} is not allowed; choose one of {', '.join(_RULES)}.")
+    if rule not in _RULES: raise LotteryError(f"rule={rule!r} is not allowed; "
+                                              f"choose one of {', '.join(_RULES)}.")
     t0, n_ex = time.perf_counter(), _examples(evaluator)
     rem = num_remaining(point.mask)
     start = float(evaluator.evaluate([point], [[1.0]])['train_loss'][0])
     points, outcomes = 1, []
     inner = [b for b in sorted(betas, reverse=True) if 0 < b < 1]
     from lottery_nb.progress import progress as _progress
-    bar = _progress(len(ratios), 0, progress, 'sweep', 'ratio', leave=False)   # also the status line `lottery figures` shows
+    # also the status line `lottery figures` shows
+    bar = _progress(len(ratios), 0, progress, 'sweep', 'ratio', leave=False)
     try:
         for r in ratios:
             m = magnitude_prune(point.state, point.mask, r, scope)
@@ -260,23 +300,29 @@ def prune_count(remaining:int, # weights remaining now
                 floor:float, # the smallest ratio
                 target:int, # weights the run ends on
                ) -> dict: # p, ratio_chosen, pruned, ratio (actual), remaining (after), clamped
-    "Step 3: prune $\\lceil \\max(p, \\text{floor}) \\cdot \\text{remaining} \\rceil$ weights, but not past the target."
+    ("Step 3: prune $\\lceil \\max(p, \\text{floor}) \\cdot \\text{remaining} \\rceil$ weights, "
+     "but not past the target.")
     if target >= remaining:
-        raise LotteryError(f"The target of {target} weights is not below the {remaining} weights already reached; give a smaller target density.")
+        raise LotteryError(f"The target of {target} weights is not below the {remaining} weights already "
+                           "reached; give a smaller target density.")
     ratio = max(float(p), float(floor))
     k = math.ceil(ratio * remaining)
     clamped = remaining - k < target
     if clamped: k = remaining - target
-    return {'p': float(p), 'ratio_chosen': ratio, 'pruned': int(k), 'ratio': k / remaining, 'remaining': int(remaining - k), 'clamped': bool(clamped)}
+    return {'p': float(p), 'ratio_chosen': ratio, 'pruned': int(k), 'ratio': k / remaining,
+            'remaining': int(remaining - k), 'clamped': bool(clamped)}
 
 def prune_exactly(weights:dict, # the trained weights w^(L)
                   mask:Mask, # its mask m^(L)
                   k:int, # how many remaining weights to prune
                  ) -> Mask:
-    "Global magnitude pruning of exactly `k` of the remaining weights (ties by position, as `magnitude_prune`)."
+    ("Global magnitude pruning of exactly `k` of the remaining weights (ties by position, "
+     "as `magnitude_prune`).")
     n = num_remaining(mask)
-    if not is_int(k) or not 1 <= k < n: raise LotteryError(f"Pruning {k!r} of {n} remaining weights is not allowed; prune from 1 to {n - 1}.")
-    out = magnitude_prune(weights, mask, (k - 0.5) / n, 'global')   # ceil((k - 1/2) / n * n) = k, whatever the rounding
+    if not is_int(k) or not 1 <= k < n: raise LotteryError(f"Pruning {k!r} of {n} remaining weights is not "
+                                                           f"allowed; prune from 1 to {n - 1}.")
+    # ceil((k - 1/2) / n * n) = k, whatever the rounding
+    out = magnitude_prune(weights, mask, (k - 0.5) / n, 'global')
     assert num_remaining(out) == n - k
     return out
 
@@ -290,25 +336,32 @@ def _prunable_count(cfg:ExperimentConfig, data:DataSet) -> int:
 
 def _resolve(settings:AdaptiveSettings, cfg:ExperimentConfig, data:DataSet) -> dict:
     "The settings with everything that depends on the experiment filled in and checked."
-    if cfg.prune_method != 'magnitude': raise LotteryError(f"prune_method={cfg.prune_method!r} is not allowed for adaptive pruning; the heuristic prunes by magnitude ('magnitude').")
-    if cfg.prune_scope != 'global': raise LotteryError(f"prune_scope={cfg.prune_scope!r} is not allowed for adaptive pruning; it needs 'global' (one threshold across layers) to land exactly on its target.")
+    if cfg.prune_method != 'magnitude': raise LotteryError(f"prune_method={cfg.prune_method!r} is not "
+                                                           "allowed for adaptive pruning; "
+                                                           "the heuristic prunes by magnitude ('magnitude').")
+    if cfg.prune_scope != 'global': raise LotteryError(f"prune_scope={cfg.prune_scope!r} is not allowed for "
+                                                       "adaptive pruning; it needs 'global' (one threshold "
+                                                       "across layers) to land exactly on its target.")
     n = _prunable_count(cfg, data)
     sub = subset_size(data.num_train, settings.subsample)
     if sub > data.num_train:
-        raise LotteryError(f"subsample={sub} is larger than the training set of {cfg.dataset} ({data.num_train} examples); use an integer from 1 to {data.num_train}.")
+        raise LotteryError(f"subsample={sub} is larger than the training set of {cfg.dataset} "
+                           f"({data.num_train} examples); use an integer from 1 to {data.num_train}.")
     d = settings.to_dict()
     d.update(subsample=int(sub), target_remaining=target_remaining(settings, cfg, n), prunable_weights=n)
     d['target_density'] = d['target_remaining'] / n
     return d
 
 class AdaptiveExperiment(AdaptiveStore):
-    "The run store of one adaptive IMP run (`lottery_nb.adaptive_store.AdaptiveStore`), for settings checked against the experiment."
+    ("The run store of one adaptive IMP run (`lottery_nb.adaptive_store.AdaptiveStore`), "
+     "for settings checked against the experiment.")
     def __init__(self, cfg:ExperimentConfig, store:str|Path|None=None, settings:AdaptiveSettings|None=None,
                  plan:TrainPlan|None=None, data:DataSet|None=None):
         data = data if data is not None else get_data(cfg.dataset, device='cpu', **cfg.data_kwargs)
         plan = plan or cfg.resolve(data.steps_per_epoch(cfg.batch_size))
         self.settings = settings if settings is not None else AdaptiveSettings()
-        if not isinstance(self.settings, AdaptiveSettings): raise LotteryError(f"settings={settings!r} is not an AdaptiveSettings.")
+        if not isinstance(self.settings, AdaptiveSettings): raise LotteryError(f"settings={settings!r} is "
+                                                                               "not an AdaptiveSettings.")
         super().__init__(cfg, store, plan, _resolve(self.settings, cfg, data))
 
 # %% ../nbs/09_adaptive.ipynb #6e02e899
@@ -318,7 +371,8 @@ def _upper_levels(n:int, floor:float, target:int) -> int:
     return k
 
 def _sweep_summary(sw:dict) -> dict:
-    keys = ('p', 'p_first_failure', 'p_largest_pass', 'non_monotone', 'threshold', 'start_loss', 'points', 'forward_examples', 'wall_time', 'skipped')
+    keys = ('p', 'p_first_failure', 'p_largest_pass', 'non_monotone', 'threshold', 'start_loss', 'points',
+            'forward_examples', 'wall_time', 'skipped')
     return {k: sw[k] for k in keys if k in sw}
 
 class _Chain:
@@ -379,7 +433,8 @@ class _AdaptiveRunner(_Chain):
 
     def model(self, seed):
         c = self.cfg
-        return get_model(c.model, self.data.num_classes, self.data.input_shape, seed=seed, **c.model_kwargs).to(self.dev)
+        return get_model(c.model, self.data.num_classes, self.data.input_shape, seed=seed,
+                         **c.model_kwargs).to(self.dev)
 
     def evaluator(self, seed) -> PointEvaluator:
         if seed not in self.evaluators:
@@ -391,13 +446,14 @@ class _AdaptiveRunner(_Chain):
         "Step 1 of a seed, computed once (the chains of its other rewind steps share it)."
         ax, s, fx = self.ax, self.ax.resolved, self.ax.fixed
         def compute():
-            t = lcs_threshold(Point(fx.weights(seed, 0, 0), fx.mask(seed, 0, 0), f'seed {seed}, dense'), fx.losses(seed, 0, 0),
+            t = lcs_threshold(Point(fx.weights(seed, 0, 0), fx.mask(seed, 0, 0), f'seed {seed}, dense'),
+                              fx.losses(seed, 0, 0),
                               self.plan.steps_per_epoch, self.evaluator(seed), s['threshold'], s['ddof'])
             return {**t, 'seed': seed}
         return cached(ax.threshold_file(seed), compute)
 
 # %% ../nbs/09_adaptive.ipynb #f332070d
-def run_adaptive(cfg:ExperimentConfig, # the experiment (its seeds and rewind steps; `levels` sets the default target)
+def run_adaptive(cfg:ExperimentConfig, # the experiment (seeds, rewind steps; `levels` sets the default target)
                  store:str|Path|None=None, # run-store root, shared with `run_imp`; None: `default_store()`
                  settings:AdaptiveSettings|None=None, # the heuristic's knobs (default: `AdaptiveSettings()`)
                  progress:bool=True, # show a progress bar
@@ -414,7 +470,8 @@ def run_adaptive(cfg:ExperimentConfig, # the experiment (its seeds and rewind st
     up = _upper_levels(s['prunable_weights'], s['floor'], ax.target)
     total = sum(up * (T - r) for _, r in chains)
     finished = {u for u in chains if ax.is_finished(*u)}
-    done = sum(up * (T - r) if (sd, r) in finished else max(len(ax.done_levels(sd, r)) - 1, 0) * (T - r) for sd, r in chains)
+    done = sum(up * (T - r) if (sd, r) in finished else max(len(ax.done_levels(sd, r)) - 1, 0) * (T - r)
+               for sd, r in chains)
     bar = progress_bar(total, done, progress and done < total, f'adaptive IMP {cfg.name or cfg.key}')
     on_unit = (lambda t: bar.set_postfix_str(t, refresh=True)) if bar else None
     runner = _AdaptiveRunner(ax, data, plan, dev, bar.update if bar else None, on_unit)
@@ -423,9 +480,11 @@ def run_adaptive(cfg:ExperimentConfig, # the experiment (its seeds and rewind st
         with file_lock(ax.seed_lock(sd)): ax.link_dense(sd)   # what the chains of a seed share
         clean_tmp(ax.chain_dir(sd, r))
         with discarding(ax, sd, r): runner.chain(sd, r)
-        if bar and u not in finished: bar.update((up - len(ax.done_levels(sd, r)) + 1) * (T - r))   # levels never needed
+        # levels never needed
+        if bar and u not in finished: bar.update((up - len(ax.done_levels(sd, r)) + 1) * (T - r))
     try:
-        run_units(chains, lambda u: ax.unit_lock(*u), work, done=lambda u: ax.is_finished(*u) and not has_tmp(ax.chain_dir(*u)), poll=poll,
+        run_units(chains, lambda u: ax.unit_lock(*u), work,
+                  done=lambda u: ax.is_finished(*u) and not has_tmp(ax.chain_dir(*u)), poll=poll,
                   on_wait=(lambda: on_unit('waiting for another process on this store')) if on_unit else None)
     except LotteryError:
         ax.remove_if_empty(); raise
@@ -437,9 +496,11 @@ def run_adaptive(cfg:ExperimentConfig, # the experiment (its seeds and rewind st
 def schedule_cost(exp:Experiment, # a fixed `Experiment` or an `AdaptiveExperiment`
                   seed:int,
                   rewind:int, # in steps
-                  target:int|None=None, # count levels up to the first with at most this many weights (None: all stored)
+                  # count levels up to the first with at most this many weights (None: all stored)
+                  target:int|None=None,
                  ) -> dict:
-    "What one chain cost: retrainings, training steps and examples, sweep forward passes, wall time; and its levels."
+    ("What one chain cost: retrainings, training steps and examples, sweep forward passes, wall time; "
+     "and its levels.")
     bs, levels, L = exp.cfg.batch_size, [], 1
     while exp.is_done(seed, rewind, L):
         levels.append(exp.metrics(seed, rewind, L))
@@ -454,15 +515,18 @@ def schedule_cost(exp:Experiment, # a fixed `Experiment` or an `AdaptiveExperime
     steps = sum(m['steps'] for m in levels)
     train_wall = sum(m['wall_time'] for m in levels)
     last = levels[-1] if levels else exp.metrics(seed, rewind, 0)
-    return {'seed': seed, 'rewind_step': rewind, 'retrainings': len(levels), 'steps': steps, 'train_examples': steps * bs,
+    return {'seed': seed, 'rewind_step': rewind, 'retrainings': len(levels), 'steps': steps,
+            'train_examples': steps * bs,
             'sweep_points': sweep_pts, 'sweep_examples': sweep_ex + thr_ex, 'train_wall_time': train_wall,
             'compute': 3 * steps * bs + sweep_ex + thr_ex,
             'sweep_wall_time': sweep_wall + thr_wall, 'wall_time': train_wall + sweep_wall + thr_wall,
-            'final_density': last['density'], 'final_remaining': last['remaining_weights'], 'final_test_error': last['test_error'],
+            'final_density': last['density'], 'final_remaining': last['remaining_weights'],
+            'final_test_error': last['test_error'],
             'reached_target': target is None or last['remaining_weights'] <= target,
             'densities': [m['density'] for m in levels], 'test_errors': [m['test_error'] for m in levels],
             'remaining': [m['remaining_weights'] for m in levels],
-            'ratios': [1 - b['remaining_weights'] / a['remaining_weights'] for a, b in zip([exp.metrics(seed, rewind, 0)] + levels, levels)]}
+            'ratios': [1 - b['remaining_weights'] / a['remaining_weights']
+                       for a, b in zip([exp.metrics(seed, rewind, 0)] + levels, levels)]}
 
 # %% ../nbs/09_adaptive.ipynb #8c532378
 def levels_to_reach(n:int, # prunable weights
@@ -482,31 +546,39 @@ def matching_rewind(cfg:ExperimentConfig) -> ExperimentConfig:
 
 def _ms(xs) -> tuple:
     a = np.asarray(xs, dtype=float)
-    return (float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else 0.0) if len(a) else (float('nan'), float('nan'))
+    return (float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else 0.0) if len(a) else (float('nan'),
+                                                                                          float('nan'))
 
 def compare_schedules(fixed:Experiment, # fixed-ratio IMP (`run_imp`), run far enough to reach the target
                       adaptive:AdaptiveExperiment, # the adaptive run of the same config
                       rewind:int|None=None, # rewind step in steps (default: the largest of the adaptive run)
                       seeds=None, # default: the adaptive run's seeds
                      ) -> dict:
-    "Fig. 4: per seed and on average, the levels and the cost of fixed and adaptive IMP to reach the same density."
+    ("Fig. 4: per seed and on average, the levels and the cost of fixed and adaptive IMP to reach the same "
+     "density.")
     rewind = max(adaptive.plan.rewind_steps) if rewind is None else int(rewind)
     seeds = list(adaptive.cfg.seeds if seeds is None else seeds)
-    out = {'rewind_step': rewind, 'seeds': seeds, 'target_remaining': adaptive.target, 'target_density': adaptive.resolved['target_density']}
+    out = {'rewind_step': rewind, 'seeds': seeds, 'target_remaining': adaptive.target,
+           'target_density': adaptive.resolved['target_density']}
     for name, e in (('fixed', fixed), ('adaptive', adaptive)):
         per = [schedule_cost(e, s, rewind, adaptive.target) for s in seeds]
-        agg = {k: _ms([c[k] for c in per]) for k in ('retrainings', 'steps', 'train_examples', 'sweep_points', 'sweep_examples', 'compute',
-                                                    'train_wall_time', 'sweep_wall_time', 'wall_time', 'final_density', 'final_test_error')}
+        agg = {k: _ms([c[k] for c in per]) for k in ('retrainings', 'steps', 'train_examples', 'sweep_points',
+                                                     'sweep_examples', 'compute',
+                                                    'train_wall_time', 'sweep_wall_time', 'wall_time',
+                                                     'final_density', 'final_test_error')}
         nmax = max((len(c['densities']) for c in per), default=0)
-        curve = {'level': list(range(0, nmax + 1)), 'density': [], 'density_std': [], 'test_error': [], 'test_error_std': [], 'n': []}
+        curve = {'level': list(range(0, nmax + 1)), 'density': [], 'density_std': [], 'test_error': [],
+                 'test_error_std': [], 'n': []}
         for L in range(0, nmax + 1):
             ms_d = [1.0 if L == 0 else c['densities'][L - 1] for c in per if L <= len(c['densities'])]
             ms_e = [e.metrics(c['seed'], rewind, L)['test_error'] for c in per if L <= len(c['densities'])]
             (dm, ds), (em, es) = _ms(ms_d), _ms(ms_e)
-            for k, v in (('density', dm), ('density_std', ds), ('test_error', em), ('test_error_std', es), ('n', len(ms_e))): curve[k].append(v)
+            for k, v in (('density', dm), ('density_std', ds), ('test_error', em), ('test_error_std', es),
+                         ('n', len(ms_e))): curve[k].append(v)
         out[name] = {'per_seed': per, 'mean_std': agg, 'curve': curve}
     f, a = out['fixed']['mean_std'], out['adaptive']['mean_std']
-    out['saving'] = {k: 1 - a[k][0] / f[k][0] if f[k][0] else float('nan') for k in ('retrainings', 'steps', 'compute', 'wall_time')}
+    out['saving'] = {k: 1 - a[k][0] / f[k][0] if f[k][0] else float('nan')
+                     for k in ('retrainings', 'steps', 'compute', 'wall_time')}
     return out
 
 # %% ../nbs/09_adaptive.ipynb #a7f23e3a
@@ -514,11 +586,15 @@ def adaptive_table(ax:AdaptiveExperiment) -> str:
     "One line per stored level of every chain: weights, density, p, the ratio pruned, test error, sweep cost."
     rows = ax.results()
     if not rows: return '(no finished levels)'
-    head = ['seed', 'rewind', 'level', 'weights', 'density', 'p', 'ratio', 'test err %', 'sweep pts', 'train s', 'sweep s']
+    head = ['seed', 'rewind', 'level', 'weights', 'density', 'p', 'ratio', 'test err %', 'sweep pts',
+            'train s', 'sweep s']
     out = []
     for r in rows:
         sw = r.get('sweep', {})
-        out.append([str(r['seed']), str(r['rewind_step']), str(r['level']), str(r['remaining_weights']), f"{100 * r['density']:.1f}%",
-                    '-' if 'p' not in r else f"{r['p']:.2f}", '-' if 'ratio' not in r else f"{100 * r['ratio']:.1f}%" + (' (clamped)' if r.get('clamped') else ''),
-                    f"{100 * r['test_error']:.2f}", str(sw.get('points', '-')), f"{r['wall_time']:.1f}", f"{sw.get('wall_time', 0.0):.1f}"])
+        out.append([str(r['seed']), str(r['rewind_step']), str(r['level']), str(r['remaining_weights']),
+                    f"{100 * r['density']:.1f}%",
+                    '-' if 'p' not in r else f"{r['p']:.2f}", '-' if 'ratio' not in r
+                    else f"{100 * r['ratio']:.1f}%" + (' (clamped)' if r.get('clamped') else ''),
+                    f"{100 * r['test_error']:.2f}", str(sw.get('points', '-')), f"{r['wall_time']:.1f}",
+                    f"{sw.get('wall_time', 0.0):.1f}"])
     return text_table(head, out)

@@ -30,11 +30,14 @@ def get_device(name:str='auto') -> torch.device:
     if name == 'auto': return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     dev = torch.device(name)
     if dev.type == 'cuda' and not torch.cuda.is_available():
-        raise LotteryError(f"device={name!r} was asked for but CUDA is not available on this machine; use device='cpu' or 'auto'.")
+        raise LotteryError(f"device={name!r} was asked for but CUDA is not available on this machine; "
+                           "use device='cpu' or 'auto'.")
     if dev.type == 'cuda' and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise LotteryError(f"device={name!r} does not exist; this machine has {torch.cuda.device_count()} CUDA device(s).")
+        raise LotteryError(f"device={name!r} does not exist; this machine has {torch.cuda.device_count()} "
+                           "CUDA device(s).")
     if dev.type == 'mps' and not torch.backends.mps.is_available():
-        raise LotteryError(f"device={name!r} was asked for but MPS is not available on this machine; use device='cpu' or 'auto'.")
+        raise LotteryError(f"device={name!r} was asked for but MPS is not available on this machine; "
+                           "use device='cpu' or 'auto'.")
     return dev
 
 # %% ../nbs/04_training.ipynb #2f0ddac7
@@ -45,7 +48,8 @@ def evaluate(model:torch.nn.Module, # the network, on the data's device
              batch_size:int=1000, # evaluation batch size (does not change the result)
              limit:int|None=None, # evaluate the first `limit` examples only
             ) -> dict: # {'error': float, 'loss': float, 'n': int}
-    "Error and mean cross-entropy loss of `model` on a split, in fp32 (on CUDA with TF32 off, whatever PyTorch's default)."
+    ("Error and mean cross-entropy loss of `model` on a split, in fp32 (on CUDA with TF32 off, "
+     "whatever PyTorch's default).")
     sums = batch_sums(model, data.eval_batches(split, batch_size, limit))
     n = sum(s[2] for s in sums)
     return {'error': sum(s[1] for s in sums) / n, 'loss': sum(s[0] for s in sums) / n, 'n': n}
@@ -53,14 +57,16 @@ def evaluate(model:torch.nn.Module, # the network, on the data's device
 def batch_sums(model:torch.nn.Module, # the network, on the batches' device
                batches, # (x, y) pairs
               ) -> list: # per batch: (summed cross-entropy, wrong predictions, examples)
-    "What `evaluate` adds up, batch by batch: eval mode (restored after), no gradients, fp32 (TF32 off on CUDA)."
+    ("What `evaluate` adds up, batch by batch: eval mode (restored after), no gradients, "
+     "fp32 (TF32 off on CUDA).")
     was_training = model.training; model.eval()
     p, sums = next(iter(model.parameters()), None), []
     try:
         with torch.no_grad(), tf32_mode(TrainOptions(), p.device if p is not None else 'cpu'):
             for x, y in batches:
                 out = model(x)
-                sums.append((F.cross_entropy(out, y, reduction='sum').item(), (out.argmax(1) != y).sum().item(), len(y)))
+                sums.append((F.cross_entropy(out, y, reduction='sum').item(),
+                             (out.argmax(1) != y).sum().item(), len(y)))
     finally: model.train(was_training)
     return sums
 
@@ -84,7 +90,8 @@ class TrainOptions:
     precision:str = 'fp32' # 'fp32', or 'bf16' (autocast of forward and loss; weights and optimiser stay fp32)
     tf32:bool = False # allow TF32 matmuls and convolutions (CUDA only)
     channels_last:bool = False # NHWC layout for 4-D activations and weights
-    capture:str = 'none' # 'none', 'compile' (torch.compile) or 'reduce-overhead' (torch.compile with CUDA graphs, CUDA only)
+    # 'none', 'compile' (torch.compile) or 'reduce-overhead' (torch.compile with CUDA graphs, CUDA only)
+    capture:str = 'none'
 
     @classmethod
     def from_config(cls, cfg) -> TrainOptions:
@@ -92,42 +99,52 @@ class TrainOptions:
         return cls(**{f.name: getattr(cfg, f.name, f.default) for f in dataclasses.fields(cls)})
 
     def check(self, device:torch.device) -> TrainOptions:
-        "Raise a `LotteryError` for a value that is not allowed or needs CUDA on another device; returns `self`."
+        ("Raise a `LotteryError` for a value that is not allowed or needs CUDA on another device; "
+         "returns `self`.")
         if self.precision not in ('fp32', 'bf16'):
-            raise LotteryError(f"precision={self.precision!r} is not allowed; choose 'fp32' (the paper's numerics) or 'bf16'.")
+            raise LotteryError(f"precision={self.precision!r} is not allowed; "
+                               "choose 'fp32' (the paper's numerics) or 'bf16'.")
         if self.capture not in _CAPTURES:
-            raise LotteryError(f"capture={self.capture!r} is not allowed; choose one of {', '.join(map(repr, _CAPTURES))}.")
+            raise LotteryError(f"capture={self.capture!r} is not allowed; "
+                               f"choose one of {', '.join(map(repr, _CAPTURES))}.")
         for k in ('tf32', 'channels_last'):
-            if not isinstance(getattr(self, k), bool): raise LotteryError(f"{k}={getattr(self, k)!r} is not allowed; use True or False.")
+            if not isinstance(getattr(self, k), bool): raise LotteryError(f"{k}={getattr(self, k)!r} is not "
+                                                                          "allowed; use True or False.")
         dev = torch.device(device)
         if dev.type != 'cuda' and self.tf32:
             raise LotteryError(f"tf32=True needs a CUDA device, but training runs on {dev}; set tf32=False.")
         if dev.type != 'cuda' and self.capture == 'reduce-overhead':
-            raise LotteryError(f"capture='reduce-overhead' (CUDA graphs) needs a CUDA device, but training runs on {dev}; use 'none' or 'compile'.")
+            raise LotteryError("capture='reduce-overhead' (CUDA graphs) needs a CUDA device, "
+                               f"but training runs on {dev}; use 'none' or 'compile'.")
         return self
 
 # %% ../nbs/04_training.ipynb #e756ebfb
 @contextlib.contextmanager
 def tf32_mode(opts:TrainOptions, device:torch.device):
-    "On CUDA, TF32 matmuls and convolutions on or off as `opts.tf32` says, for a forward or a backward pass; elsewhere nothing."
+    ("On CUDA, TF32 matmuls and convolutions on or off as `opts.tf32` says, "
+     "for a forward or a backward pass; elsewhere nothing.")
     if torch.device(device).type != 'cuda': yield; return
     m, c = torch.backends.cuda.matmul, torch.backends.cudnn
-    old = m.allow_tf32, c.allow_tf32   # PyTorch's default lets cuDNN convolutions use TF32: set both, both ways
+    # PyTorch's default lets cuDNN convolutions use TF32: set both, both ways
+    old = m.allow_tf32, c.allow_tf32
     m.allow_tf32 = c.allow_tf32 = opts.tf32
     try: yield
     finally: m.allow_tf32, c.allow_tf32 = old
 
 @contextlib.contextmanager
 def step_context(opts:TrainOptions, device:torch.device):
-    "The context a step's forward pass runs in: bf16 autocast as `opts` asks; on CUDA, TF32 on or off as `opts` asks."
+    ("The context a step's forward pass runs in: bf16 autocast as `opts` asks; on CUDA, "
+     "TF32 on or off as `opts` asks.")
     with contextlib.ExitStack() as stack:
-        if opts.precision == 'bf16': stack.enter_context(torch.autocast(torch.device(device).type, dtype=torch.bfloat16))
+        if opts.precision == 'bf16': stack.enter_context(torch.autocast(torch.device(device).type,
+                                                                        dtype=torch.bfloat16))
         stack.enter_context(tf32_mode(opts, device))
         yield
 
 def prepare_model(model:torch.nn.Module, opts:TrainOptions) -> Callable:
     "The callable a step's forward pass uses: `model` itself, in NHWC layout and/or compiled as `opts` asks."
-    if opts.channels_last and not getattr(model, 'grouped', False): model.to(memory_format=torch.channels_last)
+    if opts.channels_last and not getattr(model, 'grouped',
+                                          False): model.to(memory_format=torch.channels_last)
     if opts.capture == 'none': return model
     return torch.compile(model, mode=None if opts.capture == 'compile' else 'reduce-overhead')
 
@@ -151,7 +168,8 @@ def is_checkpoint_step(step:int, start_step:int, end_step:int, plan:TrainPlan, r
 def checkpoint_state(start_step:int, end_step:int, step:int, model:dict, optimizer:dict, losses:torch.Tensor,
                      wall_time:float) -> dict:
     "A checkpoint: span, step reached, CPU model state, optimiser `state_dict`, losses so far, wall time."
-    return {'start_step': start_step, 'end_step': end_step, 'step': step, 'model': model, 'optimizer': optimizer,
+    return {'start_step': start_step, 'end_step': end_step, 'step': step, 'model': model,
+            'optimizer': optimizer,
             'losses': losses[:step - start_step].cpu(), 'wall_time': wall_time}
 
 def train_result(state:dict, losses:torch.Tensor, start_step:int, end_step:int, wall_time:float) -> dict:
@@ -182,10 +200,12 @@ def check_losses(losses:torch.Tensor, # the recorded losses of steps `start_step
     if not bool(torch.isfinite(seg).all()):
         bad = int((~torch.isfinite(seg)).nonzero()[0]) + start_step
         raise TrainingDiverged(f"Training diverged: the loss was {seg[bad - start_step].item()} at step {bad}"
-                               f"{' (' + where + ')' if where else ''}; lower the learning rate (lr={lr}) or check the data.")
+                               f"{' (' + where + ')' if where else ''}; "
+                               f"lower the learning rate (lr={lr}) or check the data.")
 
 def _update(opt, loss, params:dict, m_params:list, m_masks:list, cfg, plan, lr:float):
-    "Backward pass and one SGD step at `lr`: pruned gradients zeroed, decoupled weight decay (sgdw) before the step."
+    ("Backward pass and one SGD step at `lr`: pruned gradients zeroed, "
+     "decoupled weight decay (sgdw) before the step.")
     for g in opt.param_groups: g['lr'] = lr
     opt.zero_grad(set_to_none=True)
     loss.backward()
@@ -307,7 +327,8 @@ def train(model:torch.nn.Module, # the network (its parameters are overwritten w
           on_steps:Callable|None=None, # progress callback, called with the number of steps just done
           where:str='', # words naming this run in error messages (e.g. 'seed 0, rewind 250, level 3')
           options:TrainOptions|None=None, # execution options (default: the paper's fp32 numerics)
-          loss_reduce:Callable|None=None, # applied to each step's loss before it is recorded (e.g. the mean over DDP ranks)
+          # applied to each step's loss before it is recorded (e.g. the mean over DDP ranks)
+          loss_reduce:Callable|None=None,
          ) -> dict: # {'state', 'losses', 'start_step', 'end_step', 'wall_time'}
     "Train `model` with SGD on `data` from `start_step` to `end_step` of `plan` (one level of Algorithm 1)."
     end_step = check_span(plan, start_step, end_step)
