@@ -85,12 +85,13 @@ def train_level(run, model, seed:int, rewind:int, level:int, w_tau:dict, mask:di
 # %% ../nbs/06_imp.ipynb #a1f0e002
 class _Runner:
     "Runs the units of one experiment (dense runs, chains of levels), skipping what is done."
-    def __init__(self, exp:Experiment, data, plan:TrainPlan, device, on_steps=None, on_unit=None, ddp:bool=False,
-                 execution:str=ONE_BY_ONE):
+    def __init__(self, exp:Experiment, data, plan:TrainPlan, device, on_steps=None, on_unit=None,
+                 ddp:bool=False, execution:str=ONE_BY_ONE):
         self.exp, self.cfg, self.data, self.plan, self.dev = exp, exp.cfg, data, plan, device
         self.on_steps, self.on_unit = on_steps, on_unit or (lambda s: None)
-        self.prov, self.opts = {**provenance(device), 'execution': execution}, TrainOptions.from_config(exp.cfg)
-        self.mode = execution   # recorded with every level and checkpoint; a checkpoint of another mode is refused
+        self.prov = {**provenance(device), 'execution': execution}
+        self.opts = TrainOptions.from_config(exp.cfg)
+        self.mode = execution   # recorded with every level and checkpoint; one of another mode is refused
         self.ddp, self.writer, self.train = ddp, not ddp or is_writer(), train_ddp if ddp else train
 
     def finish(self, d, mask, out, model, seed, rewind, level, ck):
@@ -98,7 +99,9 @@ class _Runner:
         store_finished(self, d, mask, out, model, seed, rewind, level, ck)
 
     def model(self, seed):
-        return get_model(self.cfg.model, self.data.num_classes, self.data.input_shape, seed=seed, **self.cfg.model_kwargs).to(self.dev)
+        c = self.cfg
+        return get_model(c.model, self.data.num_classes, self.data.input_shape, seed=seed,
+                         **c.model_kwargs).to(self.dev)
 
     def dense(self, seed:int):
         exp, cfg, plan = self.exp, self.cfg, self.plan
@@ -112,13 +115,15 @@ class _Runner:
         where = f'seed {seed}, dense'
         if done:  # new rewind steps on a finished dense run: replay the start of the trajectory
             self.on_unit(f'replaying to rewind {max(missing)} (seed {seed})')
-            self.train(model, self.data, cfg, plan, seed, init, 0, max(missing), snapshot_steps=missing, on_snapshot=save_point, where=where, options=self.opts)
+            self.train(model, self.data, cfg, plan, seed, init, 0, max(missing), snapshot_steps=missing,
+                       on_snapshot=save_point, where=where, options=self.opts)
             return
         self.on_unit(f'dense level 0 (seed {seed})')
         mask = dense_mask(init, prunable_names(model))
         ck = exp.checkpointer(seed, 0, 0, self.mode)
-        out = self.train(model, self.data, cfg, plan, seed, init, 0, plan.total, snapshot_steps=plan.rewind_steps,
-                         on_snapshot=save_point, checkpointer=ck, on_steps=self.on_steps, where=where, options=self.opts)
+        out = self.train(model, self.data, cfg, plan, seed, init, 0, plan.total,
+                         snapshot_steps=plan.rewind_steps, on_snapshot=save_point, checkpointer=ck,
+                         on_steps=self.on_steps, where=where, options=self.opts)
         self.finish(d, mask, out, model, seed, None, 0, ck)
 
     def prune(self, seed:int, level:int, prev_w:dict, prev_m:dict) -> dict:
@@ -155,25 +160,29 @@ def imp_wr(run, seed:int, rewind:int) -> int:
 
 # %% ../nbs/06_imp.ipynb #dd423a74
 class _GroupedRunner(_Runner):
-    "Trains units together: `dense_group(seeds)` and `chain_group(chains)`, each run stored exactly as `_Runner` stores it."
+    """Trains units together: `dense_group(seeds)` and `chain_group(chains)`, each run stored exactly as
+    `_Runner` stores it."""
     def _store(self, d, seed, rewind, level, mask, run, out):
         model = self.model(seed); model.load_state_dict(out['state'])
         store_finished(self, d, mask, out, model, seed, rewind, level, run.checkpointer)
 
     def dense_group(self, seeds:list):
         exp, cfg, plan = self.exp, self.cfg, self.plan
-        for s in [s for s in seeds if exp.is_done(s, 0, 0)]: self.dense(s)   # only new rewind points to replay: alone
+        for s in [s for s in seeds if exp.is_done(s, 0, 0)]: self.dense(s)   # rewind points to replay: alone
         todo, runs, masks = [s for s in seeds if not exp.is_done(s, 0, 0)], [], []
         if not todo: return
         for s in todo:
             model = self.model(s)
             init = {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
             masks.append(dense_mask(init, prunable_names(model)))
-            runs.append(GroupRun(cfg, plan, s, init, 0, plan.total, snapshot_steps=plan.rewind_steps, checkpointer=exp.checkpointer(s, 0, 0, self.mode),
-                                 on_snapshot=lambda step, state, s=s: save_torch(state, exp.rewind_point(s, step)), where=f'seed {s}, dense'))
+            save_point = lambda step, state, s=s: save_torch(state, exp.rewind_point(s, step))
+            runs.append(GroupRun(cfg, plan, s, init, 0, plan.total, snapshot_steps=plan.rewind_steps,
+                                 checkpointer=exp.checkpointer(s, 0, 0, self.mode), on_snapshot=save_point,
+                                 where=f'seed {s}, dense'))
         self.on_unit(f"dense level 0 (seeds {', '.join(map(str, todo))})")
         outs = train_group(self.model(todo[0]), self.data, runs, on_steps=self.on_steps, options=self.opts)
-        for s, m, run, out in zip(todo, masks, runs, outs): self._store(exp.dense_dir(s), s, None, 0, m, run, out)
+        for s, m, run, out in zip(todo, masks, runs, outs):
+            self._store(exp.dense_dir(s), s, None, 0, m, run, out)
 
     def chain_group(self, chains:list):
         exp, cfg, plan = self.exp, self.cfg, self.plan
@@ -186,17 +195,22 @@ class _GroupedRunner(_Runner):
                 prev = (s, 0, 0) if level == 1 else (s, r, level - 1)
                 if (s, r) not in w_tau: w_tau[s, r] = exp.rewind_state(s, r)
                 mask = self.prune(s, level, exp.weights(*prev), exp.mask(*prev))
-                runs.append(GroupRun(cfg, plan, order_seed(cfg, s, r, level), apply_mask(w_tau[s, r], mask), r, plan.total, mask=mask,
-                                     checkpointer=exp.checkpointer(s, r, level, self.mode), where=f'seed {s}, rewind {r}, level {level}'))
+                start = apply_mask(w_tau[s, r], mask)
+                runs.append(GroupRun(cfg, plan, order_seed(cfg, s, r, level), start, r, plan.total, mask=mask,
+                                     checkpointer=exp.checkpointer(s, r, level, self.mode),
+                                     where=f'seed {s}, rewind {r}, level {level}'))
                 info.append((s, r, level, mask))
             if not runs: return
             self.on_unit('; '.join(f'level {l}/{cfg.levels} (seed {s}, rewind {r})' for s, r, l, _ in info))
-            outs = train_group(self.model(info[0][0]), self.data, runs, on_steps=self.on_steps, options=self.opts)
-            for (s, r, level, mask), run, out in zip(info, runs, outs): self._store(exp.level_dir(s, r, level), s, r, level, mask, run, out)
+            model = self.model(info[0][0])
+            outs = train_group(model, self.data, runs, on_steps=self.on_steps, options=self.opts)
+            for (s, r, level, mask), run, out in zip(info, runs, outs):
+                self._store(exp.level_dir(s, r, level), s, r, level, mask, run, out)
 
 # %% ../nbs/06_imp.ipynb #6994eac3
 def progress_bar(total:int, initial:int, enabled:bool, desc:str):
-    "A `lottery_nb.progress.Progress` over training steps (a tqdm bar when `enabled`, a status line when `$LOTTERY_PROGRESS_FILE` is set), or None."
+    """A `lottery_nb.progress.Progress` over training steps (a tqdm bar when `enabled`, a status line when
+    `$LOTTERY_PROGRESS_FILE` is set), or None."""
     from lottery_nb.progress import progress
     return progress(total, initial, enabled, desc, 'step')
 
@@ -208,7 +222,8 @@ def run_units(units:list, # work items, in order
               poll:float=1.0, # seconds between looks when every remaining unit is held elsewhere
               on_wait=None, # called before each wait
              ):
-    "Work through `units`, each under a non-blocking exclusive lock; units another process holds are retried after the others."
+    """Work through `units`, each under a non-blocking exclusive lock; units another process holds are retried
+    after the others."""
     run_groups(units, lock_of, lambda g: work(g[0]), lambda us: [[u] for u in us], ready, done, poll, on_wait)
 
 def run_groups(units:list, # work items, in order
@@ -220,7 +235,8 @@ def run_groups(units:list, # work items, in order
                poll:float=1.0, # seconds between looks when every remaining unit is held elsewhere
                on_wait=None, # called before each wait
               ):
-    "`run_units` for groups: each group holds the (non-blocking) lock of each of its units; units held elsewhere leave the group and are retried."
+    """`run_units` for groups: each group holds the (non-blocking) lock of each of its units; units held
+    elsewhere leave the group and are retried."""
     units = list(units)
     while units:
         progressed = False
