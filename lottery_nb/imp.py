@@ -14,18 +14,20 @@ import torch
 
 from .config import ExperimentConfig, LotteryError, TrainPlan
 from .data import derive_seed, get_data
-from .distributed import (barrier, broadcast, check_ddp, dist_env, evaluate_ddp, idle_message, init_distributed, is_writer,
-                                    on_rank0, require_torchrun, split_chains, train_ddp)
+from .distributed import (barrier, broadcast, check_ddp, dist_env, evaluate_ddp, idle_message,
+                                    init_distributed, is_writer, on_rank0, require_torchrun, split_chains,
+                                    train_ddp)
 from .group import GroupRun, group_plan, train_group
 from .models import builtin_model, check_model, get_model, prunable_names
 from .pruning import apply_mask, dense_mask, density, num_prunable, num_remaining, prune
-from .store import (ONE_BY_ONE, Experiment, StoreCorrupt, check_execution, clean_tmp, discarding, execution_mode, file_lock, has_tmp,
-                             provenance, save_torch, store_level)
+from .store import (ONE_BY_ONE, Experiment, StoreCorrupt, check_execution, clean_tmp, discarding,
+                              execution_mode, file_lock, has_tmp, provenance, save_torch, store_level)
 from .training import TrainOptions, evaluate, get_device, train
 
 # %% auto #0
 __all__ = ['level_metrics', 'prune_seed', 'order_seed', 'dense_seed_list', 'store_finished', 'train_level', 'imp_wr',
-           'progress_bar', 'run_units', 'run_groups', 'setup', 'rank_units', 'run_imp']
+           'progress_bar', 'run_units', 'run_groups', 'setup', 'rank_units', 'UnitPlan', 'OneByOne', 'Grouped',
+           'DDPRank0', 'DDPFollower', 'execution_strategy', 'imp_progress', 'run_imp']
 
 # %% ../nbs/06_imp.ipynb #2aec362c
 def level_metrics(model, data, cfg, seed, rewind, level, mask, out, prov, ev=evaluate) -> dict:
@@ -83,12 +85,13 @@ def train_level(run, model, seed:int, rewind:int, level:int, w_tau:dict, mask:di
 # %% ../nbs/06_imp.ipynb #a1f0e002
 class _Runner:
     "Runs the units of one experiment (dense runs, chains of levels), skipping what is done."
-    def __init__(self, exp:Experiment, data, plan:TrainPlan, device, on_steps=None, on_unit=None, ddp:bool=False,
-                 execution:str=ONE_BY_ONE):
+    def __init__(self, exp:Experiment, data, plan:TrainPlan, device, on_steps=None, on_unit=None,
+                 ddp:bool=False, execution:str=ONE_BY_ONE):
         self.exp, self.cfg, self.data, self.plan, self.dev = exp, exp.cfg, data, plan, device
         self.on_steps, self.on_unit = on_steps, on_unit or (lambda s: None)
-        self.prov, self.opts = {**provenance(device), 'execution': execution}, TrainOptions.from_config(exp.cfg)
-        self.mode = execution   # recorded with every level and checkpoint; a checkpoint of another mode is refused
+        self.prov = {**provenance(device), 'execution': execution}
+        self.opts = TrainOptions.from_config(exp.cfg)
+        self.mode = execution   # recorded with every level and checkpoint; one of another mode is refused
         self.ddp, self.writer, self.train = ddp, not ddp or is_writer(), train_ddp if ddp else train
 
     def finish(self, d, mask, out, model, seed, rewind, level, ck):
@@ -96,7 +99,9 @@ class _Runner:
         store_finished(self, d, mask, out, model, seed, rewind, level, ck)
 
     def model(self, seed):
-        return get_model(self.cfg.model, self.data.num_classes, self.data.input_shape, seed=seed, **self.cfg.model_kwargs).to(self.dev)
+        c = self.cfg
+        return get_model(c.model, self.data.num_classes, self.data.input_shape, seed=seed,
+                         **c.model_kwargs).to(self.dev)
 
     def dense(self, seed:int):
         exp, cfg, plan = self.exp, self.cfg, self.plan
@@ -110,13 +115,15 @@ class _Runner:
         where = f'seed {seed}, dense'
         if done:  # new rewind steps on a finished dense run: replay the start of the trajectory
             self.on_unit(f'replaying to rewind {max(missing)} (seed {seed})')
-            self.train(model, self.data, cfg, plan, seed, init, 0, max(missing), snapshot_steps=missing, on_snapshot=save_point, where=where, options=self.opts)
+            self.train(model, self.data, cfg, plan, seed, init, 0, max(missing), snapshot_steps=missing,
+                       on_snapshot=save_point, where=where, options=self.opts)
             return
         self.on_unit(f'dense level 0 (seed {seed})')
         mask = dense_mask(init, prunable_names(model))
         ck = exp.checkpointer(seed, 0, 0, self.mode)
-        out = self.train(model, self.data, cfg, plan, seed, init, 0, plan.total, snapshot_steps=plan.rewind_steps,
-                         on_snapshot=save_point, checkpointer=ck, on_steps=self.on_steps, where=where, options=self.opts)
+        out = self.train(model, self.data, cfg, plan, seed, init, 0, plan.total,
+                         snapshot_steps=plan.rewind_steps, on_snapshot=save_point, checkpointer=ck,
+                         on_steps=self.on_steps, where=where, options=self.opts)
         self.finish(d, mask, out, model, seed, None, 0, ck)
 
     def prune(self, seed:int, level:int, prev_w:dict, prev_m:dict) -> dict:
@@ -153,25 +160,29 @@ def imp_wr(run, seed:int, rewind:int) -> int:
 
 # %% ../nbs/06_imp.ipynb #dd423a74
 class _GroupedRunner(_Runner):
-    "Trains units together: `dense_group(seeds)` and `chain_group(chains)`, each run stored exactly as `_Runner` stores it."
+    """Trains units together: `dense_group(seeds)` and `chain_group(chains)`, each run stored exactly as
+    `_Runner` stores it."""
     def _store(self, d, seed, rewind, level, mask, run, out):
         model = self.model(seed); model.load_state_dict(out['state'])
         store_finished(self, d, mask, out, model, seed, rewind, level, run.checkpointer)
 
     def dense_group(self, seeds:list):
         exp, cfg, plan = self.exp, self.cfg, self.plan
-        for s in [s for s in seeds if exp.is_done(s, 0, 0)]: self.dense(s)   # only new rewind points to replay: alone
+        for s in [s for s in seeds if exp.is_done(s, 0, 0)]: self.dense(s)   # rewind points to replay: alone
         todo, runs, masks = [s for s in seeds if not exp.is_done(s, 0, 0)], [], []
         if not todo: return
         for s in todo:
             model = self.model(s)
             init = {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
             masks.append(dense_mask(init, prunable_names(model)))
-            runs.append(GroupRun(cfg, plan, s, init, 0, plan.total, snapshot_steps=plan.rewind_steps, checkpointer=exp.checkpointer(s, 0, 0, self.mode),
-                                 on_snapshot=lambda step, state, s=s: save_torch(state, exp.rewind_point(s, step)), where=f'seed {s}, dense'))
+            save_point = lambda step, state, s=s: save_torch(state, exp.rewind_point(s, step))
+            runs.append(GroupRun(cfg, plan, s, init, 0, plan.total, snapshot_steps=plan.rewind_steps,
+                                 checkpointer=exp.checkpointer(s, 0, 0, self.mode), on_snapshot=save_point,
+                                 where=f'seed {s}, dense'))
         self.on_unit(f"dense level 0 (seeds {', '.join(map(str, todo))})")
         outs = train_group(self.model(todo[0]), self.data, runs, on_steps=self.on_steps, options=self.opts)
-        for s, m, run, out in zip(todo, masks, runs, outs): self._store(exp.dense_dir(s), s, None, 0, m, run, out)
+        for s, m, run, out in zip(todo, masks, runs, outs):
+            self._store(exp.dense_dir(s), s, None, 0, m, run, out)
 
     def chain_group(self, chains:list):
         exp, cfg, plan = self.exp, self.cfg, self.plan
@@ -184,17 +195,22 @@ class _GroupedRunner(_Runner):
                 prev = (s, 0, 0) if level == 1 else (s, r, level - 1)
                 if (s, r) not in w_tau: w_tau[s, r] = exp.rewind_state(s, r)
                 mask = self.prune(s, level, exp.weights(*prev), exp.mask(*prev))
-                runs.append(GroupRun(cfg, plan, order_seed(cfg, s, r, level), apply_mask(w_tau[s, r], mask), r, plan.total, mask=mask,
-                                     checkpointer=exp.checkpointer(s, r, level, self.mode), where=f'seed {s}, rewind {r}, level {level}'))
+                start = apply_mask(w_tau[s, r], mask)
+                runs.append(GroupRun(cfg, plan, order_seed(cfg, s, r, level), start, r, plan.total, mask=mask,
+                                     checkpointer=exp.checkpointer(s, r, level, self.mode),
+                                     where=f'seed {s}, rewind {r}, level {level}'))
                 info.append((s, r, level, mask))
             if not runs: return
             self.on_unit('; '.join(f'level {l}/{cfg.levels} (seed {s}, rewind {r})' for s, r, l, _ in info))
-            outs = train_group(self.model(info[0][0]), self.data, runs, on_steps=self.on_steps, options=self.opts)
-            for (s, r, level, mask), run, out in zip(info, runs, outs): self._store(exp.level_dir(s, r, level), s, r, level, mask, run, out)
+            model = self.model(info[0][0])
+            outs = train_group(model, self.data, runs, on_steps=self.on_steps, options=self.opts)
+            for (s, r, level, mask), run, out in zip(info, runs, outs):
+                self._store(exp.level_dir(s, r, level), s, r, level, mask, run, out)
 
 # %% ../nbs/06_imp.ipynb #6994eac3
 def progress_bar(total:int, initial:int, enabled:bool, desc:str):
-    "A `lottery_nb.progress.Progress` over training steps (a tqdm bar when `enabled`, a status line when `$LOTTERY_PROGRESS_FILE` is set), or None."
+    """A `lottery_nb.progress.Progress` over training steps (a tqdm bar when `enabled`, a status line when
+    `$LOTTERY_PROGRESS_FILE` is set), or None."""
     from lottery_nb.progress import progress
     return progress(total, initial, enabled, desc, 'step')
 
@@ -206,7 +222,8 @@ def run_units(units:list, # work items, in order
               poll:float=1.0, # seconds between looks when every remaining unit is held elsewhere
               on_wait=None, # called before each wait
              ):
-    "Work through `units`, each under a non-blocking exclusive lock; units another process holds are retried after the others."
+    """Work through `units`, each under a non-blocking exclusive lock; units another process holds are retried
+    after the others."""
     run_groups(units, lock_of, lambda g: work(g[0]), lambda us: [[u] for u in us], ready, done, poll, on_wait)
 
 def run_groups(units:list, # work items, in order
@@ -218,7 +235,8 @@ def run_groups(units:list, # work items, in order
                poll:float=1.0, # seconds between looks when every remaining unit is held elsewhere
                on_wait=None, # called before each wait
               ):
-    "`run_units` for groups: each group holds the (non-blocking) lock of each of its units; units held elsewhere leave the group and are retried."
+    """`run_units` for groups: each group holds the (non-blocking) lock of each of its units; units held
+    elsewhere leave the group and are retried."""
     units = list(units)
     while units:
         progressed = False
@@ -234,45 +252,136 @@ def run_groups(units:list, # work items, in order
 
 # %% ../nbs/06_imp.ipynb #f9e9dc84
 def setup(cfg:ExperimentConfig, # the experiment
-          allow_ddp:bool=False, # whether the caller trains with DDP (`run_imp` does) when `cfg.parallel='ddp'`
+          allow_ddp:bool=False, # whether the caller trains with DDP (`run_imp` does) with `parallel='ddp'`
          ) -> tuple: # (device, data set, plan)
-    "The device, data set and training plan of `cfg`, every cheap check done before anything is written; with DDP, join the torchrun process group."
+    """The device, data set and training plan of `cfg`, every cheap check done before anything is written;
+    with DDP, join the torchrun process group."""
     ddp = cfg.parallel == 'ddp'
     if ddp and not allow_ddp:
-        raise LotteryError("parallel='ddp' is supported by lottery imp (run_imp) only; use parallel='chains' here, which splits the runs over the torchrun ranks.")
+        raise LotteryError("parallel='ddp' is supported by lottery imp (run_imp) only; use parallel='chains' "
+                           "here, which splits the runs over the torchrun ranks.")
     rank, world, local = require_torchrun() if ddp else dist_env()
     dev = get_device(cfg.device)
-    if world > 1 and dev.type == 'cuda' and cfg.device in ('auto', 'cuda'):   # under torchrun: one GPU per local rank
+    if world > 1 and dev.type == 'cuda' and cfg.device in ('auto', 'cuda'):   # one GPU per local rank
         dev = torch.device('cuda', local); torch.cuda.set_device(dev)
     TrainOptions.from_config(cfg).check(dev)
     data = get_data(cfg.dataset, device=dev, **cfg.data_kwargs)
     plan = cfg.resolve(data.steps_per_epoch(cfg.batch_size))
     probe = get_model(cfg.model, data.num_classes, data.input_shape, seed=cfg.seeds[0], **cfg.model_kwargs)
-    if not prunable_names(probe): raise LotteryError(f"Model {cfg.model!r} has no prunable (convolution or linear) weights.")
-    if not builtin_model(cfg.model):   # a user's model: one forward pass on two training examples checks that it fits the data
-        check_model(probe, data.subset('train', min(2, data.num_train), 0)[0].cpu(), data.num_classes, f"Model {cfg.model!r}")
+    if not prunable_names(probe):
+        raise LotteryError(f"Model {cfg.model!r} has no prunable (convolution or linear) weights.")
+    if not builtin_model(cfg.model):   # a user's model: a forward pass on two examples checks it fits
+        x = data.subset('train', min(2, data.num_train), 0)[0].cpu()
+        check_model(probe, x, data.num_classes, f"Model {cfg.model!r}")
     if ddp:
         check_ddp(probe, dev, cfg.batch_size, world, name=cfg.model)
         init_distributed('nccl' if dev.type == 'cuda' else 'gloo')
     return dev, data, plan
 
-def _steps(exp:Experiment, plan:TrainPlan, cfg:ExperimentConfig, units:list) -> tuple[int, int]:
-    "Training steps of `units` (dense `(seed, None)` and chains `(seed, rewind)`), and of what is stored."
-    T, L = plan.total, cfg.levels
-    total = sum(T if r is None else L * (T - r) for s, r in units)
-    done = sum(T for s, r in units if r is None and exp.is_done(s, 0, 0)) + sum(
-        T - r for s, r in units if r is not None for l in range(1, L + 1) if exp.is_done(s, r, l))
-    return total, done
-
+# %% ../nbs/06_imp.ipynb #b7a10002
 def rank_units(cfg:ExperimentConfig, plan:TrainPlan, rank:int=0, world:int=1) -> list:
-    "The units rank `rank` of `world` trains: its share of the dense runs `(seed, None)` (those of `dense_seed_list`) and of the chains `(seed, rewind)`, by `split_chains`."
-    dense, chains = [(s, None) for s in dense_seed_list(cfg)], [(s, r) for s in cfg.seeds for r in plan.rewind_steps]
+    """The units rank `rank` of `world` trains: its share of the dense runs `(seed, None)` (those of
+    `dense_seed_list`) and of the chains `(seed, rewind)`, by `split_chains`."""
+    dense = [(s, None) for s in dense_seed_list(cfg)]
+    chains = [(s, r) for s in cfg.seeds for r in plan.rewind_steps]
     return split_chains(dense, rank, world) + split_chains(chains, rank, world)
 
-def _follow(runner:_Runner):
-    "DDP ranks other than 0: train each unit rank 0 announces, until it announces None."
-    while (u := broadcast(None)) is not None:
-        runner.dense(u[0]) if u[1] is None else runner.chain(*u)
+class UnitPlan:
+    "The units of one `run_imp` in order (`rank_units`), what of them is stored, the checks before training."
+    def __init__(self, exp:Experiment, units:list, mode:str=ONE_BY_ONE):
+        self.exp, self.cfg, self.plan, self.units, self.mode = exp, exp.cfg, exp.plan, list(units), mode
+        self.taus = self.plan.rewind_steps   # the rewind steps, in steps
+
+    def finished(self, u) -> bool:
+        "Whether unit `u` is stored whole: a dense run and every rewind point, or every level of a chain."
+        (s, r), exp = u, self.exp
+        if r is None: return exp.is_done(s, 0, 0) and all(exp.rewind_point(s, x).exists() for x in self.taus)
+        return all(exp.is_done(s, r, l) for l in range(1, self.cfg.levels + 1))
+
+    def ready(self, u) -> bool: return u[1] is None or self.finished((u[0], None))   # a chain: its dense run
+    def done(self, u) -> bool: return self.finished(u) and not has_tmp(self.unit_dir(u))   # skipped unlocked
+    def lock(self, u) -> Path: return self.exp.unit_lock(*u)
+    def unit_dir(self, u) -> Path: return self.exp.dense_dir(u[0]) if u[1] is None else self.exp.chain_dir(*u)
+
+    def steps(self) -> tuple[int, int]:
+        "Training steps of the units, and of what is stored."
+        T, L, exp = self.plan.total, self.cfg.levels, self.exp
+        total = sum(T if r is None else L * (T - r) for s, r in self.units)
+        done = sum(T for s, r in self.units if r is None and exp.is_done(s, 0, 0)) + sum(
+            T - r for s, r in self.units if r is not None for l in range(1, L + 1) if exp.is_done(s, r, l))
+        return total, done
+
+    def check(self):
+        """What will be reused: every stored tensor file against its recorded SHA-256 (once per process), and
+        for a unit to continue, that its levels and checkpoints were written in this run's execution mode."""
+        for u in self.units: self._check(u)
+
+    def _check(self, u):
+        (s, r), exp, mode = u, self.exp, self.mode
+        x, cont = 0 if r is None else r, not self.finished(u)
+        for l in ([0] if r is None else range(1, self.cfg.levels + 1)):
+            what = f"The dense run of seed {s}" if r is None else f"Level {l} of seed {s}, rewind step {r}"
+            if exp.is_done(s, x, l):
+                exp.check_level(s, x, l, full=True)
+                if cont: check_execution(exp.metrics(s, x, l)['provenance'].get('execution', ONE_BY_ONE),
+                                         mode, what)
+            elif cont and (ck := exp.checkpointer(s, x, l, mode)).path.exists():
+                with contextlib.suppress(StoreCorrupt): ck.load()   # damaged: handled where it is trained
+
+# %% ../nbs/06_imp.ipynb #b7a10005
+class OneByOne:
+    "Execution mode: the units one at a time, each under its lock (`run_units`), what is stored skipped."
+    trainer = _Runner   # what trains a unit
+    def __init__(self, units:UnitPlan, runner:_Runner, poll:float=1.0, on_wait=None):
+        self.units, self.runner, self.poll, self.on_wait = units, runner, poll, on_wait
+
+    def schedule(self) -> dict:
+        "`run_units`'s arguments after `work`: the plan's `ready` and `done`, the poll period, `on_wait`."
+        p = self.units
+        return dict(ready=p.ready, done=p.done, poll=self.poll, on_wait=self.on_wait)
+
+    def train(self, u):
+        "Unit `u`, its lock held: clear what a killed process left in it, train what is not stored."
+        (s, r), run = u, self.runner
+        clean_tmp(self.units.unit_dir(u))
+        with discarding(self.units.exp, s, r): run.dense(s) if r is None else run.chain(s, r)
+
+    def run(self): run_units(self.units.units, self.units.lock, self.train, **self.schedule())
+
+class Grouped(OneByOne):
+    "Execution mode `group_size > 1`: the ready units in groups (`run_groups`), each group trained together."
+    trainer = _GroupedRunner
+    def groups(self, us:list) -> list:   # dense runs with dense runs, chains with chains
+        return group_plan(us, self.units.cfg.group_size, key=lambda u: u[1] is None)
+
+    def train(self, us:list):
+        p, run = self.units, self.runner
+        with contextlib.ExitStack() as stack:
+            for u in us: clean_tmp(p.unit_dir(u)); stack.enter_context(discarding(p.exp, *u))
+            run.dense_group([s for s, _ in us]) if us[0][1] is None else run.chain_group(us)
+
+    def run(self): run_groups(self.units.units, self.units.lock, self.train, self.groups, **self.schedule())
+
+class DDPRank0(OneByOne):
+    "Execution mode of rank 0 under DDP: schedules as `OneByOne`, announcing each unit, then the end."
+    def train(self, u):
+        broadcast(u)   # the other ranks train it with us
+        super().train(u)
+
+    def run(self):
+        super().run()
+        broadcast(None)   # done: the other ranks stop following
+
+class DDPFollower(OneByOne):
+    "Execution mode of the other ranks under DDP: train each unit rank 0 announces, until the end."
+    def run(self):
+        while (u := broadcast(None)) is not None:
+            self.runner.dense(u[0]) if u[1] is None else self.runner.chain(*u)
+
+def execution_strategy(cfg:ExperimentConfig, rank:int=0) -> type:
+    "The execution mode of `cfg` on torchrun rank `rank` (DDP refuses `group_size > 1`, `lottery_nb.config`)."
+    if cfg.parallel == 'ddp': return DDPRank0 if rank == 0 else DDPFollower
+    return OneByOne if cfg.group_size == 1 else Grouped
 
 # %% ../nbs/06_imp.ipynb #c8fea3af
 def _config(cfg) -> ExperimentConfig:
@@ -281,71 +390,64 @@ def _config(cfg) -> ExperimentConfig:
         from lottery_nb.config import get_preset
         return get_preset(cfg)
     if not isinstance(cfg, ExperimentConfig):
-        raise LotteryError(f"cfg={cfg!r} is not an experiment config; pass one (e.g. get_preset('smoke')) or a preset name such as 'smoke'.")
+        raise LotteryError(f"cfg={cfg!r} is not an experiment config; pass one (e.g. get_preset('smoke')) "
+                           f"or a preset name such as 'smoke'.")
     return cfg
 
+def _create(cfg:ExperimentConfig, store, plan:TrainPlan) -> Experiment:
+    "`cfg`'s experiment in `store`, its `config.json` written; on a refusal an empty directory it made goes."
+    exp = Experiment(cfg, store, plan)
+    try: exp.create()
+    except LotteryError: exp.remove_if_empty(); raise
+    return exp
+
+def _idle(cfg:ExperimentConfig, plan:TrainPlan, rank:int, world:int):
+    "Rank 0 of a torchrun launch (without DDP) with more ranks than chains names the idle ranks on stderr."
+    msg = idle_message(len(cfg.seeds) * len(plan.rewind_steps), world)
+    if rank == 0 and cfg.parallel != 'ddp' and msg: print(msg, file=sys.stderr, flush=True)
+
+def imp_progress(units:UnitPlan, progress:bool, desc:str) -> tuple:
+    """`run_imp`'s bar over the training steps of `units` (what is stored counts as done) and its callbacks:
+    `(bar, on_unit, on_wait)`, all None when neither a bar nor a status file is wanted."""
+    total, done = units.steps()
+    bar = progress_bar(total, done, progress and done < total, desc)
+    if not bar: return None, None, None
+    on_unit = lambda s: bar.set_postfix_str(s, refresh=True)
+    def on_wait():   # what another process finished counts as done (a bar shared by two notebooks ends full)
+        bar.sync(units.steps()[1], 'partly by another process on this store')
+        on_unit('waiting for another process on this store')
+    return bar, on_unit, on_wait
+
+def _desc(cfg:ExperimentConfig, rank:int, world:int) -> str:
+    ddp = cfg.parallel == 'ddp'
+    return 'training ' + (cfg.name or cfg.key) + ('' if world == 1 else f' DDP over {world} ranks' if ddp else
+                                                  f' rank {rank}/{world}')
+
+# %% ../nbs/06_imp.ipynb #b7a10009
 def run_imp(cfg:ExperimentConfig, # the experiment (e.g. `get_preset('cpu')`)
-            store:str|Path|None=None, # run-store root directory; None: `default_store()` ($LOTTERY_STORE, else runs/ in the project root)
+            store:str|Path|None=None, # run-store root; None: `default_store()`
             progress:bool=True, # show a progress bar
             poll:float=1.0, # seconds between looks at units another process is working on
            ) -> Experiment:
-    "Run IMP-WR (Algorithm 1) for every seed and rewind step of `cfg` (a config or a preset name), resuming whatever is stored."
+    """Run IMP-WR (Algorithm 1) for every seed and rewind step of `cfg` (a config or a preset name), resuming
+    whatever is stored."""
     cfg = _config(cfg)
     dev, data, plan = setup(cfg, allow_ddp=True)
     rank, world, _ = dist_env()
     ddp = cfg.parallel == 'ddp'   # every rank trains every unit; rank 0 alone writes and schedules
-    def create():
-        exp = Experiment(cfg, store, plan)
-        try: exp.create()
-        except LotteryError: exp.remove_if_empty(); raise
-        return exp
-    exp = (on_rank0(create) if ddp else create()) or Experiment(cfg, store, plan)
-    units = rank_units(cfg, plan, *((0, 1) if ddp else (rank, world)))
-    if rank == 0 and not ddp and (msg := idle_message(len(cfg.seeds) * len(plan.rewind_steps), world)): print(msg, file=sys.stderr, flush=True)
-    total, done = _steps(exp, plan, cfg, units)
-    desc = 'training ' + (cfg.name or cfg.key) + ('' if world == 1 else f' DDP over {world} ranks' if ddp else f' rank {rank}/{world}')
-    bar = progress_bar(total, done, progress and done < total, desc) if rank == 0 or not ddp else None   # DDP: rank 0's bar and status file
-    on_unit = (lambda s: bar.set_postfix_str(s, refresh=True)) if bar else None
-    mode = execution_mode(cfg, dev, world)
-    runner = (_Runner if cfg.group_size == 1 else _GroupedRunner)(exp, data, plan, dev, bar.update if bar else None, on_unit, ddp, mode)
-    def finished(u):
-        s, r = u
-        if r is None: return exp.is_done(s, 0, 0) and all(exp.rewind_point(s, x).exists() for x in plan.rewind_steps)
-        return all(exp.is_done(s, r, l) for l in range(1, cfg.levels + 1))
-    unit_dir = lambda u: exp.dense_dir(u[0]) if u[1] is None else exp.chain_dir(*u)
-    def work(u):
-        s, r = u
-        if ddp: broadcast(u)   # the other ranks train it with us
-        clean_tmp(unit_dir(u))
-        with discarding(exp, s, r): runner.dense(s) if r is None else runner.chain(s, r)
-    def work_group(us):
-        with contextlib.ExitStack() as stack:
-            for u in us: clean_tmp(unit_dir(u)); stack.enter_context(discarding(exp, *u))
-            runner.dense_group([s for s, _ in us]) if us[0][1] is None else runner.chain_group(us)
-    def check():   # what will be reused: every tensor file against its recorded SHA-256 (once per process), and a
-        for s, r in units:   # unit to continue: its levels and checkpoints were written in this run's execution mode
-            x, cont = 0 if r is None else r, not finished((s, r))
-            for l in ([0] if r is None else range(1, cfg.levels + 1)):
-                what = f"The dense run of seed {s}" if r is None else f"Level {l} of seed {s}, rewind step {r}"
-                if exp.is_done(s, x, l):
-                    exp.check_level(s, x, l, full=True)
-                    if cont: check_execution(exp.metrics(s, x, l)['provenance'].get('execution', ONE_BY_ONE), mode, what)
-                elif cont and (ck := exp.checkpointer(s, x, l, mode)).path.exists():
-                    with contextlib.suppress(StoreCorrupt): ck.load()   # damaged: handled where it is trained
-    on_rank0(check) if ddp else check()
-    def waiting():   # what another process finished counts as done (a bar shared by two notebooks ends full)
-        bar.sync(_steps(exp, plan, cfg, units)[1], 'partly by another process on this store')
-        on_unit('waiting for another process on this store')
-    try:
-        kw = dict(ready=lambda u: u[1] is None or finished((u[0], None)), done=lambda u: finished(u) and not has_tmp(unit_dir(u)),
-                  poll=poll, on_wait=(lambda: waiting()) if on_unit else None)
-        if ddp and rank > 0: _follow(runner)
-        elif cfg.group_size == 1:
-            run_units(units, lambda u: exp.unit_lock(*u), work, **kw)
-            if ddp: broadcast(None)   # done: the other ranks stop following
-        else: run_groups(units, lambda u: exp.unit_lock(*u), work_group, lambda us: group_plan(us, cfg.group_size, key=lambda u: u[1] is None), **kw)
+    exp = on_rank0(_create, cfg, store, plan) if ddp else _create(cfg, store, plan)
+    exp = exp or Experiment(cfg, store, plan)   # DDP: the other ranks' view of what rank 0 created
+    mine = rank_units(cfg, plan, *((0, 1) if ddp else (rank, world)))   # DDP: rank 0 schedules every unit
+    units = UnitPlan(exp, mine, execution_mode(cfg, dev, world))
+    _idle(cfg, plan, rank, world)
+    lead = rank == 0 or not ddp   # DDP: rank 0 alone shows progress (bar and status file) and cleans up
+    bar, on_unit, on_wait = imp_progress(units, progress, _desc(cfg, rank, world)) if lead else (None,) * 3
+    mode = execution_strategy(cfg, rank)
+    runner = mode.trainer(exp, data, plan, dev, bar.update if bar else None, on_unit, ddp, units.mode)
+    on_rank0(units.check) if ddp else units.check()
+    try: mode(units, runner, poll, on_wait).run()
     except LotteryError:
-        if rank == 0 or not ddp: exp.remove_if_empty()
+        if lead: exp.remove_if_empty()
         raise
     finally:
         if bar: bar.close()
