@@ -35,22 +35,29 @@ def level_metrics(model, data, cfg, seed, rewind, level, mask, out, prov, ev=eva
     tr, te = ev(model, data, 'train', cfg.eval_batch_size), ev(model, data, 'test', cfg.eval_batch_size)
     return {'seed': seed, 'rewind_step': rewind, 'level': level, 'density': density(mask),
             'remaining_weights': num_remaining(mask), 'prunable_weights': num_prunable(mask),
-            'train_error': tr['error'], 'train_loss': tr['loss'], 'test_error': te['error'], 'test_loss': te['loss'],
-            'start_step': out['start_step'], 'end_step': out['end_step'], 'steps': out['end_step'] - out['start_step'],
-            'wall_time': out['wall_time'], 'finished_at': time.strftime('%Y-%m-%dT%H:%M:%S%z'), 'provenance': prov}
+            'train_error': tr['error'], 'train_loss': tr['loss'], 'test_error': te['error'],
+            'test_loss': te['loss'],
+            'start_step': out['start_step'], 'end_step': out['end_step'],
+            'steps': out['end_step'] - out['start_step'],
+            'wall_time': out['wall_time'], 'finished_at': time.strftime('%Y-%m-%dT%H:%M:%S%z'),
+            'provenance': prov}
 
 def prune_seed(seed:int, level:int) -> int:
-    "The seed of the random choice of level `level`'s mask (`prune_method='random'`; magnitude pruning ignores it)."
+    ("The seed of the random choice of level `level`'s mask (`prune_method='random'`; "
+     "magnitude pruning ignores it).")
     return derive_seed(seed, 'prune', level)
 
 def order_seed(cfg:ExperimentConfig, seed:int, rewind:int|None, level:int) -> int:
-    "The data-order seed (`train`'s `seed`) of one training run: the replicate seed with `data_order='shared'` and at the dense level 0; with 'per_run' each (seed, rewind step, level) draws its own."
+    ("The data-order seed (`train`'s `seed`) of one training run: the replicate seed with "
+     "`data_order='shared'` and at the dense level 0; with 'per_run' each (seed, rewind step, "
+     "level) draws its own.")
     if cfg.data_order == 'shared' or level == 0: return seed
     return derive_seed(seed, 'order', rewind, level)
 
 # %% ../nbs/06_imp.ipynb #692d23fe
 def dense_seed_list(cfg:ExperimentConfig) -> list:
-    "The seeds of the dense runs that estimate ε: the replicate seeds, then extra seeds derived from them up to `cfg.dense_seeds`."
+    ("The seeds of the dense runs that estimate ε: the replicate seeds, "
+     "then extra seeds derived from them up to `cfg.dense_seeds`.")
     reps = list(cfg.seeds)
     extra = max(0, (cfg.dense_seeds or 0) - len(reps))
     return reps + [derive_seed(reps[j % len(reps)], 'dense', j // len(reps)) for j in range(extra)]
@@ -138,10 +145,13 @@ class _Runner:
 
 # %% ../nbs/06_imp.ipynb #a1f0e004
 def imp_wr(run, seed:int, rewind:int) -> int:
-    "Algorithm 1 (IMP-WR), Phase 2, for one seed and rewind step τ: levels 1..L_max, each read back when stored."
-    # returns how many levels it trained; `run`, a runner (`_Runner`): its exp, cfg, ddp, model, prune, on_unit
+    ("Algorithm 1 (IMP-WR), Phase 2, for one seed and rewind step τ: levels 1..L_max, "
+     "each read back when stored.")
+    # returns how many levels it trained; `run`, a runner (`_Runner`): its exp, cfg, ddp, model, prune,
+    # on_unit
     exp, L_max = run.exp, run.cfg.levels
-    w, m = exp.weights(seed, 0, 0), exp.mask(seed, 0, 0)   # w^(0) = w_T and m^(0) = 1^d: the dense run (Phase 1)
+    # w^(0) = w_T and m^(0) = 1^d: the dense run (Phase 1)
+    w, m = exp.weights(seed, 0, 0), exp.mask(seed, 0, 0)
     w_tau, model, trained = None, None, 0
     for L in range(1, L_max + 1):
         if exp.is_done(seed, rewind, L):   # stored: read w^(L), m^(L) when level L + 1 is still to train
@@ -153,7 +163,8 @@ def imp_wr(run, seed:int, rewind:int) -> int:
         run.on_unit(f'level {L}/{L_max} (seed {seed}, rewind {rewind})')
         m = run.prune(seed, L, w, m)   # m^(L): prune a fraction 1 - α of what m^(L-1) keeps of w^(L-1)
         # rewind to m^(L) ⊙ w_τ, train from τ to T: w^(L); evaluate and store it
-        w, m, _ = train_level(run, model, seed, rewind, L, w_tau, m, f'seed {seed}, rewind {rewind}, level {L}')
+        (w, m,
+         _) = train_level(run, model, seed, rewind, L, w_tau, m, f'seed {seed}, rewind {rewind}, level {L}')
         trained += 1
     return trained
 
