@@ -94,3 +94,41 @@ def test_private_import_check_can_fail(tmp_path):
     src = tmp_path / 'x.py'
     src.write_text('from .points import _label, check_points\nfrom lottery_nb.config import LotteryError\n')
     assert project_imports(src) == [('points', ['_label', 'check_points']), ('config', ['LotteryError'])]
+
+
+def long_functions(paths, limit: int = 40) -> list:
+    "'module.function (n lines)' for every function longer than `limit` lines, def line to last line."
+    out = []
+    for p in paths:
+        for n in ast.walk(ast.parse(p.read_text())):
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.end_lineno - n.lineno + 1 > limit:
+                out.append(f'{p.stem}.{n.name} ({n.end_lineno - n.lineno + 1} lines)')
+    return out
+
+
+def long_line_share(paths, width: int = 110) -> float:
+    "The share of lines longer than `width` characters in `paths`."
+    lines = [l for p in paths for l in p.read_text().split('\n')]
+    return sum(len(l) > width for l in lines) / len(lines)
+
+
+def module_paths() -> list:
+    return [p for p in sorted(PKG.glob('*.py')) if p.stem != '_modidx']
+
+
+def test_no_function_over_40_lines():
+    "Issue 18: a function a new engineer can read at once; open_lth has two over 50."
+    assert long_functions(module_paths()) == []
+
+
+def test_at_most_one_percent_of_lines_over_110():
+    "Issue 18: what is left over 110 characters is what nbdev writes itself (`__all__`, module docstrings)."
+    share = long_line_share(module_paths())
+    assert share <= 0.01, f'{share:.1%} of the lines of lottery_nb are longer than 110 characters'
+
+
+def test_shape_checks_can_fail(tmp_path):
+    src = tmp_path / 'x.py'
+    src.write_text('def f():\n' + '    x = 1\n' * 41 + 'def g(): return ' + '1 + ' * 40 + '1\n')
+    assert long_functions([src]) == ['x.f (42 lines)']
+    assert long_line_share([src], 110) == 1 / 44
