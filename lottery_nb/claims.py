@@ -17,11 +17,11 @@ from .config import LotteryError
 # %% auto #0
 __all__ = ['VERDICTS', 'DECIDED', 'decide', 'side', 'decide_interval', 'fmt_value', 'Verdict', 'untestable', 'by_construction',
            'tally', 'as_values', 'dense_epsilon', 'dense_threshold', 'error_resolution', 'chi2_quantile', 't_quantile',
-           'epsilon_interval', 'mean_halfwidth', 'threshold_interval', 'bootstrap_margin', 'matching', 'linear_excess',
-           'path_barriers', 'linearly_connected', 'lcs_membership', 'all_hold', 'negate', 'share_hold', 'iff_segments',
-           'iff_agreement', 'adaptive_saving', 'no_worse_than', 'share_at_most', 'rewind_better', 'matching_levels',
-           'matching_run', 'sparsest_matching', 'deeper_matching', 'claims_summary', 'claims_markdown',
-           'n_test_for_resolution', 'error_sampling_std']
+           'epsilon_interval', 'mean_halfwidth', 'diff_halfwidth', 'threshold_interval', 'bootstrap_margin', 'matching',
+           'linear_excess', 'path_barriers', 'linearly_connected', 'lcs_membership', 'all_hold', 'negate', 'share_hold',
+           'iff_segments', 'iff_agreement', 'adaptive_saving', 'no_worse_than', 'share_at_most', 'rewind_better',
+           'matching_levels', 'matching_run', 'sparsest_matching', 'deeper_matching', 'claims_summary',
+           'claims_markdown', 'n_test_for_resolution', 'error_sampling_std']
 
 # %% ../nbs/08_claims.ipynb #3d184744
 VERDICTS = ('yes', 'no', 'undecided', 'untestable', 'by construction')
@@ -224,8 +224,8 @@ def chi2_quantile(p:float, df:int) -> float:
     return _bisect(lambda x: _gamma_p(df / 2, x / 2), p, 0.0, df + 100 * math.sqrt(2 * df) + 100)
 
 @lru_cache(maxsize=None)
-def t_quantile(p:float, df:int) -> float:
-    "The p-quantile of Student's t distribution with `df` degrees of freedom."
+def t_quantile(p:float, df:float) -> float:
+    "The p-quantile of Student's t distribution with `df` degrees of freedom (any real df > 0)."
     if p < 0.5: return -t_quantile(1 - p, df)
     return _bisect(lambda t: 1 - 0.5 * _beta_i(df / 2, 0.5, df / (df + t * t)), p, 0.0, 1e7)
 
@@ -250,6 +250,16 @@ def mean_halfwidth(values, # replicates (at least 2)
     "Half-width of the Student-t interval of the mean of `values`: t_{n-1,(1+ci)/2} s / sqrt(n)."
     x = np.asarray(values, dtype=np.float64)
     return float(t_quantile((1 + _check_ci(ci)) / 2, len(x) - 1) * np.std(x, ddof=1) / math.sqrt(len(x)))
+
+def diff_halfwidth(a, # replicates of one group (at least 2)
+                   b, # replicates of the other group (at least 2)
+                   ci:float=0.9) -> float:
+    ("Half-width of Welch's t interval of mean(b) - mean(a): t_{ν,(1+ci)/2} sqrt(s_a²/n_a + s_b²/n_b), "
+     "ν by Welch-Satterthwaite; 0 when neither group varies.")
+    va, vb = (np.var(np.asarray(x, dtype=np.float64), ddof=1) / len(x) for x in (a, b))
+    if va + vb == 0: return 0.0
+    nu = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+    return float(t_quantile((1 + _check_ci(ci)) / 2, nu) * math.sqrt(va + vb))   # (a real ν is fine)
 
 def threshold_interval(margin:float, # a margin of the form (means) + ε - (means)
                        halfwidths, # t half-widths of its means
@@ -300,11 +310,6 @@ def bootstrap_margin(margin_fn, # margin_fn(*groups) -> float, the claim's margi
                              for g, orig, i in zip(gs, groups, idx)])
     lo, hi = np.quantile(out, [(1 - ci) / 2, (1 + ci) / 2])
     return float(lo), float(hi)
-
-def _kind(ci, n_boot, *sizes) -> str:
-    if all(s == 1 for s in sizes): return 'one replicate per group: no seed-level spread measured'
-    return (f"half-width of the {100 * ci:.0f}% percentile bootstrap interval ({n_boot} resamples of "
-            f"{' and '.join(map(str, sizes))} replicates)")
 
 # %% ../nbs/08_claims.ipynb #117af377
 def _pack(claim, verdict, margin, lohi, res, n, unit, kind, paper, measured, agreement=None, **details):
@@ -570,9 +575,9 @@ def adaptive_saving(fixed, # cost of fixed-ratio IMP to the target density, one 
                     what:str='retrainings', # the cost's name
                     claim:str='the adaptive ratio saves at least one retraining',
                     paper:str='7 instead of 11 retrainings, ~33% less compute (Fig. 4)',
-                    n_boot:int=2000, ci:float=0.9, seed:int=0) -> Verdict:
+                    ci:float=0.9) -> Verdict:
     ("Mean per-seed saving (fixed - adaptive) against one retraining's cost `unit`, "
-     "with the bootstrap over seeds.")
+     "with the Student t interval of the mean over seeds.")
     f, a = as_values('fixed', fixed, lo=0), as_values('adaptive', adaptive, lo=0)
     if f.shape != a.shape: raise LotteryError(f"fixed has {len(f)} seeds and adaptive {len(a)}; "
                                               "give one cost per seed for the same seeds.")
@@ -580,14 +585,13 @@ def adaptive_saving(fixed, # cost of fixed-ratio IMP to the target density, one 
                                                            "use the positive cost of one retraining.")
     if (u := _too_few(claim, paper, what, seeds=f)): return u
     s = f - a
-    lohi = bootstrap_margin(lambda s: s.mean() - unit, s, n_boot=n_boot, ci=ci, seed=seed)
-    m, sd = float(s.mean() - unit), float(np.std(s, ddof=1)) if len(s) > 1 else 0.0
+    m, sd, h = float(s.mean() - unit), float(np.std(s, ddof=1)), mean_halfwidth(s, ci)
     measured = (f"{what}: adaptive {a.mean():.4g} vs fixed {f.mean():.4g}, "
                 f"saving {s.mean():.4g} ± {sd:.2g} per seed "
                 f"({100 * (1 - a.mean() / f.mean()):.0f}%) over {len(s)} seeds; one retraining = {unit:.4g}"
                 if f.mean() else f"{what}: fixed cost 0")
-    return _pack(claim, decide(m, (lohi[1] - lohi[0]) / 2, 0.0), m, lohi, 0.0, len(s), what,
-                 _kind(ci, n_boot, len(s)), paper, measured,
+    return _pack(claim, decide(m, h, 0.0), m, (m - h, m + h), 0.0, len(s), what,
+                 f"{100 * ci:.0f}% interval: Student t for the mean over {len(s)} seeds", paper, measured,
                  float(np.mean(s >= unit)), per_seed_saving=s.tolist(), per_seed_std=sd,
                  relative=float(1 - a.mean() / f.mean()) if f.mean() else float('nan'))
 
@@ -619,18 +623,17 @@ def share_at_most(part, # per-seed cost of the part (e.g. sweep forward passes)
                   whole, # per-seed cost it is compared with (e.g. 3 x training examples), same seeds
                   limit:float, # the largest share the claim allows, e.g. 0.1
                   claim:str='the sweep is cheap', paper:str='a few forward passes per level (Section 2.2)',
-                  n_boot:int=2000, ci:float=0.9, seed:int=0) -> Verdict:
-    "Mean per-seed share part/whole <= limit (non-strict); exact counts, bootstrap over seeds."
+                  ci:float=0.9) -> Verdict:
+    "Mean per-seed share part/whole <= limit (non-strict); exact counts, Student t interval over seeds."
     p, w = as_values('part', part, lo=0), as_values('whole', whole, lo=0)
     if p.shape != w.shape or w.min() <= 0: raise LotteryError("part and whole must give one cost per seed "
                                                               "for the same seeds, whole > 0; "
                                                               f"got {p.tolist()} and {w.tolist()}.")
     if (u := _too_few(claim, paper, 'share', seeds=p)): return u
     sh = p / w
-    lohi = bootstrap_margin(lambda sh: limit - sh.mean(), sh, n_boot=n_boot, ci=ci, seed=seed)
-    m = float(limit - sh.mean())
-    return _pack(claim, decide(m, (lohi[1] - lohi[0]) / 2, 0.0), m, lohi, 0.0, len(sh), 'share',
-                 _kind(ci, n_boot, len(sh)), paper,
+    m, h = float(limit - sh.mean()), mean_halfwidth(sh, ci)
+    return _pack(claim, decide(m, h, 0.0), m, (m - h, m + h), 0.0, len(sh), 'share',
+                 f"{100 * ci:.0f}% interval: Student t for the mean over {len(sh)} seeds", paper,
                  f"{100 * sh.mean():.1f}% of the compared cost (limit {100 * limit:.0f}%)",
                  float(np.mean(sh <= limit)))
 
@@ -641,21 +644,21 @@ def rewind_better(errors_late, # test errors at rewind step tau1, one per seed, 
                   n_test:int|None, # test examples; None: exact numbers
                   claim:str='the later rewind step gives lower error',
                   paper:str='the matching rewind step stays below rewind 0 at high sparsity (Fig. 5)',
-                  n_boot:int=2000, ci:float=0.9, seed:int=0) -> Verdict:
-    ("Difference of mean errors (early - late) with its bootstrap uncertainty; "
+                  ci:float=0.9) -> Verdict:
+    ("Difference of mean errors (early - late) with Welch's t interval; "
      "'yes' when tau1 is clearly better.")
     l, e = (as_values('errors_late', errors_late, lo=0, hi=1),
             as_values('errors_early', errors_early, lo=0, hi=1))
     if (u := _too_few(claim, paper, errors_late=l, errors_early=e)): return u
     f = lambda l, e: e.mean() - l.mean()
-    m, lohi, res = (f(l, e), bootstrap_margin(f, l, e, n_boot=n_boot, ci=ci, seed=seed),
-                    error_resolution(n_test))
-    sd = lambda x: float(np.std(x, ddof=1)) if len(x) > 1 else 0.0
+    m, h, res = f(l, e), diff_halfwidth(l, e, ci), error_resolution(n_test)
+    sd = lambda x: float(np.std(x, ddof=1))
     measured = (f"later {100 * l.mean():.2f}% ± {100 * sd(l):.2f} vs earlier {100 * e.mean():.2f}% ± "
                 f"{100 * sd(e):.2f} (mean ± std over seeds)")
-    return _pack(claim, decide(m, (lohi[1] - lohi[0]) / 2, res, strict=True), m, lohi, res, len(l) + len(e),
-                 'error',
-                 _kind(ci, n_boot, len(l), len(e)), paper, measured)
+    return _pack(claim, decide(m, h, res, strict=True), m, (m - h, m + h), res, len(l) + len(e), 'error',
+                 f"{100 * ci:.0f}% interval: Welch t for the difference of means ({len(l)} and {len(e)} "
+                 "seeds)",
+                 paper, measured)
 
 # %% ../nbs/08_claims.ipynb #ffdd24d8
 def matching_levels(level_errors, # test errors of levels 0..L, shape (seeds, L + 1)

@@ -232,7 +232,13 @@ def _deeper_draw(rng, off, n, nd):         # the late step matches 2 levels deep
     return off > 0, deeper_matching(late + rng.normal(0, TAU, (n, 6)), early + rng.normal(0, TAU, (n, 6)), d, None).verdict
 
 
-@pytest.mark.parametrize('draw', [_matching_draw, _connected_draw, _iff_draw, _deeper_draw], ids=['matching', 'connected', 'iff', 'deeper'])
+def _rewind_draw(rng, off, n, nd):         # true: the later rewind step's mean error is lower, i.e. off > 0
+    late, early = rng.normal(MU_D - off / 2, TAU, n), rng.normal(MU_D + off / 2, TAU, n)
+    return off > 0, rewind_better(late, early, None).verdict
+
+
+@pytest.mark.parametrize('draw', [_matching_draw, _connected_draw, _iff_draw, _deeper_draw, _rewind_draw],
+                         ids=['matching', 'connected', 'iff', 'deeper', 'rewind'])
 def test_decided_verdicts_are_rarely_wrong_and_undecided_shrinks_with_replicates(draw):
     few = dict(offsets=(-0.01, 0.01), draws=150) if draw in (_iff_draw, _deeper_draw) else {}   # their truth is only a sign
     results = [_calibrate(draw, n, nd, seed=7, **few) for n, nd in ((2, 4), (4, 16), (8, 32))]
@@ -240,6 +246,19 @@ def test_decided_verdicts_are_rarely_wrong_and_undecided_shrinks_with_replicates
         assert worst <= 0.10, (draw.__name__, n_reps, worst)
     und = [u for _, u in results]
     assert und[0] > und[1] >= und[2] and und[0] > 0.5, und        # fewer undecided draws as replicates grow
+
+
+def test_the_bootstrap_was_too_narrow_for_the_rewind_comparison():
+    "With 2 seeds per group a percentile bootstrap of the difference decided wrongly too often; Welch's t does not."
+    rng = np.random.default_rng(7)
+    boot = t = 0
+    for _ in range(300):
+        late, early = rng.normal(MU_D - 0.0005, TAU, 2), rng.normal(MU_D + 0.0005, TAU, 2)   # true margin +0.1 points
+        f = lambda l, e: e.mean() - l.mean()
+        lo, hi = bootstrap_margin(f, late, early, n_boot=400, seed=1)
+        boot += decide(f(late, early), (hi - lo) / 2, 0.0, strict=True) == 'no'
+        t += rewind_better(late, early, None).verdict == 'no'
+    assert boot / 300 > 0.10 and t / 300 <= 0.05, (boot, t)
 
 
 def test_the_old_bootstrap_interval_was_too_narrow_for_epsilon():
