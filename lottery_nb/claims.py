@@ -12,7 +12,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .config import LotteryError
+from .config import LotteryError, is_int
 
 # %% auto #0
 __all__ = ['VERDICTS', 'DECIDED', 'decide', 'side', 'decide_interval', 'fmt_value', 'Verdict', 'untestable', 'by_construction',
@@ -170,7 +170,7 @@ def error_resolution(n_test:int|None, # test examples (None: exact numbers, reso
                     ) -> float:
     "One test example as an error: $1/n_\\text{test}$ (0 for None, i.e. exact hand-made numbers)."
     if n_test is None: return 0.0
-    if isinstance(n_test, bool) or not isinstance(n_test, (int, np.integer)) or n_test < 1:
+    if not is_int(n_test) or n_test < 1:
         raise LotteryError(f"n_test={n_test!r} is not allowed; use the number of test examples (a positive "
                            "integer) or None for exact numbers.")
     return 1.0 / int(n_test)
@@ -294,7 +294,7 @@ def bootstrap_margin(margin_fn, # margin_fn(*groups) -> float, the claim's margi
                     ) -> tuple: # (low, high)
     ("Percentile bootstrap interval of `margin_fn` over independent resamples (with replacement) of each "
      "group's replicates.")
-    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
+    if not is_int(n_boot) or n_boot < 1:
         raise LotteryError(f"n_boot={n_boot!r} is not allowed; use a positive integer (e.g. 2000).")
     if not (isinstance(ci, (int, float)) and 0 < ci < 1): raise LotteryError(
         f"ci={ci!r} is not allowed; use a fraction strictly between 0 and 1, e.g. 0.9.")
@@ -496,7 +496,7 @@ def iff_segments(levels:int, # L_max: levels 0..levels, segments 0..levels-1
                 ) -> list:
     ("The segments the 'connected iff matching' claim covers at the matching rewind step: "
      "1..L_max-1 (Appendix D).")
-    if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) or levels < 1 + skip_first:
+    if not is_int(levels) or levels < 1 + skip_first:
         raise LotteryError(f"levels={levels!r} is not allowed; use the number of pruning levels, "
                            f"at least {1 + skip_first}.")
     return list(range(1 if skip_first else 0, int(levels)))
@@ -522,7 +522,7 @@ def _iff_inputs(barriers, level_errors, dense_errors, segments, required):
     if not (isinstance(required, (int, float)) and 0 <= required <= 1): raise LotteryError(
         f"required={required!r} is not allowed; use a share from 0 to 1, e.g. 0.75.")
     seg = sorted(set(segments)) if not isinstance(segments, (str, bytes)) else []
-    if not seg or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or not 0 <= s < B.shape[1]
+    if not seg or any(not is_int(s) or not 0 <= s < B.shape[1]
                       for s in seg):
         raise LotteryError(f"segments={segments!r} is not allowed; give segment numbers from 0 to "
                            f"{B.shape[1] - 1} (segment L joins levels L and L+1).")

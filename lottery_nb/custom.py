@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import IterableDataset, TensorDataset, default_collate
 
-from .config import ExperimentConfig, LotteryError, get_preset
+from .config import ExperimentConfig, LotteryError, get_preset, is_int
 from .data import DATASETS, TensorDataSet, data_fingerprint, get_data, register_dataset
 from .models import check_model, init_open_lth, model_fingerprint, register_model
 
@@ -72,7 +72,7 @@ def _num_classes(num_classes, labels:dict) -> int:
     "`num_classes` (default: the largest label + 1), checked against the labels of every split."
     lo, hi = min(int(y.min()) for y in labels.values()), max(int(y.max()) for y in labels.values())
     nc = hi + 1 if num_classes is None else num_classes
-    if isinstance(nc, bool) or not isinstance(nc, (int, np.integer)) or nc < 2:
+    if not is_int(nc) or nc < 2:
         raise LotteryError(f"num_classes={nc!r} is not allowed; a classifier needs an integer >= 2 (the "
                            f"labels run from {lo} to {hi}).")
     for split, y in labels.items():

@@ -13,7 +13,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from .config import LotteryError
+from .config import LotteryError, is_int
 from .data import (CIFARDataSet, ImageFolderDataSet, TensorDataSet, crop_flip, crop_flip_params,
                              derive_seed)
 from .training import batch_sums, evaluate, train
@@ -219,7 +219,7 @@ def evaluate_ddp(model:torch.nn.Module, # the network, equal on every rank (as D
                                                                                 batch_size, limit)
     if split not in ('train', 'test'): raise LotteryError(f"split={split!r} is not allowed; "
                                                           "choose 'train' or 'test'.")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+    if not is_int(batch_size, numpy=False) or batch_size < 1:
         raise LotteryError(f"batch_size={batch_size!r} is not allowed; use an integer >= 1.")
     rank, world = dist.get_rank(), dist.get_world_size()
     n = data.num_train if split == 'train' else data.num_test

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from .config import ExperimentConfig, LotteryError, TrainPlan
+from .config import ExperimentConfig, LotteryError, TrainPlan, is_int
 from .pruning import Mask, check_mask
 from .training import (TrainOptions, check_every, check_losses, checkpoint_state, is_check_step,
                                  is_checkpoint_step, prepare_model, sgd_weight_decay, sgdw_factor,
@@ -212,7 +212,7 @@ def group_plan(units:list, # work units in scheduler order, e.g. ('chain', seed,
               ) -> list[list]:
     ("Cut `units` into groups of at most `max_group` units with equal `key`, sizes as equal as possible, "
      "order kept.")
-    if isinstance(max_group, bool) or not isinstance(max_group, int) or max_group < 1:
+    if not is_int(max_group, numpy=False) or max_group < 1:
         raise LotteryError(f"max_group={max_group!r} is not allowed; "
                            "use an integer >= 1 (1 trains every run alone).")
     by_key = {}

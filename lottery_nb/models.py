@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import IDENTITY_SOURCES, LotteryError
+from .config import IDENTITY_SOURCES, LotteryError, is_int
 
 # %% auto #0
 __all__ = ['PRUNABLE_TYPES', 'MODELS', 'BUILTIN_MODELS', 'prunable_names', 'count_params', 'init_open_lth', 'register_model',
@@ -89,7 +89,7 @@ def _options(builder:Callable) -> list[str] | None:
 
 def _check_int(value, what:str, minimum:int=1) -> int:
     "Return `value` if it is an int >= `minimum` (bool excluded), else raise a `LotteryError` naming `what`."
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    if not is_int(value, numpy=False) or value < minimum:
         raise LotteryError(f"{what} {value!r} is not allowed; use an integer >= {minimum}.")
     return value
 
@@ -120,10 +120,10 @@ def get_model(name:str,         # a key of `MODELS`, e.g. 'resnet20'
         raise LotteryError(f"Unknown option {bad[0]!r} for model {name!r}; {ok}.")
     _check_int(num_classes, "Number of classes")
     if isinstance(input_shape, (str, bytes)) or not hasattr(input_shape, '__len__') or len(input_shape) == 0 \
-       or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in input_shape):
+       or any(not is_int(d, numpy=False) or d < 1 for d in input_shape):
         raise LotteryError(f"Input shape {input_shape!r} is not allowed; "
                            "use a tuple of positive integers such as (3, 32, 32).")
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
+    if not is_int(seed, numpy=False) or not 0 <= seed < 2**64:
         raise LotteryError(f"Seed {seed!r} is not allowed; use an integer in [0, 2**64).")
     with torch.random.fork_rng(devices=[]), torch.device('cpu'):
         torch.random.default_generator.manual_seed(seed)
@@ -182,7 +182,7 @@ def resnet20(num_classes:int, input_shape:tuple,
              width:int=16,    # channels of the first stage; the others have 2x and 4x
             ) -> CifarResNet:
     "CIFAR ResNet of He et al. 2016 (open_lth's `cifar_resnet_{depth}_{width}`)."
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
+    if not is_int(depth, numpy=False) or depth < 8 or (depth - 2) % 6:
         raise LotteryError(f"ResNet depth {depth!r} is not allowed; use 6n+2 with n >= 1, such as 20, 32, "
                            "44, 56 or 110.")
     _check_int(width, "ResNet width")
@@ -236,7 +236,7 @@ def mlp(num_classes:int, input_shape:tuple,
        ) -> nn.Sequential:
     "Multi-layer perceptron on the flattened input; layers are named fc0, bn0, relu0, ..., fc{len(hidden)}."
     if isinstance(hidden, int) or not isinstance(hidden, (tuple, list)) or \
-       any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in hidden):
+       any(not is_int(h, numpy=False) or h < 1 for h in hidden):
         raise LotteryError(f"MLP hidden sizes {hidden!r} are not allowed; "
                            "use a tuple of positive integers such as (32,).")
     if not isinstance(bn, bool):
@@ -265,7 +265,7 @@ def mnist1d_resnet(num_classes:int, input_shape:tuple,
     ("1D ResNet with BatchNorm for inputs (channels, length): ResNet-20's layout, "
      "the kind of network that is unstable at init at lr 0.1 (Frankle et al. 2020).")
     if isinstance(widths, int) or not isinstance(widths, (tuple, list)) or not widths or \
-       any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths):
+       any(not is_int(w, numpy=False) or w < 1 for w in widths):
         raise LotteryError(f"ResNet widths {widths!r} are not allowed; "
                            "use a non-empty tuple of positive integers such as (16, 32, 64).")
     _check_int(blocks, "ResNet blocks per stage")

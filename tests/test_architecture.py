@@ -132,3 +132,18 @@ def test_shape_checks_can_fail(tmp_path):
     src.write_text('def f():\n' + '    x = 1\n' * 41 + 'def g(): return ' + '1 + ' * 40 + '1\n')
     assert long_functions([src]) == ['x.f (42 lines)']
     assert long_line_share([src], 110) == 1 / 44
+
+
+def inline_int_checks(paths) -> list:
+    "'module:line' for every integer check written out inline instead of `config.is_int`."
+    import re
+    pat = re.compile(r'isinstance\((\w+), bool\) or not isinstance\(\1, (int|\(int, np\.integer\))\)')
+    return [f'{p.stem}:{i}' for p in paths for i, l in enumerate(p.read_text().split('\n'), 1) if pat.search(l)]
+
+
+def test_integer_checks_use_is_int(tmp_path):
+    "Issue 18: one integer check (`config.is_int`), not a dozen inline copies."
+    assert inline_int_checks(module_paths()) == []
+    src = tmp_path / 'x.py'
+    src.write_text('ok = is_int(n)\nif isinstance(n, bool) or not isinstance(n, (int, np.integer)): pass\n')
+    assert inline_int_checks([src]) == ['x:2']
