@@ -16,12 +16,12 @@ from .config import LotteryError, is_int
 
 # %% auto #0
 __all__ = ['VERDICTS', 'DECIDED', 'decide', 'side', 'decide_interval', 'fmt_value', 'Verdict', 'untestable', 'by_construction',
-           'tally', 'as_values', 'dense_epsilon', 'dense_threshold', 'error_resolution', 'chi2_quantile', 't_quantile',
-           'epsilon_interval', 'mean_halfwidth', 'diff_halfwidth', 'threshold_interval', 'bootstrap_margin', 'matching',
-           'linear_excess', 'path_barriers', 'linearly_connected', 'lcs_membership', 'all_hold', 'negate', 'share_hold',
-           'iff_segments', 'iff_agreement', 'adaptive_saving', 'no_worse_than', 'share_at_most', 'rewind_better',
-           'matching_levels', 'matching_run', 'sparsest_matching', 'deeper_matching', 'claims_summary',
-           'claims_markdown', 'n_test_for_resolution', 'error_sampling_std']
+           'tally', 'as_values', 'as_errors', 'dense_epsilon', 'dense_threshold', 'error_resolution', 'chi2_quantile',
+           't_quantile', 'epsilon_interval', 'mean_halfwidth', 'diff_halfwidth', 'threshold_interval',
+           'bootstrap_margin', 'matching', 'linear_excess', 'path_barriers', 'linearly_connected', 'lcs_membership',
+           'all_hold', 'negate', 'share_hold', 'iff_segments', 'iff_agreement', 'adaptive_saving', 'no_worse_than',
+           'share_at_most', 'rewind_better', 'matching_levels', 'matching_run', 'sparsest_matching', 'deeper_matching',
+           'claims_summary', 'claims_markdown', 'n_test_for_resolution', 'error_sampling_std']
 
 # %% ../nbs/08_claims.ipynb #3d184744
 VERDICTS = ('yes', 'no', 'undecided', 'untestable', 'by construction')
@@ -151,20 +151,26 @@ def as_values(name:str, # the argument's name, for messages
     if not np.isfinite(a).all(): raise LotteryError(f"{name} has values that are not finite; "
                                                     "give finite numbers.")
     if (lo is not None and a.min() < lo) or (hi is not None and a.max() > hi):
-        raise LotteryError(f"{name} has values from {a.min()!r} to {a.max()!r}; allowed are {lo} to {hi}.")
+        raise LotteryError(f"{name} has values from {float(a.min())!r} to {float(a.max())!r}; "
+                           f"allowed are {lo} to {hi}.")
     return a
 
 def _eps(d): return float(np.std(d, ddof=1)) if len(d) > 1 else 0.0  # unchecked (the bootstrap's inner loop)
 def _thr(d): return float(np.mean(d)) + _eps(d)
 
+def as_errors(**named) -> tuple:
+    ("Each keyword's values as test errors (`as_values` with bounds 0 and 1, one value per seed), "
+     "in the order given.")
+    return tuple(as_values(name, v, lo=0, hi=1) for name, v in named.items())
+
 def dense_epsilon(dense_errors) -> float:
     ("$\\varepsilon$ of Definition A.2: the sample std (ddof=1) of the dense test errors across replicates; "
      "0 for one.")
-    return _eps(as_values('dense_errors', dense_errors, lo=0, hi=1))
+    return _eps(*as_errors(dense_errors=dense_errors))
 
 def dense_threshold(dense_errors) -> float:
     "The matching threshold of Definition A.2: mean dense test error + `dense_epsilon`."
-    return _thr(as_values('dense_errors', dense_errors, lo=0, hi=1))
+    return _thr(*as_errors(dense_errors=dense_errors))
 
 def error_resolution(n_test:int|None, # test examples (None: exact numbers, resolution 0)
                     ) -> float:
@@ -239,7 +245,7 @@ def epsilon_interval(dense_errors, # dense test errors, one per dense run (at le
                     ) -> tuple: # (low, high)
     ("Chi-square interval of ε (the std of the dense errors): "
      "s sqrt((n-1)/χ²_{n-1,(1+ci)/2}) to s sqrt((n-1)/χ²_{n-1,(1-ci)/2}).")
-    d, ci = as_values('dense_errors', dense_errors, lo=0, hi=1), _check_ci(ci)
+    (d,), ci = as_errors(dense_errors=dense_errors), _check_ci(ci)
     if len(d) < 2: raise LotteryError(f"dense_errors has {len(d)} value; ε needs at least 2 dense runs.")
     s, k = _eps(d), len(d) - 1
     return (float(s * math.sqrt(k / chi2_quantile((1 + ci) / 2, k))),
@@ -330,7 +336,7 @@ def matching(errors, # test errors of one level, one per seed
             ) -> Verdict:
     ("Definition A.2 on the mean over seeds: mean error <= mean dense error + ε (ε: std of the dense errors, "
      "ddof=1).")
-    e, d = as_values('errors', errors, lo=0, hi=1), as_values('dense_errors', dense_errors, lo=0, hi=1)
+    e, d = as_errors(errors=errors, dense_errors=dense_errors)
     if (u := _too_few(claim, paper, errors=e, dense_errors=d)): return u
     thr, eps = _thr(d), _eps(d)
     m = thr - float(e.mean())
@@ -373,7 +379,7 @@ def linearly_connected(barriers, # error barriers of one segment, one per seed
                        paper:str='no error barrier: barrier < ε (Definition A.1)',
                        ci:float=0.9) -> Verdict:
     "Definition A.1 on the mean over seeds: mean barrier < ε (strict, as `is_linearly_connected`)."
-    b, d = as_values('barriers', barriers, lo=-1, hi=1), as_values('dense_errors', dense_errors, lo=0, hi=1)
+    b, (d,) = as_values('barriers', barriers, lo=-1, hi=1), as_errors(dense_errors=dense_errors)
     if (u := _too_few(claim, paper, barriers=b, dense_errors=d)): return u
     eps = _eps(d)
     m = eps - float(b.mean())
@@ -396,7 +402,7 @@ def lcs_membership(path_errors, # errors from w (beta=0) to w' (beta=1), shape (
     ("Definition 2.1: E(w') <= E(w) + ε and barrier < ε, on the means over seeds; margin: "
      "the smaller of the two margins.")
     P, d = (as_values('path_errors', path_errors, ndim=2, lo=0, hi=1),
-            as_values('dense_errors', dense_errors, lo=0, hi=1))
+            *as_errors(dense_errors=dense_errors))
     if (u := _too_few(claim, paper, paths=P, dense_errors=d)): return u
     b = np.asarray(betas, dtype=np.float64)
     bar = path_barriers(P, b)
@@ -515,7 +521,7 @@ def _iff_inputs(barriers, level_errors, dense_errors, segments, required):
     "The checked arrays (barriers, level errors, dense errors) and sorted segments of `iff_agreement`."
     B = as_values('barriers', barriers, ndim=2, lo=-1, hi=1)
     E, d = (as_values('level_errors', level_errors, ndim=2, lo=0, hi=1),
-            as_values('dense_errors', dense_errors, lo=0, hi=1))
+            *as_errors(dense_errors=dense_errors))
     if E.shape != (B.shape[0], B.shape[1] + 1):
         raise LotteryError(f"level_errors has shape {E.shape} for barriers of shape {B.shape}; give (seeds, "
                            f"levels + 1) = {(B.shape[0], B.shape[1] + 1)}.")
@@ -606,9 +612,7 @@ def no_worse_than(errors, # test errors, one per seed (e.g. adaptive final solut
                   ci:float=0.9) -> Verdict:
     ("Mean error <= reference mean error + ε (non-strict), "
      "with t intervals of both means and the chi-square interval of ε.")
-    e, r = (as_values('errors', errors, lo=0, hi=1),
-            as_values('reference_errors', reference_errors, lo=0, hi=1))
-    d = as_values('dense_errors', dense_errors, lo=0, hi=1)
+    e, r, d = as_errors(errors=errors, reference_errors=reference_errors, dense_errors=dense_errors)
     if (u := _too_few(claim, paper, errors=e, reference_errors=r, dense_errors=d)): return u
     eps = _eps(d)
     m = float(r.mean()) + eps - float(e.mean())
@@ -647,8 +651,7 @@ def rewind_better(errors_late, # test errors at rewind step tau1, one per seed, 
                   ci:float=0.9) -> Verdict:
     ("Difference of mean errors (early - late) with Welch's t interval; "
      "'yes' when tau1 is clearly better.")
-    l, e = (as_values('errors_late', errors_late, lo=0, hi=1),
-            as_values('errors_early', errors_early, lo=0, hi=1))
+    l, e = as_errors(errors_late=errors_late, errors_early=errors_early)
     if (u := _too_few(claim, paper, errors_late=l, errors_early=e)): return u
     f = lambda l, e: e.mean() - l.mean()
     m, h, res = f(l, e), diff_halfwidth(l, e, ci), error_resolution(n_test)
