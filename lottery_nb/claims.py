@@ -163,14 +163,16 @@ def as_errors(**named) -> tuple:
      "in the order given.")
     return tuple(as_values(name, v, lo=0, hi=1) for name, v in named.items())
 
+def _dense(dense_errors): return as_values('dense_errors', dense_errors, lo=0, hi=1)  # one group: no tuple
+
 def dense_epsilon(dense_errors) -> float:
     ("$\\varepsilon$ of Definition A.2: the sample std (ddof=1) of the dense test errors across replicates; "
      "0 for one.")
-    return _eps(*as_errors(dense_errors=dense_errors))
+    return _eps(_dense(dense_errors))
 
 def dense_threshold(dense_errors) -> float:
     "The matching threshold of Definition A.2: mean dense test error + `dense_epsilon`."
-    return _thr(*as_errors(dense_errors=dense_errors))
+    return _thr(_dense(dense_errors))
 
 def error_resolution(n_test:int|None, # test examples (None: exact numbers, resolution 0)
                     ) -> float:
@@ -245,7 +247,7 @@ def epsilon_interval(dense_errors, # dense test errors, one per dense run (at le
                     ) -> tuple: # (low, high)
     ("Chi-square interval of ε (the std of the dense errors): "
      "s sqrt((n-1)/χ²_{n-1,(1+ci)/2}) to s sqrt((n-1)/χ²_{n-1,(1-ci)/2}).")
-    (d,), ci = as_errors(dense_errors=dense_errors), _check_ci(ci)
+    d, ci = _dense(dense_errors), _check_ci(ci)
     if len(d) < 2: raise LotteryError(f"dense_errors has {len(d)} value; ε needs at least 2 dense runs.")
     s, k = _eps(d), len(d) - 1
     return (float(s * math.sqrt(k / chi2_quantile((1 + ci) / 2, k))),
@@ -379,7 +381,7 @@ def linearly_connected(barriers, # error barriers of one segment, one per seed
                        paper:str='no error barrier: barrier < ε (Definition A.1)',
                        ci:float=0.9) -> Verdict:
     "Definition A.1 on the mean over seeds: mean barrier < ε (strict, as `is_linearly_connected`)."
-    b, (d,) = as_values('barriers', barriers, lo=-1, hi=1), as_errors(dense_errors=dense_errors)
+    b, d = as_values('barriers', barriers, lo=-1, hi=1), _dense(dense_errors)
     if (u := _too_few(claim, paper, barriers=b, dense_errors=d)): return u
     eps = _eps(d)
     m = eps - float(b.mean())
@@ -402,7 +404,7 @@ def lcs_membership(path_errors, # errors from w (beta=0) to w' (beta=1), shape (
     ("Definition 2.1: E(w') <= E(w) + ε and barrier < ε, on the means over seeds; margin: "
      "the smaller of the two margins.")
     P, d = (as_values('path_errors', path_errors, ndim=2, lo=0, hi=1),
-            *as_errors(dense_errors=dense_errors))
+            _dense(dense_errors))
     if (u := _too_few(claim, paper, paths=P, dense_errors=d)): return u
     b = np.asarray(betas, dtype=np.float64)
     bar = path_barriers(P, b)
@@ -521,7 +523,7 @@ def _iff_inputs(barriers, level_errors, dense_errors, segments, required):
     "The checked arrays (barriers, level errors, dense errors) and sorted segments of `iff_agreement`."
     B = as_values('barriers', barriers, ndim=2, lo=-1, hi=1)
     E, d = (as_values('level_errors', level_errors, ndim=2, lo=0, hi=1),
-            *as_errors(dense_errors=dense_errors))
+            _dense(dense_errors))
     if E.shape != (B.shape[0], B.shape[1] + 1):
         raise LotteryError(f"level_errors has shape {E.shape} for barriers of shape {B.shape}; give (seeds, "
                            f"levels + 1) = {(B.shape[0], B.shape[1] + 1)}.")
