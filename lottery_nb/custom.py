@@ -5,7 +5,11 @@
 # %% ../nbs/12_custom.ipynb #a5364607
 from __future__ import annotations
 
+import builtins
+import enum
+import functools
 import hashlib
+import inspect
 import math
 import re
 
@@ -19,7 +23,8 @@ from .data import DATASETS, TensorDataSet, data_fingerprint, get_data, register_
 from .models import check_model, init_open_lth, model_fingerprint, register_model
 
 # %% auto #0
-__all__ = ['PROBE_BITS', 'as_tensors', 'register_tensors', 'behaviour_fingerprint', 'register_factory', 'custom_config']
+__all__ = ['PROBE_BITS', 'as_tensors', 'register_tensors', 'module_attributes', 'model_sources', 'behaviour_fingerprint',
+           'register_factory', 'custom_config']
 
 # %% ../nbs/12_custom.ipynb #564a0ba9
 def _stack(items:list, split:str):
@@ -124,6 +129,135 @@ def _build(model_fn, seed:int, init:str) -> nn.Module:
         if init == 'open_lth': init_open_lth(m)
     return m
 
+# %% ../nbs/12_custom.ipynb #c7d1a0e2
+# torch's own bookkeeping in every module's `vars`: parameters, buffers and submodules (hashed as weights and
+# structure), the train/eval flag (the training loop sets it) and hook registries (hooks that change the
+# outputs are listed by `_HOOKS` and hashed by value, without the process-wide handle ids)
+_BARE = frozenset(vars(nn.Module()))
+_HOOKS = ('_forward_pre_hooks', '_forward_hooks', '_backward_pre_hooks', '_backward_hooks')
+_ADDRESS = re.compile(r' at 0x[0-9a-fA-F]+')
+_PLAIN = (type(None), bool, int, float, complex, str, bytes)
+
+def _torch_own(obj) -> bool:
+    "Whether `obj` (a class or function) is Python's or torch's, whose source a torch version fixes."
+    mod = getattr(obj, '__module__', None) or ''
+    # (`exec` without `__name__` also makes 'builtins' classes)
+    if mod == 'builtins': return getattr(builtins, getattr(obj, '__name__', ''), None) is obj
+    return mod == 'torch' or mod.startswith('torch.')
+
+def _qualified(obj) -> str: return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', '?')}"
+
+def _digest(b:bytes) -> str: return hashlib.sha256(b).hexdigest()[:16]
+
+def _code_text(code) -> str:
+    "A code object as text that every process of one Python version gives: bytecode, names and constants."
+    consts = [_code_text(c) if inspect.iscode(c) else _encode(c) for c in code.co_consts]
+    return f'{code.co_code.hex()} {code.co_names} {code.co_varnames} [{", ".join(consts)}]'
+
+def _functions(cls:type) -> list:
+    "(name, function) of the methods, static and class methods and properties `cls` defines itself."
+    out = []
+    for k, v in vars(cls).items():
+        if isinstance(v, (staticmethod, classmethod)): v = v.__func__
+        if isinstance(v, property): out += [(f'{k}.{n}', f) for n, f in (('get', v.fget), ('set', v.fset))
+                                            if f]
+        elif inspect.isfunction(v): out.append((k, v))
+    return out
+
+def _source(obj) -> str:
+    ("`obj`'s source; where Python cannot read it, a class's methods' sources (a class of a notebook cell) "
+     "or a function's bytecode (code made by `exec`).")
+    try: return inspect.getsource(obj)
+    except (OSError, TypeError): pass
+    if isinstance(obj, type): return ''.join(f'{k}: {_source(f)}\n' for k, f in sorted(_functions(obj)))
+    code = getattr(obj, '__code__', None)
+    return f'(bytecode) {_code_text(code)}' if code is not None else '(no source)'
+
+
+# %% ../nbs/12_custom.ipynb #c7d1a0e3
+def _encode_object(v, depth:int) -> str:
+    "`_encode` of what is not a plain value, a container or a tensor."
+    if isinstance(v, (torch.dtype, torch.device, torch.Size, enum.Enum)): return f'{type(v).__name__} {v}'
+    if isinstance(v, nn.Module): return f'module {_qualified(type(v))} {model_fingerprint(v)}'
+    if isinstance(v, functools.partial):
+        return f'partial({_encode(v.func, depth)}, {_encode(v.args, depth)}, {_encode(v.keywords, depth)})'
+    if isinstance(v, type) or inspect.isroutine(v):
+        own = not _torch_own(v) and (isinstance(v, type) or inspect.isfunction(v) or inspect.ismethod(v))
+        return f'{_qualified(v)}' + (f' {_digest(_source(v).encode())}' if own else '')
+    if depth < 3 and hasattr(v, '__dict__'): return f'{_qualified(type(v))}({_encode(vars(v), depth)})'
+    return _ADDRESS.sub('', repr(v))
+
+def _encode(v, depth:int=0) -> str:
+    ("`v` as text that is the same in every process: keys and sets sorted, tensors by value, "
+     "no ids or addresses.")
+    d = depth + 1
+    if isinstance(v, _PLAIN) or d > 8: return repr(v) if isinstance(v, _PLAIN) else '...'
+    if isinstance(v, (list, tuple)): return f'{type(v).__name__}[{", ".join(_encode(x, d) for x in v)}]'
+    if isinstance(v, dict): return '{' + ', '.join(sorted(f'{_encode(k, d)}: {_encode(x, d)}'
+                                                          for k, x in v.items())) + '}'
+    if isinstance(v, (set, frozenset)): return '{' + ', '.join(sorted(_encode(x, d) for x in v)) + '}'
+    if isinstance(v, (Tensor, np.ndarray, np.generic)):
+        try:
+            t = torch.as_tensor(v).detach().cpu().contiguous()
+            return (f'tensor{tuple(t.shape)} {t.dtype} '
+                    f'{_digest(t.reshape(-1).view(torch.uint8).numpy().tobytes())}')
+        except (RuntimeError, TypeError, ValueError): return (f'{type(v).__name__} '
+                                                              f'{tuple(getattr(v, "shape", ()))}')
+    return _encode_object(v, d)
+
+
+# %% ../nbs/12_custom.ipynb #c7d1a0e5
+def _attributes(model:nn.Module) -> dict:
+    "`self.<path>.<name>` -> `_encode` text of each plain attribute of each of the model's modules."
+    out = {}
+    for path, m in model.named_modules():
+        attrs = {k: v for k, v in vars(m).items() if k not in _BARE}
+        attrs.update({k: list(getattr(m, k).values()) for k in _HOOKS if getattr(m, k, None)})
+        out.update({'.'.join(('self', path, k) if path else ('self', k)): _encode(v)
+                    for k, v in sorted(attrs.items())})
+    return out
+
+def module_attributes(model:nn.Module, # a freshly built model
+                     ) -> str: # one line per attribute, `self.<path>.<name> = <value>`, in module order
+    ("Every module's plain attributes (what `vars(module)` holds besides torch's bookkeeping: settings such "
+     "as `self.clip = 3.0`, tensors kept outside the state dict, hooks), as text that is the same in every "
+     "process.")
+    return '\n'.join(f'{k} = {t}' for k, t in _attributes(model).items())
+
+def _names(code) -> set:
+    "The global names a code object and the functions nested in it use."
+    return set(code.co_names).union(*(_names(c) for c in code.co_consts if inspect.iscode(c)))
+
+def _used(obj) -> list:
+    ("The functions, classes and plain constants of `obj`'s own Python module that `obj`'s code names: "
+     "(name, object).")
+    fns = [f for _, f in _functions(obj)] if isinstance(obj, type) else [obj]
+    out = []
+    for f in fns:
+        for n in sorted(_names(f.__code__)):
+            v = f.__globals__.get(n)
+            if isinstance(v, _PLAIN + (tuple,)): out.append((f'{obj.__module__}.{n}', v))
+            elif (inspect.isfunction(v) or isinstance(v, type)) and v.__module__ == obj.__module__:
+                out.append((_qualified(v), v))
+    return out
+
+def model_sources(model:nn.Module, # a model
+                 ) -> str: # `<module>.<name>` and the source of each, sorted by name
+    ("The source of every class of the model's modules that is not Python's or torch's, "
+     "of their base classes, "
+     "and of the functions, classes and constants of their own Python module their code uses.")
+    todo = [(_qualified(c), c) for m in model.modules() for c in type(m).__mro__ if not _torch_own(c)]
+    seen, out = set(), set()
+    while todo:
+        name, obj = todo.pop()
+        if (name, id(obj)) in seen: continue   # (ids only to visit each object once; never in the text)
+        seen.add((name, id(obj)))
+        if isinstance(obj, type) or inspect.isfunction(obj):
+            out.add(f'{name}\n{_source(obj)}'); todo += _used(obj)
+        else: out.add(f'{name} = {_encode(obj)}')
+    return '\n'.join(sorted(out))
+
+
 # %% ../nbs/12_custom.ipynb #5b0f3a1c
 PROBE_BITS = 8 # probe outputs are kept to 2**-PROBE_BITS of the power of two at or above the largest one
 
@@ -142,9 +276,10 @@ def behaviour_fingerprint(model:nn.Module, # a new seeded model (train mode upda
                           x:Tensor, # the probe batch, e.g. the first 2 training examples
                           seed:int=0, # torch's generator is seeded with it before each forward (dropout)
                          ) -> str: # 16 hex digits
-    ("`model_fingerprint` (structure, weights, `forward` source) and the model's outputs on `x` in eval then "
-     "train mode, rounded.")
+    ("`model_fingerprint` (structure, weights, `forward` source), `module_attributes`, `model_sources` and "
+     "the model's outputs on `x` in eval then train mode, rounded.")
     h = hashlib.sha256(model_fingerprint(model).encode())
+    h.update(module_attributes(model).encode()); h.update(model_sources(model).encode())
     was = model.training
     try:
         for mode in ('eval', 'train'):
@@ -172,6 +307,19 @@ def _check_factory(model_fn, init:str, prefix:str):
                                               "lottery-nb model) or 'factory' (the factory's own "
                                               "initialisation).")
 
+def _check_same(a:nn.Module, b:nn.Module, x:Tensor, fp:str):
+    ("Refuse a factory whose two seed-0 models `a`, `b` differ: in a named attribute, "
+     "else in weights or outputs.")
+    if behaviour_fingerprint(b, x) == fp: return
+    ta, tb = _attributes(a), _attributes(b)
+    k = next((k for k in {**ta, **tb} if ta.get(k) != tb.get(k)), None)
+    if k is not None:
+        raise LotteryError(f"model_fn built two models from the same seed whose attribute {k} differs "
+                           f"({ta.get(k, 'absent')[:40]} and {tb.get(k, 'absent')[:40]}); keep only settings "
+                           "in attributes that are the same on every call (no time, counter or id).")
+    raise LotteryError("model_fn built two different models from the same seed; make it draw its random "
+                       "numbers from torch's generator only, which lottery-nb seeds.")
+
 def register_factory(model_fn, # a callable with no arguments returning a new `nn.Module`
                      x:Tensor, # a batch of model inputs (e.g. 2 training examples) the model must accept
                      num_classes:int, # the width of the model's output
@@ -187,9 +335,7 @@ def register_factory(model_fn, # a callable with no arguments returning a new `n
                                   "make it build a new one on each call (e.g. lambda: nn.Sequential(...)).")
     check_model(a, x, num_classes, 'The model from model_fn')
     fp = behaviour_fingerprint(a, x)
-    if behaviour_fingerprint(b, x) != fp:
-        raise LotteryError("model_fn built two different models from the same seed; make it draw its random "
-                           "numbers from torch's generator only, which lottery-nb seeds.")
+    _check_same(a, b, x, fp)
     name, sig = f'{prefix}-{fp[:8]}', _signature(a)
     probe = x.detach().cpu().clone()
     def build(num_classes:int, input_shape:tuple) -> nn.Module:
@@ -208,6 +354,13 @@ def register_factory(model_fn, # a callable with no arguments returning a new `n
 # %% ../nbs/12_custom.ipynb #5756b46c
 _SET_HERE = ('dataset', 'model', 'data_kwargs', 'model_kwargs', 'extra_identity')
 
+def _check_version(version):
+    if version is not None and (isinstance(version, bool) or not isinstance(version, (str, int))):
+        raise LotteryError(f"version={version!r} is not allowed; "
+                           "give a string or an integer (e.g. version=2) "
+                           "that you change whenever the model changes in a way its fingerprint cannot see.")
+    return {} if version is None else {'version': version}
+
 def custom_config(model_fn, # no-argument callable returning a new `nn.Module` (once per seed, torch seeded)
                   # training data: `(x, y)` tensors or arrays, or a map-style `Dataset` of `(input, label)`
                   train,
@@ -218,6 +371,8 @@ def custom_config(model_fn, # no-argument callable returning a new `nn.Module` (
                   init:str='open_lth',
                   model_name:str='model', # start of the model's registered name
                   data_name:str='data', # start of the data set's registered name
+                  # part of the key: change it when the model changes in a way no fingerprint sees
+                  version:str|int|None=None,
                   **overrides, # other config fields, e.g. training_steps='500it', levels=5, seeds=(0, 1)
                  ) -> ExperimentConfig:
     ("A config that runs `model_fn`'s model on the data with `run_imp`, `interpolation_path`, "
@@ -226,7 +381,7 @@ def custom_config(model_fn, # no-argument callable returning a new `nn.Module` (
     if bad: raise LotteryError(f"{bad[0]}= cannot be given to custom_config, "
                                f"which sets {', '.join(_SET_HERE)} from model_fn and the data; "
                                "change those instead.")
-    base = get_preset(preset)
+    base, ver = get_preset(preset), _check_version(version)
     (x, y), (xt, yt) = as_tensors(train, 'train'), as_tensors(test, 'test')
     if tuple(x.shape[1:]) != tuple(xt.shape[1:]):
         raise LotteryError(f"The train examples have shape {tuple(x.shape[1:])} and the test examples "
@@ -240,7 +395,7 @@ def custom_config(model_fn, # no-argument callable returning a new `nn.Module` (
              description=f'custom_config: {mname} on {dname}, the {preset} preset.')
     cfg = base.replace(**{**d, **overrides, 'dataset': dname, 'model': mname, 'data_kwargs': {},
                           'model_kwargs': {},
-                          'extra_identity': {'data': dfp, 'model': mfp}})
+                          'extra_identity': {'data': dfp, 'model': mfp, **ver}})
     # the batch size and the steps fit this data: checked now
     cfg.resolve(data.steps_per_epoch(cfg.batch_size))
     return cfg

@@ -12,7 +12,7 @@ from lottery_nb.adaptive import AdaptiveSettings, run_adaptive
 from lottery_nb.config import ExperimentConfig, LotteryError, get_preset
 from lottery_nb.connectivity import interpolation_path
 from lottery_nb.custom import custom_config
-from lottery_nb.data import DATASETS, TensorDataSet, clear_data_cache, register_dataset
+from lottery_nb.data import DATASETS, TensorDataSet, clear_data_cache, get_data, register_dataset
 from lottery_nb.imp import run_imp
 from lottery_nb.models import MODELS, register_model
 
@@ -217,3 +217,85 @@ def test_an_attribute_changed_after_custom_config_is_refused(tmp_path):
     assert not any(tmp_path.iterdir())
     scale['s'] = 1.0
     assert run_imp(cfg, tmp_path, progress=False).path.name == cfg.key
+
+
+class Clamped(nn.Module):
+    "Issue 26's model: `forward` clamps the logits at `self.clip`, which no logit reaches at initialisation."
+    def __init__(self, clip=None):
+        super().__init__(); self.body, self.clip = net()(), clip
+    def forward(self, x):
+        h = self.body(x)
+        return h if self.clip is None else h.clamp(max=self.clip)
+
+
+def test_a_clamp_the_probe_does_not_reach_gives_a_new_key(tmp_path):
+    "`clip=None` and `clip=3.0` compute the same at initialisation but train differently: two keys, two runs."
+    from lottery_nb.models import init_open_lth, model_fingerprint
+    def seeded(clip):
+        torch.manual_seed(0); m = Clamped(clip); init_open_lth(m); return m
+    none = custom_config(lambda: Clamped(None), TRAIN, TEST, **SMALL)
+    probe = get_data(none.dataset).subset('train', 2, 0)[0]           # the batch custom_config probes
+    a, b = seeded(None), seeded(3.0)
+    with torch.no_grad():   # the weights, forward's source and the outputs on the probe at initialisation agree
+        assert model_fingerprint(a) == model_fingerprint(b) and a(probe).max() < 3
+        assert torch.equal(a(probe), b(probe))
+    three = custom_config(lambda: Clamped(3.0), TRAIN, TEST, **SMALL)
+    assert three.key != none.key and three.extra_identity['model'] != none.extra_identity['model']
+    assert custom_config(lambda: Clamped(3.0), TRAIN, TEST, **SMALL).key == three.key      # and it keeps its key
+    first = run_imp(none, tmp_path, progress=False)
+    before = metrics_files(tmp_path)
+    second = run_imp(three, tmp_path, progress=False)
+    assert second.path.name == three.key and len(list(second.path.rglob('metrics.json'))) == 5   # all trained anew
+    assert {p: t for p, t in metrics_files(tmp_path).items() if p in before} == before
+    assert first.metrics(0, 0, 0)['test_loss'] != second.metrics(0, 0, 0)['test_loss']   # the clamp did act
+
+
+def test_version_and_model_name_are_the_explicit_identity():
+    "What no fingerprint sees (code in another module, state outside the model) is said with `version=` or `model_name=`."
+    plain = custom_config(net(), TRAIN, TEST, **SMALL)
+    v2 = custom_config(net(), TRAIN, TEST, **SMALL, version='2')
+    assert v2.key != plain.key and v2.extra_identity['version'] == '2' and v2.model == plain.model
+    assert custom_config(net(), TRAIN, TEST, **SMALL, version='2').key == v2.key
+    assert custom_config(net(), TRAIN, TEST, **SMALL, version=2).key not in (v2.key, plain.key)
+    named = custom_config(net(), TRAIN, TEST, **SMALL, model_name='net_v2')
+    assert named.key != plain.key and named.key.split('-')[2] == 'net_v2'
+    with pytest.raises(LotteryError) as e: custom_config(net(), TRAIN, TEST, **SMALL, version=True)
+    assert str(e.value) == ("version=True is not allowed; give a string or an integer (e.g. version=2) that you change "
+                            "whenever the model changes in a way its fingerprint cannot see.")
+
+
+MODULE = '''
+import torch
+from torch import nn
+SCALE = 2.0
+def act(h): return torch.relu(h) * SCALE
+class Clamped(nn.Module):
+    def __init__(self, clip):
+        super().__init__(); self.lin, self.clip = nn.Linear(8, 4), clip
+        self.tags, self.opts = {'narrow', 'wide', 'deep'}, {'b': 1, 'a': (2, 3)}
+    def forward(self, x):
+        h = act(self.lin(x)) if 'fast' not in {'slow', 'exact', 'safe'} else self.lin(x)
+        return h.clamp(max=self.clip)
+'''
+SCRIPT = '''
+import sys, torch
+torch.set_num_threads(1); sys.path.insert(0, sys.argv[1])
+from clampnet import Clamped
+from lottery_nb.custom import custom_config
+x, y = torch.randn(64, 8, generator=torch.Generator().manual_seed(0)), torch.arange(64) % 4
+for clip in (3.0, 3.5): print(custom_config(lambda: Clamped(clip), (x, y), (x[:32], y[:32]), preset='smoke').key)
+'''
+
+
+def test_a_model_from_a_file_keeps_its_key_in_every_process(tmp_path):
+    "Sets, dicts and frozen-set constants are hashed sorted: other hash seeds give the same keys; the clip still counts."
+    import os, subprocess, sys
+    (tmp_path / 'clampnet.py').write_text(MODULE)
+    keys = [subprocess.run([sys.executable, '-c', SCRIPT, str(tmp_path)], capture_output=True, text=True, check=True,
+                           env={**os.environ, 'PYTHONHASHSEED': seed, 'OMP_NUM_THREADS': '1'}).stdout.split()
+            for seed in ('1', '2')]
+    assert keys[0] == keys[1] and len(set(keys[0])) == 2, keys
+    (tmp_path / 'clampnet.py').write_text(MODULE.replace('SCALE = 2.0', 'SCALE = 2.5'))   # a module constant forward uses
+    edited = subprocess.run([sys.executable, '-c', SCRIPT, str(tmp_path)], capture_output=True, text=True, check=True,
+                            env={**os.environ, 'OMP_NUM_THREADS': '1'}).stdout.split()
+    assert not set(edited) & set(keys[0])
