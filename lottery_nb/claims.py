@@ -550,9 +550,9 @@ def most_above(values, # (seeds, items): per-seed barriers of each segment, or p
                  _sd(d) if errs else None, len(d), eps, -1)
     above = X.mean(axis=0) - c
     on = int(np.sum(above > 0)) if errs else int(np.sum(above >= 0))
-    what = f"threshold {100 * c:.2f}%" if errs else _eps_text(d, ci)
+    what = f"the threshold {100 * c:.2f}%" if errs else _eps_text(d, ci)
     nth = f"{q}{'st' if q == 1 else 'nd' if q == 2 else 'rd' if q == 3 else 'th'}"
-    measured = (f"seed means: {on} of {k} {items} above the {what if errs else 'ε'} (the claim needs {q}); "
+    measured = (f"seed means: {on} of {k} {items} above {what if errs else 'ε'} (the claim needs {q}); "
                 f"the {nth} largest is {100 * qth(X):.2f}%{'' if errs else ' vs ' + what}")
     kind = (f"{100 * ci:.0f}% interval: delete-one-seed jackknife with Student t ({_count(n, 'seed')})"
             f"{'; Student t for the dense mean' if errs else ''}; chi-square for ε from "
