@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
+from scipy import stats
 
 from .config import LotteryError, is_int
 
@@ -19,9 +20,10 @@ __all__ = ['VERDICTS', 'DECIDED', 'decide', 'side', 'decide_interval', 'fmt_valu
            'tally', 'as_values', 'as_errors', 'dense_epsilon', 'dense_threshold', 'error_resolution', 'chi2_quantile',
            't_quantile', 'epsilon_interval', 'mean_halfwidth', 'diff_halfwidth', 'threshold_interval',
            'bootstrap_margin', 'matching', 'linear_excess', 'path_barriers', 'linearly_connected', 'lcs_membership',
-           'all_hold', 'negate', 'share_hold', 'iff_segments', 'iff_agreement', 'adaptive_saving', 'no_worse_than',
-           'share_at_most', 'rewind_better', 'matching_levels', 'matching_run', 'sparsest_matching', 'deeper_matching',
-           'claims_summary', 'claims_markdown', 'n_test_for_resolution', 'error_sampling_std']
+           'all_hold', 'negate', 'share_hold', 'most_above', 'iff_segments', 'iff_agreement', 'adaptive_saving',
+           'no_worse_than', 'share_at_most', 'rewind_better', 'rewind_contrast', 'matching_levels', 'matching_run',
+           'sparsest_matching', 'deeper_matching', 'claims_summary', 'claims_markdown', 'verdict_with',
+           'replicates_needed', 'power_table', 'power_markdown', 'n_test_for_resolution', 'error_sampling_std']
 
 # %% ../nbs/08_claims.ipynb #3d184744
 VERDICTS = ('yes', 'no', 'undecided', 'untestable', 'by construction')
@@ -133,6 +135,23 @@ def tally(verdicts:list) -> dict:
     vs = list(verdicts)
     return {k: sum(v.verdict == k for v in vs) for k in VERDICTS}
 
+def _all_of(verdicts) -> str|None:
+    "'no' if any is no, 'yes' if all are yes, else 'undecided'; None (no evidence) left out, None if all are."
+    ev = [v for v in verdicts if v is not None]
+    if not ev: return None
+    return 'no' if 'no' in ev else 'yes' if all(v == 'yes' for v in ev) else 'undecided'
+
+def _share_of(verdicts, required:float, strict:bool) -> str|None:
+    ("Does more than (strict) or at least `required` of the verdicts say yes, "
+     "undecided ones counted both ways? "
+     "None (no evidence) left out, None if all are.")
+    ev = [v for v in verdicts if v is not None]
+    if not ev: return None
+    lo, hi = sum(v == 'yes' for v in ev) / len(ev), sum(v != 'no' for v in ev) / len(ev)
+    if strict: return 'yes' if lo > required else 'no' if hi <= required else 'undecided'
+    # a bound that meets it decides
+    return 'yes' if lo >= required else 'no' if hi < required else 'undecided'
+
 
 # %% ../nbs/08_claims.ipynb #722b6d83
 def as_values(name:str, # the argument's name, for messages
@@ -154,6 +173,12 @@ def as_values(name:str, # the argument's name, for messages
         raise LotteryError(f"{name} has values from {float(a.min())!r} to {float(a.max())!r}; "
                            f"allowed are {lo} to {hi}.")
     return a
+
+def _count(n:int, noun:str) -> str:
+    "'1 seed', '4 seeds', '1 dense run', '16 dense runs': a count in words for the tables."
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+def _sd(x) -> float: return float(np.std(x, ddof=1))   # the per-seed std of replicates (at least 2)
 
 def _eps(d): return float(np.std(d, ddof=1)) if len(d) > 1 else 0.0  # unchecked (the bootstrap's inner loop)
 def _thr(d): return float(np.mean(d)) + _eps(d)
@@ -184,58 +209,16 @@ def error_resolution(n_test:int|None, # test examples (None: exact numbers, reso
     return 1.0 / int(n_test)
 
 # %% ../nbs/08_claims.ipynb #7ce12a06
-def _tiny(v): return v if abs(v) > 1e-300 else 1e-300
-
-def _gamma_p(a, x):
-    "Regularised lower incomplete gamma P(a, x) (series below a + 1, continued fraction above)."
-    if x <= 0: return 0.0
-    lg = -x + a * math.log(x) - math.lgamma(a)
-    if x < a + 1:
-        ap, s, d = a, 1.0 / a, 1.0 / a
-        while abs(d) > abs(s) * 1e-16: ap += 1; d *= x / ap; s += d
-        return s * math.exp(lg)
-    b, c = x + 1 - a, 1e300
-    d = 1 / b; h = d
-    for i in range(1, 10000):
-        an = -i * (i - a); b += 2
-        d = 1 / _tiny(an * d + b); c = _tiny(b + an / c); h *= d * c
-        if abs(d * c - 1) < 1e-16: break
-    return 1 - math.exp(lg) * h
-
-def _beta_cf(a, b, x):
-    c, d = 1.0, 1 / _tiny(1 - (a + b) * x / (a + 1)); h = d
-    for m in range(1, 10000):
-        aa = m * (b - m) * x / ((a - 1 + 2 * m) * (a + 2 * m))
-        d = 1 / _tiny(1 + aa * d); c = _tiny(1 + aa / c); h *= d * c
-        aa = -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 1 + 2 * m))
-        d = 1 / _tiny(1 + aa * d); c = _tiny(1 + aa / c); h *= d * c
-        if abs(d * c - 1) < 1e-16: break
-    return h
-
-def _beta_i(a, b, x):
-    "Regularised incomplete beta I_x(a, b)."
-    if x <= 0: return 0.0
-    if x >= 1: return 1.0
-    bt = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x)
-                  + b * math.log(1 - x))
-    return bt * _beta_cf(a, b, x) / a if x < (a + 1) / (a + b + 2) else 1 - bt * _beta_cf(b, a, 1 - x) / b
-
-def _bisect(cdf, p, lo, hi):
-    for _ in range(200):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if cdf(mid) < p else (lo, mid)
-    return (lo + hi) / 2
-
 @lru_cache(maxsize=None)
-def chi2_quantile(p:float, df:int) -> float:
-    "The p-quantile of the chi-square distribution with `df` degrees of freedom."
-    return _bisect(lambda x: _gamma_p(df / 2, x / 2), p, 0.0, df + 100 * math.sqrt(2 * df) + 100)
+def chi2_quantile(p:float, df:float) -> float:
+    "The p-quantile of the chi-square distribution with `df` degrees of freedom (`scipy.stats.chi2.ppf`)."
+    return float(stats.chi2.ppf(p, df))
 
 @lru_cache(maxsize=None)
 def t_quantile(p:float, df:float) -> float:
-    "The p-quantile of Student's t distribution with `df` degrees of freedom (any real df > 0)."
-    if p < 0.5: return -t_quantile(1 - p, df)
-    return _bisect(lambda t: 1 - 0.5 * _beta_i(df / 2, 0.5, df / (df + t * t)), p, 0.0, 1e7)
+    ("The p-quantile of Student's t distribution with `df` degrees of freedom (`scipy.stats.t.ppf`, any "
+     "real df > 0).")
+    return float(stats.t.ppf(p, df))
 
 def _check_ci(ci):
     if not (isinstance(ci, (int, float)) and not isinstance(ci, bool) and 0 < ci < 1):
@@ -248,7 +231,8 @@ def epsilon_interval(dense_errors, # dense test errors, one per dense run (at le
     ("Chi-square interval of ε (the std of the dense errors): "
      "s sqrt((n-1)/χ²_{n-1,(1+ci)/2}) to s sqrt((n-1)/χ²_{n-1,(1-ci)/2}).")
     d, ci = _dense(dense_errors), _check_ci(ci)
-    if len(d) < 2: raise LotteryError(f"dense_errors has {len(d)} value; ε needs at least 2 dense runs.")
+    if len(d) < 2: raise LotteryError(f"dense_errors has {_count(len(d), 'value')}; "
+                                      "ε needs at least 2 dense runs.")
     s, k = _eps(d), len(d) - 1
     return (float(s * math.sqrt(k / chi2_quantile((1 + ci) / 2, k))),
             float(s * math.sqrt(k / chi2_quantile((1 - ci) / 2, k))))
@@ -280,17 +264,49 @@ def threshold_interval(margin:float, # a margin of the form (means) + ε - (mean
             float(margin + math.sqrt(h2 + (eps_lohi[1] - eps) ** 2)))
 
 def _kind_t(ci, groups:dict, nd:int|None) -> str:
-    g = ', '.join(f'{k} ({v} replicates)' for k, v in groups.items())
-    e = f"; chi-square for ε from {nd} dense runs" if nd else ''
+    ("How an interval was made, in words; `groups` maps each mean to its count in words, "
+     "e.g. {'the errors': '4 seeds'}.")
+    g = ' and '.join(f'{k} ({v})' for k, v in groups.items())
+    e = f"; chi-square for ε from {_count(nd, 'dense run')}" if nd else ''
     return f"{100 * ci:.0f}% interval: Student t for the means of {g}{e}; added in quadrature"
 
-def _too_few(claim, paper, unit='error', **groups):
-    "An 'untestable: n=1' verdict if a group has fewer than 2 values, else None."
-    small = {k: len(v) for k, v in groups.items() if len(v) < 2}
-    if not small: return None
-    return untestable(claim, f"n={min(small.values())}", paper,
-                      f"{' and '.join(f'{k}: {v} value' for k, v in small.items())}; a spread needs 2",
-                      unit, sum(len(v) for v in groups.values()))
+def _too_few(claim, paper, unit='error', seeds=(), dense=None):
+    ("An 'untestable: n=1' verdict when the per-seed arrays `seeds` (the same seeds) or the dense runs "
+     "number fewer than 2, else None.")
+    ns, nd = min((len(x) for x in seeds), default=2), 2 if dense is None else len(dense)
+    if ns >= 2 and nd >= 2: return None
+    small = [_count(k, w) for k, w in ((ns, 'seed'), (nd, 'dense run')) if k < 2]
+    return untestable(claim, f"n={min(ns, nd)}", paper,
+                      f"only {' and '.join(small)}; a spread needs at least 2",
+                      unit, sum(len(x) for x in seeds) + (0 if dense is None else len(dense)))
+
+def _spread(margin, res, strict, ci, n, seed_sd=(), dense_sd=None, nd=0, eps=None, eps_sign=0) -> dict:
+    ("A margin and its parts: resolution, strictness, the per-seed std of every seed-level mean in it (n "
+     "seeds), the std of the dense errors if their mean is in it (nd dense runs), and ε with its sign in "
+     "the margin (+1: ... + ε, -1: ... - ε, 0: none).")
+    return dict(margin=float(margin), res=float(res), strict=bool(strict), ci=_check_ci(ci), n=int(n),
+                seed_sd=[float(x) for x in seed_sd], dense_sd=None if dense_sd is None else float(dense_sd),
+                nd=int(nd), eps=None if eps is None else float(eps), eps_sign=int(eps_sign))
+
+def _interval_at(sp:dict, n:int, nd:int, scale:float=1.0) -> tuple:
+    ("The interval of a `_spread` with n seeds and nd dense runs: Student t half-widths of its seed-level "
+     "means (stds x `scale`) and of the dense mean, and ε's chi-square interval, added in quadrature on "
+     "each side.")
+    p = (1 + sp['ci']) / 2
+    hws = [t_quantile(p, n - 1) * scale * x / math.sqrt(n) for x in sp['seed_sd']]
+    if sp['dense_sd'] is not None: hws.append(t_quantile(p, nd - 1) * sp['dense_sd'] / math.sqrt(nd))
+    m, sg = sp['margin'], sp['eps_sign']
+    if not sg:
+        h = math.sqrt(sum(x * x for x in hws))
+        return (m - h, m + h)
+    e, k = sp['eps'], nd - 1
+    lo, hi = threshold_interval(sg * m, hws, e, (e * math.sqrt(k / chi2_quantile(p, k)),
+                                                 e * math.sqrt(k / chi2_quantile(1 - p, k))))
+    return (lo, hi) if sg > 0 else (-hi, -lo)
+
+def _decide_at(sp:dict, n:int, nd:int, scale:float=1.0) -> str:
+    "The verdict of a `_spread` with n seeds and nd dense runs."
+    return decide_interval(sp['margin'], *_interval_at(sp, n, nd, scale), sp['res'], sp['strict'])
 
 
 # %% ../nbs/08_claims.ipynb #c7ab6f30
@@ -320,15 +336,18 @@ def bootstrap_margin(margin_fn, # margin_fn(*groups) -> float, the claim's margi
     return float(lo), float(hi)
 
 # %% ../nbs/08_claims.ipynb #117af377
-def _pack(claim, verdict, margin, lohi, res, n, unit, kind, paper, measured, agreement=None, **details):
-    lo, hi = lohi
-    return Verdict(claim, verdict, float(margin), float(side(margin, lo, hi)), float(res), int(n), unit, kind,
-                   agreement, paper, measured,
-                   {'interval': (float(lo), float(hi)), **details})
+def _pack(claim, sp, n, unit, kind, paper, measured, agreement=None, **details):
+    ("A `Verdict` from a `_spread`: its margin, its interval at the run's own numbers of seeds and dense "
+     "runs, and the verdict they give; the spread stays in `details['power']` for `verdict_with`.")
+    lo, hi = _interval_at(sp, sp['n'], sp['nd'])
+    m = sp['margin']
+    return Verdict(claim, decide_interval(m, lo, hi, sp['res'], sp['strict']), m, float(side(m, lo, hi)),
+                   sp['res'], int(n), unit, kind, agreement, paper, measured,
+                   {'interval': (float(lo), float(hi)), 'power': ('interval', sp), **details})
 
 def _eps_text(d, ci):
     lo, hi = epsilon_interval(d, ci)
-    return f"ε {100 * _eps(d):.2f} ({100 * lo:.2f}-{100 * hi:.2f}) from {len(d)} dense runs"
+    return f"ε {100 * _eps(d):.2f} ({100 * lo:.2f}-{100 * hi:.2f}) from {_count(len(d), 'dense run')}"
 
 def matching(errors, # test errors of one level, one per seed
              dense_errors, # dense (level 0) test errors, one per dense run: they give the threshold
@@ -339,18 +358,17 @@ def matching(errors, # test errors of one level, one per seed
     ("Definition A.2 on the mean over seeds: mean error <= mean dense error + ε (ε: std of the dense errors, "
      "ddof=1).")
     e, d = as_errors(errors=errors, dense_errors=dense_errors)
-    if (u := _too_few(claim, paper, errors=e, dense_errors=d)): return u
+    if (u := _too_few(claim, paper, seeds=(e,), dense=d)): return u
     thr, eps = _thr(d), _eps(d)
-    m = thr - float(e.mean())
-    lohi = threshold_interval(m, [mean_halfwidth(e, ci), mean_halfwidth(d, ci)], eps, epsilon_interval(d, ci))
-    res = error_resolution(n_test)
+    sp = _spread(thr - float(e.mean()), error_resolution(n_test), False, ci, len(e), [_sd(e)], _sd(d), len(d),
+                 eps, 1)
     measured = (f"mean error {100 * e.mean():.2f}% vs threshold {100 * thr:.2f}% (dense "
                 f"{100 * d.mean():.2f}% + {_eps_text(d, ci)})")
-    return _pack(claim, decide_interval(m, *lohi, res), m, lohi, res, len(e), 'error',
-                 _kind_t(ci, {'errors': len(e), 'dense errors': len(d)}, len(d)),
+    return _pack(claim, sp, len(e), 'error',
+                 _kind_t(ci, {'the errors': _count(len(e), 'seed'),
+                              'the dense errors': _count(len(d), 'dense run')}, len(d)),
                  paper, measured, float(np.mean(e <= thr)), mean_error=float(e.mean()), threshold=thr,
-                 epsilon=eps,
-                 epsilon_interval=epsilon_interval(d, ci))
+                 epsilon=eps, epsilon_interval=epsilon_interval(d, ci))
 
 
 # %% ../nbs/08_claims.ipynb #aa4a8277
@@ -382,15 +400,14 @@ def linearly_connected(barriers, # error barriers of one segment, one per seed
                        ci:float=0.9) -> Verdict:
     "Definition A.1 on the mean over seeds: mean barrier < ε (strict, as `is_linearly_connected`)."
     b, d = as_values('barriers', barriers, lo=-1, hi=1), _dense(dense_errors)
-    if (u := _too_few(claim, paper, barriers=b, dense_errors=d)): return u
+    if (u := _too_few(claim, paper, seeds=(b,), dense=d)): return u
     eps = _eps(d)
-    m = eps - float(b.mean())
-    lohi, res = (threshold_interval(m, [mean_halfwidth(b, ci)], eps, epsilon_interval(d, ci)),
-                 error_resolution(n_test))
+    sp = _spread(eps - float(b.mean()), error_resolution(n_test), True, ci, len(b), [_sd(b)], None, len(d),
+                 eps, 1)
     measured = f"mean barrier {100 * b.mean():.2f}% vs {_eps_text(d, ci)}"
-    return _pack(claim, decide_interval(m, *lohi, res, strict=True), m, lohi, res, len(b), 'error',
-                 _kind_t(ci, {'barriers': len(b)}, len(d)), paper, measured, float(np.mean(b < eps)),
-                 mean_barrier=float(b.mean()), epsilon=eps)
+    return _pack(claim, sp, len(b), 'error', _kind_t(ci, {'the barriers': _count(len(b), 'seed')}, len(d)),
+                 paper,
+                 measured, float(np.mean(b < eps)), mean_barrier=float(b.mean()), epsilon=eps)
 
 
 # %% ../nbs/08_claims.ipynb #f6e2e3cd
@@ -403,26 +420,27 @@ def lcs_membership(path_errors, # errors from w (beta=0) to w' (beta=1), shape (
                    ci:float=0.9) -> Verdict:
     ("Definition 2.1: E(w') <= E(w) + ε and barrier < ε, on the means over seeds; margin: "
      "the smaller of the two margins.")
-    P, d = (as_values('path_errors', path_errors, ndim=2, lo=0, hi=1),
-            _dense(dense_errors))
-    if (u := _too_few(claim, paper, paths=P, dense_errors=d)): return u
+    P, d = as_values('path_errors', path_errors, ndim=2, lo=0, hi=1), _dense(dense_errors)
+    if (u := _too_few(claim, paper, seeds=(P,), dense=d)): return u
     b = np.asarray(betas, dtype=np.float64)
     bar = path_barriers(P, b)
     e0, e1 = P[:, np.flatnonzero(b == 0)[0]], P[:, np.flatnonzero(b == 1)[0]]
-    eps, eps_lohi, res = _eps(d), epsilon_interval(d, ci), error_resolution(n_test)
-    me, mb = float(np.mean(e0 - e1)) + eps, eps - float(bar.mean())
-    ie = threshold_interval(me, [mean_halfwidth(e0 - e1, ci)], eps, eps_lohi)
-    ib = threshold_interval(mb, [mean_halfwidth(bar, ci)], eps, eps_lohi)
-    m, lohi = min(me, mb), (min(ie[0], ib[0]), min(ie[1], ib[1]))
-    ve, vb = decide_interval(me, *ie, res), decide_interval(mb, *ib, res, strict=True)
-    v = 'no' if 'no' in (ve, vb) else 'yes' if ve == vb == 'yes' else 'undecided'
+    eps, res, n, nd = _eps(d), error_resolution(n_test), len(P), len(d)
+    spe = _spread(float(np.mean(e0 - e1)) + eps, res, False, ci, n, [_sd(e0 - e1)], None, nd, eps, 1)
+    spb = _spread(eps - float(bar.mean()), res, True, ci, n, [_sd(bar)], None, nd, eps, 1)
+    (ie, ib), (ve, vb) = ((_interval_at(x, n, nd) for x in (spe, spb)),
+                          (_decide_at(x, n, nd) for x in (spe, spb)))
+    me, mb = spe['margin'], spb['margin']
+    m, lo, hi = min(me, mb), min(ie[0], ib[0]), min(ie[1], ib[1])
     members = (e1 <= e0 + eps) & (bar < eps)
     measured = (f"E(w) {100 * e0.mean():.2f}% → E(w') {100 * e1.mean():.2f}%, "
                 f"barrier {100 * bar.mean():.2f}%, {_eps_text(d, ci)}")
-    return _pack(claim, v, m, lohi, res, len(P), 'error',
-                 _kind_t(ci, {'error differences': len(P), 'barriers': len(P)}, len(d)), paper, measured,
-                 float(members.mean()), error_margin=me, barrier_margin=mb, error_verdict=ve,
-                 barrier_verdict=vb, epsilon=eps)
+    kind = _kind_t(ci, {'the error differences': _count(n, 'seed'), 'the barriers': _count(n, 'seed')}, nd)
+    return Verdict(claim, _all_of([ve, vb]), m, float(side(m, lo, hi)), res, n, 'error', kind,
+                   float(members.mean()), paper, measured,
+                   {'interval': (lo, hi), 'power': ('min', [spe, spb]), 'error_margin': me,
+                    'barrier_margin': mb,
+                    'error_verdict': ve, 'barrier_verdict': vb, 'epsilon': eps})
 
 
 # %% ../nbs/08_claims.ipynb #5d7d828c
@@ -451,23 +469,24 @@ def all_hold(verdicts:list, # verdicts of one kind (same unit)
     if (u := _untested(vs, claim, paper)): return u
     ev = [v for v in vs if v.evidence]
     w = min(ev, key=lambda v: v.margin)
-    verdict = ('no' if any(v.verdict == 'no' for v in ev) else 'yes' if all(v.verdict == 'yes' for v in ev)
-               else 'undecided')
+    verdict = _all_of([v.verdict for v in ev])
     counts = tally(vs)
     skipped = f", {len(vs) - len(ev)} untestable" if len(ev) < len(vs) else ''
     measured = (f"{counts['yes']} yes, {counts['no']} no, {counts['undecided']} undecided{skipped} of "
                 f"{len(vs)}; smallest margin: {w.claim}: {w.measured}")
     return Verdict(claim, verdict, w.margin, w.uncertainty, max(v.resolution for v in ev),
                    sum(v.n for v in ev), w.unit,
-                   w.uncertainty_kind, counts['yes'] / len(ev), paper, measured, {'verdicts': vs})
+                   w.uncertainty_kind, counts['yes'] / len(ev), paper, measured,
+                   {'verdicts': vs, 'power': ('all', vs)})
 
 def negate(v:Verdict, claim:str, paper:str='') -> Verdict:
     ("The opposite claim: yes and no swap, the margin changes sign (undecided, "
      "untestable and by construction stay).")
     flip = {'yes': 'no', 'no': 'yes'}.get(v.verdict, v.verdict)
+    det = {**v.details, 'negates': v.claim, 'negated': not v.details.get('negated', False)}
+    if 'interval' in det: det['interval'] = (-det['interval'][1], -det['interval'][0])
     return Verdict(claim, flip, -v.margin, v.uncertainty, v.resolution, v.n, v.unit, v.uncertainty_kind,
-                   None if v.agreement is None else 1 - v.agreement, paper, v.measured,
-                   {**v.details, 'negates': v.claim}, v.why)
+                   None if v.agreement is None else 1 - v.agreement, paper, v.measured, det, v.why)
 
 
 # %% ../nbs/08_claims.ipynb #1dd1fb8b
@@ -490,12 +509,56 @@ def share_hold(verdicts:list, # verdicts, e.g. one per segment
     skipped = f", {len(vs) - n} untestable" if n < len(vs) else ''
     measured = (f"{y} yes, {n - y - u} no, {u} undecided{skipped} of {len(vs)} (needs "
                 f"{'more than' if strict else 'at least'} {100 * required:.0f}% yes)")
-    verdict = (('yes' if lo > required else 'no' if hi <= required else 'undecided') if strict else
-               # a bound that meets `required` decides
-               ('yes' if lo >= required else 'no' if hi < required else 'undecided'))
+    verdict = _share_of([v.verdict for v in ev], required, strict)
     return Verdict(claim, verdict, m, unc, 0.0, n, 'share', 'undecided verdicts counted as yes and as no',
                    lo, paper, measured,
-                   {'verdicts': vs, 'required': required, 'interval': (lo - required, hi - required)})
+                   {'verdicts': vs, 'required': required, 'interval': (lo - required, hi - required),
+                    'power': ('share', vs, required, strict)})
+
+
+# %% ../nbs/08_claims.ipynb #7595c0e6
+def _jackknife_sd(X:np.ndarray, stat) -> float:
+    ("The delete-one-seed jackknife standard error of `stat` (a function of a (seeds, items) array) times "
+     "sqrt(seeds): a per-seed std, the sample std itself when `stat` is a mean.")
+    n = len(X)
+    loo = np.array([stat(np.delete(X, s, axis=0)) for s in range(n)])
+    return float(math.sqrt(n) * math.sqrt((n - 1) / n * np.sum((loo - loo.mean()) ** 2)))
+
+def most_above(values, # (seeds, items): per-seed barriers of each segment, or per-seed errors of each level
+               dense_errors, # dense test errors, one per dense run: ε and the threshold
+               n_test:int|None, # test examples (resolution 1/n_test); None: exact numbers
+               # 'epsilon' (barriers: not connected) or 'threshold' (errors: not matching)
+               against:str='epsilon',
+               required:float=0.5, # the claim: more than this share of the items
+               items:str='segments', # what the items are, for the text
+               claim:str='most segments are not linearly connected', paper:str='',
+               ci:float=0.9) -> Verdict:
+    ("Do more than `required` of the items have a seed mean above ε (barriers) or above the matching "
+     "threshold (errors)? Margin: the q-th largest seed-mean margin, with its jackknife interval over seeds "
+     "(the rule above).")
+    if against not in ('epsilon', 'threshold'): raise LotteryError(f"against={against!r} is not allowed; use "
+                                                                   "'epsilon' (barriers) or 'threshold' "
+                                                                   "(errors).")
+    if not (isinstance(required, (int, float)) and not isinstance(required, bool) and 0 <= required < 1):
+        raise LotteryError(f"required={required!r} is not allowed; use a share from 0 to below 1, e.g. 0.5.")
+    X, d = as_values('values', values, ndim=2, lo=-1, hi=1), _dense(dense_errors)
+    if (u := _too_few(claim, paper, seeds=(X,), dense=d)): return u
+    (n, k), eps, errs = X.shape, _eps(d), against == 'threshold'
+    q, c = math.floor(required * k) + 1, eps + (float(d.mean()) if errs else 0.0)
+    qth = lambda A: float(np.sort(A.mean(axis=0))[::-1][q - 1])
+    sp = _spread(qth(X) - c, error_resolution(n_test), errs, ci, n, [_jackknife_sd(X, qth)],
+                 _sd(d) if errs else None, len(d), eps, -1)
+    above = X.mean(axis=0) - c
+    on = int(np.sum(above > 0)) if errs else int(np.sum(above >= 0))
+    what = f"the threshold {100 * c:.2f}%" if errs else _eps_text(d, ci)
+    nth = f"{q}{'st' if q == 1 else 'nd' if q == 2 else 'rd' if q == 3 else 'th'}"
+    measured = (f"seed means: {on} of {k} {items} above {what if errs else 'ε'} (the claim needs {q}); "
+                f"the {nth} largest is {100 * qth(X):.2f}%{'' if errs else ' vs ' + what}")
+    kind = (f"{100 * ci:.0f}% interval: delete-one-seed jackknife with Student t ({_count(n, 'seed')})"
+            f"{'; Student t for the dense mean' if errs else ''}; chi-square for ε from "
+            f"{_count(len(d), 'dense run')}; added in quadrature")
+    return _pack(claim, sp, n, 'error', kind, paper, measured, on / k, needed=q, items=k,
+                 seed_mean_margins=above.tolist())
 
 
 # %% ../nbs/08_claims.ipynb #f4bd9495
@@ -515,9 +578,10 @@ def _iff_pairs(bar, err, thr, eps):
     return conn, match
 
 # %% ../nbs/08_claims.ipynb #7faa02ec
-def _both(a:Verdict, b:Verdict) -> str:
-    return ('no' if 'no' in (a.verdict, b.verdict) else 'yes' if a.verdict == b.verdict == 'yes'
-            else 'undecided')
+def _agree(connected:str, ends:list) -> str:
+    "A segment's agreement: 'undecided' if either side is, 'yes' if 'connected' equals 'both ends matching'."
+    both = _all_of(ends)
+    return 'undecided' if 'undecided' in (connected, both) else 'yes' if connected == both else 'no'
 
 def _iff_inputs(barriers, level_errors, dense_errors, segments, required):
     "The checked arrays (barriers, level errors, dense errors) and sorted segments of `iff_agreement`."
@@ -548,13 +612,13 @@ def iff_agreement(barriers, # barriers of successive segments, shape (seeds, lev
     ("On the seed means of each covered segment: does 'linearly connected' agree with 'both ends matching' "
      "in at least `required` of them?")
     B, E, d, seg = _iff_inputs(barriers, level_errors, dense_errors, segments, required)
-    if (u := _too_few(claim, paper, 'share', seeds=B, dense_errors=d)): return u
+    if (u := _too_few(claim, paper, 'share', seeds=(B,), dense=d)): return u
     mv = [matching(E[:, l], d, n_test, claim=f'level {l} matching', ci=ci) for l in range(E.shape[1])]
     rows, per = [], []
     for s in seg:
         c = linearly_connected(B[:, s], d, n_test, claim=f'segment {s}→{s + 1} connected', ci=ci)
-        mb = _both(mv[s], mv[s + 1])
-        a = 'undecided' if 'undecided' in (c.verdict, mb) else 'yes' if c.verdict == mb else 'no'
+        mb = _all_of([mv[s].verdict, mv[s + 1].verdict])
+        a = _agree(c.verdict, [mv[s].verdict, mv[s + 1].verdict])
         rows.append(Verdict(f'segment {s}→{s + 1}: connected iff both ends matching', a, 0.0, 0.0, 0.0,
                             B.shape[0], 'share', '', None, '',
                             f"connected: {c.verdict}, both ends matching: {mb}",
@@ -567,12 +631,12 @@ def iff_agreement(barriers, # barriers of successive segments, shape (seeds, lev
     k, npairs = int((conn == match)[:, seg].sum()), B.shape[0] * len(seg)
     y, no, un = (sum(r.verdict == x for r in rows) for x in DECIDED + ('undecided',))
     measured = (f"on seed means, {y} of {len(seg)} segments {seg[0]}..{seg[-1]} agree, {no} disagree, "
-                f"{un} undecided (needs "
-                f"{100 * required:.0f}%); per (seed, segment) pair {k}/{npairs} agree")
+                f"{un} undecided (needs {100 * required:.0f}%); per (seed, segment) pair {k}/{npairs} agree")
     return dataclasses.replace(sh, measured=measured, uncertainty_kind='undecided segments counted as '
                                                                        'agreeing and as not (each segment: ' +
                                rows[0].details['connected'].uncertainty_kind + ')',
-                               details={**sh.details, 'segments': seg, 'per_segment': per,
+                               details={**sh.details, 'segments': seg, 'per_segment': per, 'power': ('iff', [
+                                   (r.details['connected'], r.details['ends']) for r in rows], required),
                                         'per_seed_agreement': k / npairs, 'required': required})
 
 
@@ -591,17 +655,18 @@ def adaptive_saving(fixed, # cost of fixed-ratio IMP to the target density, one 
                                               "give one cost per seed for the same seeds.")
     if not (_finite('unit', unit) > 0): raise LotteryError(f"unit={unit!r} is not allowed; "
                                                            "use the positive cost of one retraining.")
-    if (u := _too_few(claim, paper, what, seeds=f)): return u
+    if (u := _too_few(claim, paper, what, seeds=(f,))): return u
     s = f - a
-    m, sd, h = float(s.mean() - unit), float(np.std(s, ddof=1)), mean_halfwidth(s, ci)
+    sp = _spread(float(s.mean() - unit), 0.0, False, ci, len(s), [_sd(s)])
     measured = (f"{what}: adaptive {a.mean():.4g} vs fixed {f.mean():.4g}, "
-                f"saving {s.mean():.4g} ± {sd:.2g} per seed "
-                f"({100 * (1 - a.mean() / f.mean()):.0f}%) over {len(s)} seeds; one retraining = {unit:.4g}"
+                f"saving {s.mean():.4g} ± {_sd(s):.2g} per seed ({100 * (1 - a.mean() / f.mean()):.0f}%) "
+                f"over {_count(len(s), 'seed')}; one retraining = {unit:.4g}"
                 if f.mean() else f"{what}: fixed cost 0")
-    return _pack(claim, decide(m, h, 0.0), m, (m - h, m + h), 0.0, len(s), what,
-                 f"{100 * ci:.0f}% interval: Student t for the mean over {len(s)} seeds", paper, measured,
-                 float(np.mean(s >= unit)), per_seed_saving=s.tolist(), per_seed_std=sd,
+    return _pack(claim, sp, len(s), what, f"{100 * ci:.0f}% interval: Student t for the mean over "
+                 f"{_count(len(s), 'seed')}", paper, measured,
+                 float(np.mean(s >= unit)), per_seed_saving=s.tolist(), per_seed_std=_sd(s),
                  relative=float(1 - a.mean() / f.mean()) if f.mean() else float('nan'))
+
 
 # %% ../nbs/08_claims.ipynb #88051e67
 def no_worse_than(errors, # test errors, one per seed (e.g. adaptive final solutions)
@@ -615,15 +680,15 @@ def no_worse_than(errors, # test errors, one per seed (e.g. adaptive final solut
     ("Mean error <= reference mean error + ε (non-strict), "
      "with t intervals of both means and the chi-square interval of ε.")
     e, r, d = as_errors(errors=errors, reference_errors=reference_errors, dense_errors=dense_errors)
-    if (u := _too_few(claim, paper, errors=e, reference_errors=r, dense_errors=d)): return u
+    if e.shape != r.shape: raise LotteryError(f"errors has {_count(len(e), 'seed')} and reference_errors "
+                                              f"{len(r)}; give one error per seed for the same seeds.")
+    if (u := _too_few(claim, paper, seeds=(e, r), dense=d)): return u
     eps = _eps(d)
-    m = float(r.mean()) + eps - float(e.mean())
-    lohi = threshold_interval(m, [mean_halfwidth(e, ci), mean_halfwidth(r, ci)], eps, epsilon_interval(d, ci))
-    res = error_resolution(n_test)
+    sp = _spread(float(r.mean()) + eps - float(e.mean()), error_resolution(n_test), False, ci, len(e),
+                 [_sd(e), _sd(r)], None, len(d), eps, 1)
     measured = f"{100 * e.mean():.2f}% vs reference {100 * r.mean():.2f}% + {_eps_text(d, ci)}"
-    return _pack(claim, decide_interval(m, *lohi, res), m, lohi, res, len(e), 'error',
-                 _kind_t(ci, {'errors': len(e), 'reference errors': len(r)}, len(d)), paper, measured,
-                 epsilon=eps)
+    return _pack(claim, sp, len(e), 'error', _kind_t(ci, {'the errors': _count(len(e), 'seed'),
+                 'the reference errors': _count(len(r), 'seed')}, len(d)), paper, measured, epsilon=eps)
 
 def share_at_most(part, # per-seed cost of the part (e.g. sweep forward passes)
                   whole, # per-seed cost it is compared with (e.g. 3 x training examples), same seeds
@@ -635,35 +700,85 @@ def share_at_most(part, # per-seed cost of the part (e.g. sweep forward passes)
     if p.shape != w.shape or w.min() <= 0: raise LotteryError("part and whole must give one cost per seed "
                                                               "for the same seeds, whole > 0; "
                                                               f"got {p.tolist()} and {w.tolist()}.")
-    if (u := _too_few(claim, paper, 'share', seeds=p)): return u
+    if (u := _too_few(claim, paper, 'share', seeds=(p,))): return u
     sh = p / w
-    m, h = float(limit - sh.mean()), mean_halfwidth(sh, ci)
-    return _pack(claim, decide(m, h, 0.0), m, (m - h, m + h), 0.0, len(sh), 'share',
-                 f"{100 * ci:.0f}% interval: Student t for the mean over {len(sh)} seeds", paper,
+    sp = _spread(float(limit - sh.mean()), 0.0, False, ci, len(sh), [_sd(sh)])
+    return _pack(claim, sp, len(sh), 'share', f"{100 * ci:.0f}% interval: Student t for the mean over "
+                 f"{_count(len(sh), 'seed')}", paper,
                  f"{100 * sh.mean():.1f}% of the compared cost (limit {100 * limit:.0f}%)",
                  float(np.mean(sh <= limit)))
 
 
 # %% ../nbs/08_claims.ipynb #c9d7c687
-def rewind_better(errors_late, # test errors at rewind step tau1, one per seed, at the density compared
-                  errors_early, # test errors at rewind step tau0 at the same density
+def rewind_better(errors_late, # test errors at rewind step tau1, one per seed, at the level compared
+                  # test errors at rewind step tau0 at the same level, the same seeds in the same order
+                  errors_early,
                   n_test:int|None, # test examples; None: exact numbers
                   claim:str='the later rewind step gives lower error',
                   paper:str='the matching rewind step stays below rewind 0 at high sparsity (Fig. 5)',
+                  late:str='the later rewind step', early:str='the earlier rewind step', # names, for the text
                   ci:float=0.9) -> Verdict:
-    ("Difference of mean errors (early - late) with Welch's t interval; "
-     "'yes' when tau1 is clearly better.")
+    ("Mean over seeds of the paired difference early - late (a seed's two rewind steps share its "
+     "initialisation, dense run and level-1 mask), with the Student t interval of that mean; 'yes' when tau1 "
+     "is clearly better.")
     l, e = as_errors(errors_late=errors_late, errors_early=errors_early)
-    if (u := _too_few(claim, paper, errors_late=l, errors_early=e)): return u
-    f = lambda l, e: e.mean() - l.mean()
-    m, h, res = f(l, e), diff_halfwidth(l, e, ci), error_resolution(n_test)
-    sd = lambda x: float(np.std(x, ddof=1))
-    measured = (f"later {100 * l.mean():.2f}% ± {100 * sd(l):.2f} vs earlier {100 * e.mean():.2f}% ± "
-                f"{100 * sd(e):.2f} (mean ± std over seeds)")
-    return _pack(claim, decide(m, h, res, strict=True), m, (m - h, m + h), res, len(l) + len(e), 'error',
-                 f"{100 * ci:.0f}% interval: Welch t for the difference of means ({len(l)} and {len(e)} "
-                 "seeds)",
-                 paper, measured)
+    if l.shape != e.shape: raise LotteryError(f"errors_late has {_count(len(l), 'seed')} and errors_early "
+                                              f"{len(e)}; give one error per seed for the same seeds.")
+    if (u := _too_few(claim, paper, seeds=(l,))): return u
+    dif = e - l
+    sp = _spread(float(dif.mean()), error_resolution(n_test), True, ci, len(dif), [_sd(dif)])
+    measured = (f"{late} {100 * l.mean():.2f}% vs {early} {100 * e.mean():.2f}%: paired difference "
+                f"{100 * dif.mean():+.2f} ± {100 * _sd(dif):.2f} points (mean ± std over "
+                f"{_count(len(dif), 'seed')})")
+    return _pack(claim, sp, len(dif), 'error',
+                 f"{100 * ci:.0f}% interval: Student t for the mean of the paired "
+                 f"per-seed differences ({_count(len(dif), 'seed')})", paper, measured,
+                 float(np.mean(dif > 0)),
+                 per_seed_difference=dif.tolist())
+
+def _level_pair(late_level_errors, early_level_errors, dense_errors) -> tuple:
+    "The checked (seeds, levels + 1) arrays of two rewind steps (the same seeds) and the dense errors."
+    lt = as_values('late_level_errors', late_level_errors, ndim=2, lo=0, hi=1)
+    er = as_values('early_level_errors', early_level_errors, ndim=2, lo=0, hi=1)
+    if lt.shape != er.shape or lt.shape[1] < 2:
+        raise LotteryError(f"late_level_errors has shape {lt.shape} and early_level_errors {er.shape}; "
+                           "give both as (seeds, levels + 1) for the same seeds, "
+                           "with at least levels 0 and 1.")
+    return lt, er, _dense(dense_errors)
+
+def rewind_contrast(late_level_errors, # (seeds, L + 1) test errors at the later (matching) rewind step
+                    early_level_errors, # (seeds, L + 1) at rewind step 0, the same seeds in the same order
+                    dense_errors, # dense test errors, one per dense run: the threshold
+                    n_test:int|None, # test examples; None: exact numbers
+                    densities=None, # density of each level, for the text
+                    late:str='the later rewind step', early:str='rewind 0', # names, for the text
+                    claim:str|None=None, # None: says the level the rule chose
+                    paper:str='rewind 0 stops matching where the matching rewind step still matches (Fig. 5)',
+                    ci:float=0.9) -> Verdict:
+    ("At the sparsest level where the later step is clearly matching, is rewind 0 worse (paired by seed) and "
+     "not matching? Yes if both, no if either is a clear no (the rule above).")
+    lt, er, d = _level_pair(late_level_errors, early_level_errors, dense_errors)
+    base = claim or f"where {late} is still clearly matching, {early} is worse and not matching"
+    if (u := _too_few(base, paper, seeds=(lt,), dense=d)): return u
+    lv = sparsest_matching(matching_levels(lt, d, n_test, ci=ci))
+    if lv == 0: return untestable(base, f'{late} has no clearly matching level', paper, n=len(lt))
+    dn = f"{100 * densities[lv]:.1f}% weights, " if densities is not None else ''
+    c = claim or (f"at level {lv} ({dn}the sparsest where {late} clearly matches), "
+                  f"{early} is worse and not matching")
+    worse = rewind_better(lt[:, lv], er[:, lv], n_test, f'{early} worse', late=late, early=early, ci=ci)
+    notm = negate(matching(er[:, lv], d, n_test, claim=f'{early} matching', ci=ci), f'{early} not matching')
+    (a, b), (a2, b2) = worse.details['interval'], notm.details['interval']
+    m, lo, hi = min(worse.margin, notm.margin), min(a, a2), min(b, b2)
+    pm = lambda v: f"{fmt_value(v.margin, 'error', True)} ± {fmt_value(v.uncertainty, 'error')}"
+    measured = (f"level {lv}: {worse.measured}; worse: {worse.verdict} ({pm(worse)}); not matching: "
+                f"{notm.verdict} ({pm(notm)}; threshold {100 * _thr(d):.2f}%)")
+    return Verdict(c, _all_of([worse.verdict, notm.verdict]), m, float(side(m, lo, hi)), worse.resolution,
+                   len(lt),
+                   'error', f"the smaller of two margins: {worse.uncertainty_kind}; {notm.uncertainty_kind}",
+                   float(np.mean((er[:, lv] > lt[:, lv]) & (er[:, lv] > _thr(d)))), paper, measured,
+                   {'interval': (lo, hi), 'power': ('all', [worse, notm]), 'level': lv, 'worse': worse,
+                    'not_matching': notm})
+
 
 # %% ../nbs/08_claims.ipynb #ffdd24d8
 def matching_levels(level_errors, # test errors of levels 0..L, shape (seeds, L + 1)
@@ -691,29 +806,67 @@ def sparsest_matching(verdicts:list, # `matching_levels` of one rewind step (lev
     return max([l for l, v in enumerate(verdicts[1:possible + 1], 1) if v.verdict == 'yes'], default=0)
 
 # %% ../nbs/08_claims.ipynb #f82c4dda
+def _depths(E:np.ndarray, thr:float) -> np.ndarray:
+    "Each seed's matching depth: its sparsest level >= 1 with error <= thr, 0 if none (rows: seeds)."
+    ok = E[:, 1:] <= thr
+    return np.where(ok.any(axis=1), ok.shape[1] - np.argmax(ok[:, ::-1], axis=1), 0)
+
+def _union_interval(u:dict, n:int, nd:int, scale:float=1.0) -> tuple:
+    ("The union of the Student t intervals of the mean depth difference over every threshold in the "
+     "threshold's interval, with n seeds (stds x `scale`) and nd dense runs; `u['steps']`: (threshold, "
+     "mean, std), sorted.")
+    t_lo, t_hi = _interval_at(u['threshold'], n, nd)
+    cuts = [t for t, _, _ in u['steps']]
+    first = max(int(np.searchsorted(cuts, t_lo, side='right')) - 1, 0)   # the step that holds t_lo
+    steps = [x for i, x in enumerate(u['steps']) if i == first or t_lo < x[0] <= t_hi]
+    h = t_quantile((1 + u['ci']) / 2, n - 1) * scale / math.sqrt(n)
+    return (float(min(m - h * s for _, m, s in steps)), float(max(m + h * s for _, m, s in steps)))
+
+def _depth_steps(lt, er, t_lo:float, t_hi:float) -> list:
+    ("(threshold, mean, std) of the per-seed depth differences at t_lo and at every level error of either "
+     "step in (t_lo, t_hi]: the steps of a step function, sorted.")
+    errs = np.r_[lt[:, 1:].ravel(), er[:, 1:].ravel()]
+    dif = lambda t: _depths(lt, t) - _depths(er, t)
+    return [(float(t), float(dif(t).mean()), _sd(dif(t)))
+            for t in np.unique(np.r_[t_lo, errs[(errs > t_lo) & (errs <= t_hi)]])]
+
 def deeper_matching(late_level_errors, # (seeds, L + 1) test errors at the later rewind step
-                    early_level_errors, # (seeds, L + 1) at the earlier rewind step (e.g. 0)
-                    dense_errors, # dense test errors, one per seed
-                    n_test:int|None,
+                    early_level_errors, # (seeds, L + 1) at the earlier rewind step (e.g. 0), the same seeds
+                    dense_errors, # dense test errors, one per dense run: the threshold
+                    n_test:int|None, # test examples (the threshold's levels); None: exact numbers
                     densities=None, # density of each level, for the text
+                    # names, for the text
+                    late:str='the later rewind step', early:str='the earlier rewind step',
                     claim:str='the later rewind step stays matching to higher sparsity',
                     paper:str='rewind 0 stops matching early; the matching rewind step stays matching far '
                               'longer (Fig. 5)',
-                    **kwargs) -> Verdict:
-    ("Is the unbroken matching run of the later rewind step longer than that of the earlier one (see the "
-     "rule above)?")
-    vl, ve = (matching_levels(late_level_errors, dense_errors, n_test, **kwargs),
-              matching_levels(early_level_errors, dense_errors, n_test, **kwargs))
-    if (u := _untested(vl[1:] + ve[1:], claim, paper)): return dataclasses.replace(u, unit='levels')
-    (cl, pl), (ce, pe) = matching_run(vl), matching_run(ve)
-    m, u = (cl + pl) / 2 - (ce + pe) / 2 - 0.5, ((pl - cl) + (pe - ce)) / 2
-    dn = (lambda l: f" ({100 * densities[l]:.1f}% weights)") if densities is not None else (lambda l: '')
-    rng = lambda c, p: f"level {c}{dn(c)}" + (f" to {p}{dn(p)}" if p != c else '')
-    measured = f"matching through {rng(cl, pl)} at the later step, through {rng(ce, pe)} at the earlier one"
-    return Verdict(claim, decide(m, u, 0.0), m, u, 0.0, len(vl) + len(ve), 'levels',
-                   'undecided levels of the two runs (each level: ' +
-                   (vl[1].uncertainty_kind if len(vl) > 1 else 'n/a') + ')', None, paper, measured,
-                   {'late': (cl, pl), 'early': (ce, pe), 'late_levels': vl, 'early_levels': ve})
+                    ci:float=0.9) -> Verdict:
+    ("Mean over seeds of the paired difference of matching depths (later - earlier), with the union of its "
+     "Student t intervals over the threshold's interval (the rule above).")
+    lt, er, d = _level_pair(late_level_errors, early_level_errors, dense_errors)
+    if (u := _too_few(claim, paper, 'levels', seeds=(lt,), dense=d)): return u
+    n, nd, thr = len(lt), len(d), _thr(d)
+    tsp = _spread(thr, 0.0, False, ci, n, [], _sd(d), nd, _eps(d), 1)
+    t_lo, t_hi = _interval_at(tsp, n, nd)
+    steps = _depth_steps(lt, er, t_lo, t_hi)
+    dl, de = _depths(lt, thr), _depths(er, thr)
+    u = dict(threshold=tsp, steps=steps, ci=ci)
+    m, (lo, hi) = float((dl - de).mean()), _union_interval(u, n, nd)
+    dn = lambda x: (f" (median {100 * densities[int(np.median(x))]:.1f}% "
+                    "weights)") if densities is not None else ''
+    measured = (f"per-seed matching depth (sparsest level within the threshold {100 * thr:.2f}%): {late} "
+                f"{', '.join(map(str, dl))}{dn(dl)}, {early} {', '.join(map(str, de))}{dn(de)}; paired "
+                f"difference {m:+.2f} ± {_sd(dl - de):.2f} levels (mean ± std over {_count(n, 'seed')}); "
+                f"from {min(x[1] for x in steps):+.2f} to {max(x[1] for x in steps):+.2f} over thresholds "
+                f"{100 * t_lo:.2f}-{100 * t_hi:.2f}%")
+    kind = (f"{100 * ci:.0f}% interval: Student t for the mean of the paired per-seed depth differences "
+            f"({_count(n, 'seed')}), joined over the threshold's {100 * ci:.0f}% interval (the dense "
+            f"mean's t, ε's chi-square from {_count(nd, 'dense run')})")
+    return Verdict(claim, decide_interval(m, lo, hi, 0.0, strict=True), m, float(side(m, lo, hi)), 0.0, n,
+                   'levels', kind, float(np.mean(dl > de)), paper, measured,
+                   {'interval': (lo, hi), 'power': ('union', dict(u, margin=m)), 'late_depths': dl.tolist(),
+                    'early_depths': de.tolist(), 'threshold_interval': (t_lo, t_hi)})
+
 
 # %% ../nbs/08_claims.ipynb #010ac964
 def claims_summary(verdicts:list) -> str:
@@ -741,6 +894,95 @@ def claims_markdown(verdicts:list, # `Verdict`s, one per row
                      f"{fmt_value(v.margin, v.unit, True)} | {unc} | "
                      f"{mark.get(v.verdict) or '**' + esc(v.label) + '**'} |")
     return '\n'.join(lines) + '\n\n' + claims_summary(verdicts)
+
+
+# %% ../nbs/08_claims.ipynb #4f77a0b9
+def _sizes(v:Verdict) -> tuple:
+    "(seeds, dense runs) of a verdict's parts: the largest over its members."
+    kind, *a = v.details['power']
+    if kind == 'interval': return a[0]['n'], a[0]['nd']
+    if kind == 'min': return max(x['n'] for x in a[0]), max(x['nd'] for x in a[0])
+    if kind == 'union': return a[0]['threshold']['n'], a[0]['threshold']['nd']
+    subs = a[0] if kind in ('all', 'share') else [x for c, ends in a[0] for x in (c, *ends)]
+    ns = [_sizes(x) for x in subs if x.evidence and 'power' in x.details]
+    return max(x for x, _ in ns), max(x for _, x in ns)
+
+def verdict_with(v:Verdict, # a verdict of this module
+                 seeds:int, # replicates to assume (at least 2)
+                 dense_runs:int, # dense runs to assume (at least 2 where the row uses ε)
+                 spread_scale:float=1.0, # every per-seed std times this
+                ) -> str|None:
+    ("The verdict `v` would get with `seeds` seeds and `dense_runs` dense runs if its margins, per-seed "
+     "stds and ε stayed as measured; None for a row that is no evidence.")
+    if not v.evidence or 'power' not in v.details: return None
+    kind, *a = v.details['power']
+    at = lambda x: verdict_with(x, seeds, dense_runs, spread_scale)
+    if kind == 'interval': out = _decide_at(a[0], seeds, dense_runs, spread_scale)
+    elif kind == 'min': out = _all_of([_decide_at(x, seeds, dense_runs, spread_scale) for x in a[0]])
+    elif kind == 'all': out = _all_of([at(x) for x in a[0]])
+    elif kind == 'share': out = _share_of([at(x) for x in a[0]], a[1], a[2])
+    elif kind == 'iff': out = _share_of([_agree(at(c), [at(x) for x in ends]) for c, ends in a[0]], a[1],
+                                        False)
+    else: out = decide_interval(a[0]['margin'], *_union_interval(a[0], seeds, dense_runs, spread_scale), 0.0,
+                                True)
+    return {'yes': 'no', 'no': 'yes'}.get(out, out) if v.details.get('negated') else out
+
+def _first(ok, lo:int, hi:int) -> int|None:
+    "The smallest k in lo..hi with ok(k), None if none (ok is monotone in k)."
+    return next((k for k in range(lo, hi + 1) if ok(k)), None)
+
+def replicates_needed(v:Verdict, # an undecided row
+                      max_seeds:int=64, max_dense:int=256, # search limits
+                      ci:float=0.9, # coverage of the per-seed stds' chi-square interval (the range)
+                     ) -> dict|None:
+    ("For an undecided row: the fewest seeds that decide it with its margins and spreads as measured (and "
+     "with the per-seed stds at the ends of their interval); failing that, the fewest dense runs (and then "
+     "seeds).")
+    if v.verdict != 'undecided' or 'power' not in v.details: return None
+    n, nd = _sizes(v)
+    dec = lambda k, kd, f=1.0: verdict_with(v, k, kd, f) in DECIDED
+    p = (1 + _check_ci(ci)) / 2
+    f_lo, f_hi = (math.sqrt((n - 1) / chi2_quantile(x, n - 1)) for x in (p, 1 - p))
+    seeds = _first(lambda k: dec(k, nd), n, max_seeds)
+    dense = then = None
+    if seeds is None and nd >= 2:
+        dense = _first(lambda kd: dec(max_seeds, kd), nd + 1, max_dense)
+        then = _first(lambda k: dec(k, dense), n, max_seeds) if dense else None
+    by = ('seeds' if seeds else 'dense runs' if dense
+          else 'not within the limits (or a margin within one test example)')
+    return dict(claim=v.claim, margin=v.margin, uncertainty=v.uncertainty, unit=v.unit, seeds=n,
+                dense_runs=nd,
+                seeds_needed=seeds,
+                seeds_range=[_first(lambda k: dec(k, nd, f), n, max_seeds) for f in (f_lo, f_hi)],
+                dense_runs_needed=dense, seeds_with_those_dense_runs=then, limited_by=by, max_seeds=max_seeds,
+                max_dense=max_dense, std_factors=[f_lo, f_hi])
+
+def power_table(verdicts:list, **kwargs) -> list:
+    "`replicates_needed` of every undecided row (a list of dicts, for scrapbook's `power`)."
+    return [r for r in (replicates_needed(v, **kwargs) for v in verdicts) if r is not None]
+
+def power_markdown(rows:list, # `power_table`
+                  ) -> str:
+    "The power table as Markdown, with the caveat computed from its numbers."
+    if not rows: return 'No row is undecided: the power table is empty.'
+    num = lambda k, top: f'{k}' if k is not None else f'more than {top}'
+    lines = ['| undecided row | margin ± uncertainty | seeds now | seeds needed | if the per-seed stds are '
+             'at '
+             'the low / high end of their interval | dense runs now | dense runs needed (with seeds) |',
+             '|---|---|---|---|---|---|---|']
+    for r in rows:
+        d = (f"{r['dense_runs_needed']} ({r['seeds_with_those_dense_runs']})" if r['dense_runs_needed'] else
+             '–' if r['seeds_needed'] else f"more than {r['max_dense']}")
+        rng = ' / '.join(num(k, r['max_seeds']) for k in r['seeds_range'])
+        lines.append(f"| {r['claim']} | {fmt_value(r['margin'], r['unit'], True)} ± "
+                     f"{fmt_value(r['uncertainty'], r['unit'])} | {r['seeds']} | "
+                     f"{num(r['seeds_needed'], r['max_seeds'])} | {rng} | {r['dense_runs'] or '–'} | {d} |")
+    n, (lo, hi) = rows[0]['seeds'], rows[0]['std_factors']
+    return '\n'.join(lines) + (f"\n\nEach margin and per-seed std kept as this run measured them. A std from "
+                               f"{_count(n, 'seed')} is itself uncertain: "
+                               f"its 90% interval runs from {lo:.2f} to "
+                               f"{hi:.2f} times the estimate, hence the range; "
+                               "and new seeds move the margin too.")
 
 
 # %% ../nbs/08_claims.ipynb #96aa9851

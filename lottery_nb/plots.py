@@ -14,13 +14,14 @@ from pathlib import Path
 import numpy as np
 
 from .config import PRESETS, ExperimentConfig, LotteryError, default_store, get_preset, project_root
+from .claims import dense_epsilon, epsilon_interval
 from .stats import mean_std
 
 # %% auto #0
 __all__ = ['ROLE_COLORS', 'DENSE_COLOR', 'DISPLAY_NAMES', 'COMMON_PARAMS', 'FIGURE_PRESETS', 'rewind_roles', 'rewind_label',
-           'display_name', 'setting_title', 'solution_label', 'projection_label', 'Curve', 'by_rewind', 'dense_stats',
-           'plot_error_vs_density', 'same_schedule', 'save_figure', 'figure_png', 'image_slider', 'default_out_dir',
-           'FigureSetup', 'figure_setup']
+           'display_name', 'setting_title', 'solution_label', 'projection_label', 'Curve', 'by_rewind', 'DenseBand',
+           'dense_stats', 'draw_matching_band', 'plot_error_vs_density', 'same_schedule', 'save_figure', 'figure_png',
+           'image_slider', 'default_out_dir', 'FigureSetup', 'figure_setup']
 
 # %% ../nbs/10_plots.ipynb #2086542c
 ROLE_COLORS = {'rewind 0': '#6a3d9a', 'early': '#ff7f00', 'matching': '#33a02c'}
@@ -98,27 +99,77 @@ def by_rewind(rows:list, key:str='test_error') -> dict:
                        np.array([len(v) for v in vals]))
     return out
 
-def dense_stats(rows:list, key:str='test_error') -> tuple:
-    "(mean, std, n) of the dense (level 0) `key` over seeds: the matching band of Definition A.2."
-    vals = {x['seed']: x[key] for x in rows if x['level'] == 0}
-    m, s = mean_std(list(vals.values()))
-    return m, s, len(vals)
+@dataclass
+class DenseBand:
+    "The matching threshold the verdicts use: every stored dense run's mean + ε, with ε's chi-square interval."
+    mean:float # mean test error of every dense run
+    epsilon:float # their std (ddof=1; 0 for one run)
+    eps_interval:tuple # ε's chi-square interval (`claims.epsilon_interval`; (0, 0) for one run)
+    n:int # dense runs
+    replicates:list # test errors of the replicates' own dense runs
+    extras:list # test errors of the extra `dense_seeds` runs
+    ci:float = 0.9 # coverage of ε's interval
+
+    @property
+    def threshold(self) -> float: return self.mean + self.epsilon
+
+    @property
+    def text(self) -> str:
+        "One line: the band, and the mean of the replicates' dense runs beside the extra runs' mean."
+        runs = lambda k, what: f"{k} {what}{'' if k == 1 else 's'}"
+        lo, hi = self.eps_interval
+        eps = (f"ε {100 * self.epsilon:.2f} points ({100 * self.ci:.0f}% interval {100 * lo:.2f}-{100 * hi:.2f})"
+               if self.n > 1 else 'ε 0 (one dense run has no spread)')
+        s = (f"{runs(self.n, 'dense run')}: mean {100 * self.mean:.2f}%, {eps}, matching threshold "
+             f"{100 * self.threshold:.2f}%")
+        if self.replicates and self.extras:
+            s += (f"; the replicates' {runs(len(self.replicates), 'dense run')}: mean "
+                  f"{100 * np.mean(self.replicates):.2f}%, the {runs(len(self.extras), 'extra dense run')}: mean "
+                  f"{100 * np.mean(self.extras):.2f}%")
+        return s
+
+def dense_stats(dense_errors, # test errors of every stored dense run, e.g. `matching_threshold(exp)['errors']`
+                dense_seeds=None, # their seeds in the same order, e.g. `matching_threshold(exp)['seeds']`
+                replicate_seeds=None, # the replicates' seeds (`cfg.seeds`): their dense runs, the rest extra
+                ci:float=0.9, # coverage of ε's interval
+               ) -> DenseBand:
+    "The matching band of Definition A.2 from every stored dense run, as `lottery_nb.claims` decides with it."
+    e = [float(x) for x in dense_errors]
+    if not e: raise LotteryError("dense_errors is empty; give the test error of at least one dense run.")
+    seeds = list(dense_seeds) if dense_seeds is not None else [None] * len(e)
+    if len(seeds) != len(e): raise LotteryError(f"dense_seeds has {len(seeds)} seeds for {len(e)} dense errors; "
+                                                "give one seed per dense run, in the same order.")
+    rep = set(replicate_seeds or ())
+    return DenseBand(float(np.mean(e)), dense_epsilon(e), epsilon_interval(e, ci) if len(e) > 1 else (0.0, 0.0),
+                     len(e), [x for x, s in zip(e, seeds) if s in rep], [x for x, s in zip(e, seeds) if s not in rep],
+                     ci)
+
+def draw_matching_band(ax, # matplotlib axes
+                       band:DenseBand, # `dense_stats`
+                       accuracy:bool=False, # the axis shows accuracy (100 - error) instead of error
+                      ):
+    ("Draw the threshold the verdicts use: dense mean (thin line), mean + ε (dashed) and mean + ε's interval "
+     "(grey band), labelled with the number of dense runs.")
+    f = (lambda e: 100 * (1 - e)) if accuracy else (lambda e: 100 * e)
+    lo, hi = sorted(f(band.mean + x) for x in band.eps_interval)
+    n = f"n={band.n} dense run{'' if band.n == 1 else 's'}"
+    ax.axhline(f(band.threshold), color=DENSE_COLOR, lw=1.0, ls='--', label=f'matching threshold: dense + ε ({n})')
+    ax.axhspan(lo, hi, color=DENSE_COLOR, alpha=0.18, lw=0, label=f"threshold over ε's {100 * band.ci:.0f}% interval")
+    ax.axhline(f(band.mean), color=DENSE_COLOR, lw=0.8, label='dense mean')
+
 
 # %% ../nbs/10_plots.ipynb #1ec18875
 def plot_error_vs_density(rows:list, # `Experiment.results()`
+                          band:DenseBand, # `dense_stats` of every stored dense run (the split of `key`)
                           ax=None, # matplotlib axes (a new figure when None)
                           key:str='test_error', # metric to plot
                           title:str|None=None):
     ("Fig. 5: error (%) against weights remaining (%), mean ± std over replicates per rewind step, "
-     "with the dense band.")
+     "with the matching band the verdicts use.")
     import matplotlib.pyplot as plt
     if ax is None: _, ax = plt.subplots(figsize=(5, 3.6))
     curves, roles = by_rewind(rows, key), rewind_roles({x['rewind_step'] for x in rows})
-    m, s, n = dense_stats(rows, key)
-    # errors are >= 0
-    ax.axhspan(100 * max(m - s, 0), 100 * (m + s), color=DENSE_COLOR, alpha=0.15, lw=0,
-               label=f'dense ± std (n={n})')
-    ax.axhline(100 * m, color=DENSE_COLOR, lw=0.8)
+    draw_matching_band(ax, band)
     for r, c in curves.items():
         col = ROLE_COLORS[roles[r]]
         ax.plot(100 * c.density, 100 * c.mean, 'o-', ms=3, color=col, label=rewind_label(r, roles[r]))

@@ -14,7 +14,8 @@ from lottery_nb.claims import (Verdict, decide, dense_epsilon, dense_threshold, 
                                path_barriers, linearly_connected, lcs_membership, iff_segments, iff_agreement, adaptive_saving,
                                no_worse_than, share_at_most, rewind_better, matching_levels, matching_run, sparsest_matching,
                                deeper_matching, all_hold, negate, share_hold, claims_markdown, n_test_for_resolution,
-                               error_sampling_std, epsilon_interval, chi2_quantile, t_quantile, untestable, by_construction, tally)
+                               error_sampling_std, epsilon_interval, chi2_quantile, t_quantile, untestable, by_construction, tally,
+                               rewind_contrast, most_above, verdict_with, replicates_needed, power_table)
 
 DENSE = [0.060, 0.062, 0.058, 0.064]        # mean 6.1%, ε = 0.258 points (ddof=1), threshold 6.358%
 EPS = float(np.std(DENSE, ddof=1))
@@ -29,7 +30,7 @@ def test_epsilon_is_the_sample_std_of_the_dense_errors():
 
 
 def test_quantiles_and_the_interval_of_epsilon():
-    # reference values: scipy.stats.chi2.ppf / t.ppf (scipy is not a dependency; the library computes its own)
+    # reference values of scipy.stats.chi2.ppf / t.ppf, which the library now calls (thin, cached wrappers)
     assert chi2_quantile(0.05, 3) == pytest.approx(0.35184632, abs=1e-6) and chi2_quantile(0.95, 15) == pytest.approx(24.99579, abs=1e-4)
     assert t_quantile(0.95, 3) == pytest.approx(2.35336343, abs=1e-6) and t_quantile(0.95, 15) == pytest.approx(1.75305036, abs=1e-6)
     lo, hi = epsilon_interval(DENSE)
@@ -146,13 +147,108 @@ def test_deeper_matching():
     assert deeper_matching(late, early, DENSE, 1000).verdict == 'yes'
     assert deeper_matching(early, late, DENSE, 1000).verdict == 'no'
     assert deeper_matching(late, late, DENSE, 1000).verdict == 'no'
-    unsure = late.copy(); unsure[:, 3] = 0.0636
-    assert deeper_matching(unsure, early, DENSE, 1000).verdict == 'undecided'
+    unsure = late.copy(); unsure[:, 3] = 0.0636                      # a level hovering at the threshold no longer cuts
+    assert deeper_matching(unsure, early, DENSE, 1000).verdict == 'yes'   # the per-seed depth short (it did the matching run)
+    split = late.copy(); split[1, 3:] = 0.10                         # the seeds disagree: depths 4 and 2
+    assert deeper_matching(split, early, DENSE, 1000).verdict == 'undecided'
     assert matching_run(matching_levels(unsure, DENSE, 1000)) == (2, 4) and sparsest_matching(matching_levels(unsure, DENSE, 1000)) == 4
     noisy_start = late.copy(); noisy_start[:, 1] = 0.0636                     # level 1 undecided, 2-4 clear yes
     assert sparsest_matching(matching_levels(noisy_start, DENSE, 1000)) == 4
     assert sparsest_matching(matching_levels(early[:, [0, 3, 1]], DENSE, 1000)) == 0   # a clear no first: nothing after counts
     assert deeper_matching(late[:1], early[:1], DENSE, 1000).why == 'n=1'
+
+
+def test_rewind_contrast_at_the_later_steps_sparsest_clearly_matching_level():
+    late = np.array([[0.06, 0.05, 0.05, 0.05, 0.05, 0.09]] * 3) + np.array([[0], [0.001], [-0.001]])
+    early = late + np.array([0, 0, 0.001, 0.02, 0.03, 0.02])                 # level 4: worse and over the threshold
+    v = rewind_contrast(late, early, DENSE, 1000, late='rewind 150')
+    assert (v.verdict, v.details['level']) == ('yes', 4) and 'at level 4' in v.claim
+    assert v.margin == min(v.details['worse'].margin, v.details['not_matching'].margin)
+    matching_there = late + np.array([0, 0, 0, 0, 0.0005, 0])                # worse by 0.05 points, still matching: no
+    assert rewind_contrast(late, matching_there, DENSE, 1000).verdict == 'no'
+    assert rewind_contrast(late + 0.02, early, DENSE, 1000).why == 'the later rewind step has no clearly matching level'
+    with pytest.raises(LotteryError, match='give both as \\(seeds, levels \\+ 1\\) for the same seeds'):
+        rewind_contrast(late, early[:2], DENSE, 1000)
+
+
+def test_rewind_better_is_paired_by_seed():
+    late = np.array([0.10, 0.12, 0.14, 0.16]); early = late + [0.004, 0.005, 0.003, 0.004]
+    v = rewind_better(late, early, 1000)
+    d = early - late
+    assert v.margin == pytest.approx(d.mean()) and v.verdict == 'yes'
+    assert v.uncertainty == pytest.approx(t_quantile(0.95, 3) * np.std(d, ddof=1) / 2)    # Student t of the paired differences
+    with pytest.raises(LotteryError, match='errors_late has 4 seeds and errors_early 3'): rewind_better(late, early[:3], 1000)
+
+
+def test_deeper_matching_joins_the_t_intervals_over_the_thresholds_interval():
+    late = np.array([[0.06, 0.05, 0.05, 0.05, 0.09, 0.10]] * 2)             # depth 3
+    early = np.array([[0.06, 0.05, 0.05, 0.065, 0.12, 0.15]] * 2)           # depth 2 at 6.36%, 3 from 6.5% (inside T's interval)
+    v = deeper_matching(late, early, DENSE, 1000)
+    assert (v.verdict, v.margin, v.details['interval']) == ('undecided', 1.0, (0.0, 1.0))
+    lo, hi = v.details['threshold_interval']
+    assert lo < 0.065 <= hi and lo < dense_threshold(DENSE) < hi
+    assert deeper_matching(late, early, np.r_[DENSE * 16] + np.arange(64) * 1e-6, 1000).verdict == 'yes'   # 64 dense runs: 6.5% is outside
+    assert deeper_matching(late, late, DENSE, 1000).verdict == 'no'
+
+
+def test_most_above_is_the_qth_largest_seed_mean_with_a_jackknife():
+    B = np.array([[0.05, 0.03, 0.02, 0.010, 0.008, 0.006, 0.0]] * 4) + np.array([[0], [0.001], [-0.001], [0.0005]])
+    v = most_above(B, DENSE, 1000)
+    assert v.margin == pytest.approx(0.010 + 0.000125 - EPS) and v.details['needed'] == 4 and v.verdict == 'yes'
+    assert v.agreement == pytest.approx(6 / 7)
+    x = np.array([[0.01], [0.012], [0.009], [0.011]])                        # one item: the t interval of its mean
+    one, ref = most_above(x, DENSE, None), linearly_connected(x[:, 0], DENSE, None)
+    assert one.margin == pytest.approx(-ref.margin) and one.details['interval'] == pytest.approx((-ref.details['interval'][1], -ref.details['interval'][0]))
+    E = np.array([[0.070, 0.080, 0.062, 0.090, 0.100]] * 3) + np.array([[0], [0.001], [-0.001]])
+    assert most_above(E, DENSE, 1000, against='threshold', items='levels').verdict == 'yes'
+    assert most_above(E - 0.03, DENSE, 1000, against='threshold', items='levels').verdict == 'no'
+
+
+def test_power_on_hand_made_numbers():
+    from scipy import stats
+    late, early = [0.100, 0.104, 0.098, 0.102], [0.101, 0.107, 0.097, 0.105]     # paired differences +0.1, 0.3, -0.1, 0.3 points
+    v = rewind_better(late, early, None)
+    d = np.subtract(early, late); m, s = d.mean(), np.std(d, ddof=1)
+    want = next(k for k in range(4, 100) if stats.t.ppf(0.95, k - 1) * s / np.sqrt(k) < m)
+    r = replicates_needed(v)
+    assert v.verdict == 'undecided' and r['seeds_needed'] == want == 7 and r['limited_by'] == 'seeds'
+    f_lo, f_hi = np.sqrt(3 / stats.chi2.ppf(0.95, 3)), np.sqrt(3 / stats.chi2.ppf(0.05, 3))
+    assert r['seeds_range'] == [next(k for k in range(4, 100) if stats.t.ppf(0.95, k - 1) * f * s / np.sqrt(k) < m)
+                                for f in (f_lo, f_hi)]
+    w = matching([0.066] * 4, DENSE, None)                                   # no seed spread: only dense runs can decide it
+    rw = replicates_needed(w)
+    assert rw['seeds_needed'] is None and rw['limited_by'] == 'dense runs'
+    k = rw['dense_runs_needed'] - 1                                          # the chi-square interval of ε at k and k + 1 runs
+    upper = lambda n: EPS * np.sqrt((n - 1) / stats.chi2.ppf(0.05, n - 1))
+    half = lambda n: stats.t.ppf(0.95, n - 1) * EPS / np.sqrt(n)             # the dense mean's t half-width (same std)
+    over = 0.066 - dense_threshold(DENSE)
+    assert np.hypot(half(k), upper(k) - EPS) >= over > np.hypot(half(k + 1), upper(k + 1) - EPS)
+    assert power_table([v, w, matching([0.05] * 4, DENSE, None)]) == [r, rw]   # decided rows are not in it
+
+
+def test_verdict_with_the_runs_own_numbers_is_the_verdict():
+    rng = np.random.default_rng(3)
+    for _ in range(40):
+        E = 0.06 + rng.normal(0, 0.003, (4, 6)) + np.array([0, -0.002, 0, 0.002, 0.004, 0.01])
+        E2 = E + rng.normal(0.002, 0.002, (4, 6))
+        B = np.abs(rng.normal(0.003, 0.003, (4, 5)))
+        d = rng.normal(0.06, 0.003, 16)
+        rows = [matching(E[:, 2], d, 1000), negate(linearly_connected(B[:, 1], d, 1000), 'x'), deeper_matching(E, E2, d, 1000),
+                rewind_contrast(E, E2, d, 1000), most_above(B, d, 1000), most_above(E[:, 1:], d, 1000, against='threshold'),
+                iff_agreement(B, E, d, 1000, iff_segments(5)), all_hold(matching_levels(E, d, 1000), 'all'),
+                share_hold([linearly_connected(B[:, i], d, 1000) for i in range(5)], 'most')]
+        for v in rows:
+            if v.evidence:
+                n, nd = (4, 16)
+                assert verdict_with(v, n, nd) == v.verdict, v.text
+
+
+def test_untestable_texts_use_words_and_plurals():
+    assert matching([0.05], DENSE, 1000).measured == 'only 1 seed; a spread needs at least 2'
+    assert matching([0.05, 0.06], [0.06], 1000).measured == 'only 1 dense run; a spread needs at least 2'
+    assert rewind_better([0.1], [0.2], 1000).measured == 'only 1 seed; a spread needs at least 2'
+    assert 'from 1 dense run' not in matching([0.05, 0.06], DENSE, 1000).measured
+    assert 'from 4 dense runs' in matching([0.05, 0.06], DENSE, 1000).measured
 
 
 def test_combinations_and_table():
@@ -225,22 +321,57 @@ def _iff_draw(rng, off, n, nd):            # segments 1..4; the truth is a known
     return off > 0, iff_agreement(B, E, d, None, iff_segments(5)).verdict
 
 
-def _deeper_draw(rng, off, n, nd):         # the late step matches 2 levels deeper (off > 0) or 2 fewer (off < 0)
-    d = rng.normal(MU_D, SIGMA, nd)
-    deep, short = MU_D + np.array([0, -0.01, -0.01, -0.01, -0.01, 0.04]), MU_D + np.array([0, -0.01, -0.01, 0.03, 0.04, 0.05])
-    late, early = (deep, short) if off > 0 else (short, deep)
-    return off > 0, deeper_matching(late + rng.normal(0, TAU, (n, 6)), early + rng.normal(0, TAU, (n, 6)), d, None).verdict
+def _seed_effect(rng, n):
+    "A per-seed offset shared by every level and rewind step of a seed (same init, dense run, level-1 mask): pairing."
+    return rng.normal(0, TAU, (n, 1))
 
 
-def _rewind_draw(rng, off, n, nd):         # true: the later rewind step's mean error is lower, i.e. off > 0
-    late, early = rng.normal(MU_D - off / 2, TAU, n), rng.normal(MU_D + off / 2, TAU, n)
+def _deeper_draw(rng, off, n, nd):         # late matches 2 levels deeper (off > 0), 2 fewer (off < 0) or as deep (off = 0)
+    d, a = rng.normal(MU_D, SIGMA, nd), _seed_effect(rng, n)
+    # true threshold MU_D + SIGMA: 'deep' is within it through level 4 (levels 3-4 only 0.8 points under, hovering
+    # within the per-seed noise), 'short' through level 2; level 5 of 'deep' is only 0.4 points over
+    deep = MU_D + np.array([0, -0.002, -0.002, 0.0, 0.0, 0.008, 0.03])
+    short = MU_D + np.array([0, -0.002, 0.0, 0.008, 0.02, 0.03, 0.04])
+    late, early = (deep, short) if off > 0 else (short, deep) if off < 0 else (deep, deep)
+    noise = lambda: rng.normal(0, TAU, (n, 7))
+    return off > 0, deeper_matching(late + a + noise(), early + a + noise(), d, None).verdict
+
+
+def _rewind_draw(rng, off, n, nd):         # true: the later rewind step's mean error is lower, i.e. off > 0; paired seeds
+    a = _seed_effect(rng, n)[:, 0]
+    late, early = MU_D - off / 2 + a + rng.normal(0, TAU / 2, n), MU_D + off / 2 + a + rng.normal(0, TAU / 2, n)
     return off > 0, rewind_better(late, early, None).verdict
 
 
-@pytest.mark.parametrize('draw', [_matching_draw, _connected_draw, _iff_draw, _deeper_draw, _rewind_draw],
-                         ids=['matching', 'connected', 'iff', 'deeper', 'rewind'])
+def _contrast_draw(rng, off, n, nd):       # true: at the level the rule picks, rewind 0 is worse and not matching (off > 0)
+    d, a = rng.normal(MU_D, SIGMA, nd), _seed_effect(rng, n)
+    thr = MU_D + SIGMA
+    late = MU_D + np.array([0, -0.004, -0.004, -0.002, 0.0, 0.011, 0.03])   # clearly matching through 1-4 (0.4-0.8 points)
+    early = np.r_[MU_D, np.full(5, thr + off), MU_D + 0.04]                # off over the threshold at levels 1-5
+    v = rewind_contrast(late + a + rng.normal(0, TAU, (n, 7)), early + a + rng.normal(0, TAU, (n, 7)), d, None)
+    if v.verdict == 'untestable': return off > 0, 'undecided'              # no clearly matching level: nothing decided
+    lv = v.details['level']
+    return bool(early[lv] > late[lv] and early[lv] > thr), v.verdict
+
+
+def _share_draw(rng, off, n, nd, against='epsilon'):   # 11 items; true: more than half have mean > ε (or the threshold)
+    d, a = rng.normal(MU_D, SIGMA, nd), _seed_effect(rng, n)
+    mid = [abs(off)] * 2 if off > 0 else [0.003, -abs(off)]              # the 5th and 6th largest true margins
+    margins = np.array([0.05, 0.03, 0.01, 0.005] + mid + [-abs(off), -0.005, -0.01, -0.01, -0.02])
+    base = SIGMA if against == 'epsilon' else MU_D + SIGMA
+    X = base + margins + a + rng.normal(0, TAU, (n, 11))
+    return off > 0, most_above(X, d, None, against=against).verdict
+
+
+def _share_levels_draw(rng, off, n, nd): return _share_draw(rng, off, n, nd, against='threshold')
+
+
+@pytest.mark.parametrize('draw', [_matching_draw, _connected_draw, _iff_draw, _deeper_draw, _rewind_draw, _contrast_draw,
+                                  _share_draw, _share_levels_draw],
+                         ids=['matching', 'connected', 'iff', 'deeper', 'rewind', 'contrast', 'share', 'share_levels'])
 def test_decided_verdicts_are_rarely_wrong_and_undecided_shrinks_with_replicates(draw):
-    few = dict(offsets=(-0.01, 0.01), draws=150) if draw in (_iff_draw, _deeper_draw) else {}   # their truth is only a sign
+    few = dict(offsets=(-0.01, 0.01), draws=150) if draw is _iff_draw else {}        # its truth is only a sign
+    if draw is _deeper_draw: few = dict(offsets=(-0.01, 0.0, 0.01), draws=150)      # deeper, as deep, shallower
     results = [_calibrate(draw, n, nd, seed=7, **few) for n, nd in ((2, 4), (4, 16), (8, 32))]
     for n_reps, (worst, _) in zip((2, 4, 8), results):
         assert worst <= 0.10, (draw.__name__, n_reps, worst)
