@@ -467,7 +467,9 @@ def _main(argv:list|None=None) -> int:
     p.add_argument('args', nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     if not argv: p.error(f"give a subcommand: {', '.join(SUBCOMMANDS)}")
     if argv[0] in SUBCOMMANDS: return SUBCOMMANDS[argv[0]][0](argv[1:], prog=f'lottery {argv[0]}')
-    p.parse_args(argv)  # --help, --version, or a usage error (one line, exit 2)
+    a = p.parse_args(argv)  # --help, --version, or a usage error (one line, exit 2)
+    # what parses without exiting (`lottery -- imp ...`) runs its subcommand: no silent exit doing nothing
+    return SUBCOMMANDS[a.subcommand][0](a.args, prog=f'lottery {a.subcommand}')
 
 # %% ../nbs/11_cli.ipynb #6fd724c0
 # python -m lottery_nb.cli (not in a notebook kernel)
