@@ -13,11 +13,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import ExperimentConfig, LotteryError, TrainPlan, get_preset, is_int
+from .config import (ExperimentConfig, LotteryError, TrainPlan, as_config, get_preset, is_int,
+                               store_path)
 from .connectivity import DEFAULT_BETAS, Point, PointEvaluator, matching_threshold, project_point
 from .data import DataSet, TensorDataSet, get_data
 from .evaluator import subset_size
-from .imp import progress_bar, run_imp, run_units, setup, train_level
+from .imp import check_levels, progress_bar, run_imp, run_units, setup, train_level
 from .stats import text_table
 from .adaptive_store import AdaptiveStore
 from .store import (Experiment, cached, clean_tmp, discarding, file_lock, has_tmp, load_json,
@@ -28,9 +29,9 @@ from .training import get_device, train
 
 # %% auto #0
 __all__ = ['DEFAULT_RATIOS', 'check_ratios', 'check_betas', 'AdaptiveSettings', 'fixed_schedule', 'target_remaining',
-           'last_epoch_epsilon', 'sweep_data', 'lcs_threshold', 'choose_ratio', 'path_losses', 'sweep_outcome',
-           'sweep_choice', 'ratio_sweep', 'prune_count', 'prune_exactly', 'AdaptiveExperiment', 'run_adaptive',
-           'schedule_cost', 'levels_to_reach', 'matching_rewind', 'compare_schedules', 'adaptive_table']
+           'check_epoch', 'last_epoch_epsilon', 'sweep_data', 'lcs_threshold', 'choose_ratio', 'path_losses',
+           'sweep_outcome', 'sweep_choice', 'ratio_sweep', 'prune_count', 'prune_exactly', 'AdaptiveExperiment',
+           'run_adaptive', 'schedule_cost', 'levels_to_reach', 'matching_rewind', 'compare_schedules', 'adaptive_table']
 
 # %% ../nbs/09_adaptive.ipynb #be0e085a
 _THRESHOLDS = ('final', 'last_epoch_mean')
@@ -56,14 +57,16 @@ def check_ratios(ratios) -> tuple:
     return tuple(sorted(float(r) for r in rs))
 
 def check_betas(betas) -> tuple:
-    "Path points as a sorted tuple in [0, 1] with both end points."
+    ("The sweep's path points as a sorted tuple in [0, 1] with both end points: β is where a point lies "
+     "between the solution (0) and its projection (1), never outside (the paths of `lottery_nb.paths` may "
+     "extrapolate; the sweep asks about the segment).")
     try: b = [float(x) for x in betas]
     except (TypeError, ValueError): raise LotteryError(f"betas={betas!r} is not a sequence of numbers; "
                                                        "give e.g. (0, 0.1, ..., 1).") from None
     for x in b:
-        if not (math.isfinite(x) and 0 <= x
-                <= 1): raise LotteryError(f"Path point beta={x!r} is outside [0, 1]; "
-                                          "the path runs from the solution (0) to its projection (1).")
+        if not (math.isfinite(x) and 0 <= x <= 1):
+            raise LotteryError(f"Path point beta={x!r} is outside [0, 1]; the sweep's path runs from the "
+                               "solution (0) to its projection (1) and does not extrapolate past them.")
     return tuple(sorted(set(b) | {0.0, 1.0}))
 
 # %% ../nbs/09_adaptive.ipynb #6a189279
@@ -137,6 +140,7 @@ def target_remaining(settings:AdaptiveSettings, cfg:ExperimentConfig, n:int) -> 
         if cfg.levels < 1: raise LotteryError(
             f"levels={cfg.levels} gives no target: with target_density=None the target is the density of "
             "fixed IMP after `levels` levels, so use levels >= 1 or set target_density.")
+        check_levels(cfg, [n])   # a target of no weight: refused as fixed IMP refuses it
         return fixed_schedule(n, cfg.prune_fraction, cfg.levels)[-1]
     k = math.ceil(settings.target_density * n - 1e-9)
     if k < 1: raise LotteryError(f"target_density={settings.target_density!r} keeps no weight of the {n} "
@@ -144,6 +148,23 @@ def target_remaining(settings:AdaptiveSettings, cfg:ExperimentConfig, n:int) -> 
     if k >= n: raise LotteryError(f"target_density={settings.target_density!r} rounds to all {n} prunable "
                                   "weights, the density already reached; give a smaller density.")
     return k
+
+# %% ../nbs/09_adaptive.ipynb #a341b2e0
+def check_epoch(cfg:ExperimentConfig, # the experiment
+                plan:TrainPlan, # its plan
+                ddof:int=1, # of ε's standard deviation (`AdaptiveSettings.ddof`)
+               ):
+    ("Refuse, before anything is trained, a run whose dense training is shorter than one epoch: ε of step 1 "
+     "is the spread of the batch losses of its last epoch (`last_epoch_epsilon`).")
+    spe = plan.steps_per_epoch
+    if spe < 1 + ddof:
+        raise LotteryError(f"An epoch has {spe} batch{'es' if spe != 1 else ''} of {cfg.batch_size}; ε of "
+                           f"adaptive pruning (the spread of the last epoch's batch losses) needs at least "
+                           f"{1 + ddof}, so use a smaller batch size.")
+    if plan.total < spe:
+        raise LotteryError(f"Training for {cfg.training_steps!r} ({plan.total} steps) is shorter than one "
+                           f"epoch ({spe} batches of {cfg.batch_size}); ε of adaptive pruning is the spread "
+                           f"of the dense run's last-epoch batch losses, so train for at least {spe} steps.")
 
 # %% ../nbs/09_adaptive.ipynb #a341b2e1
 def last_epoch_epsilon(losses, # every training batch's loss of the dense run (`Experiment.losses(seed, 0, 0)`)
@@ -334,8 +355,9 @@ def _prunable_count(cfg:ExperimentConfig, data:DataSet) -> int:
     if not names: raise LotteryError(f"Model {cfg.model!r} has no prunable (convolution or linear) weights.")
     return sum(params[n].numel() for n in names)
 
-def _resolve(settings:AdaptiveSettings, cfg:ExperimentConfig, data:DataSet) -> dict:
+def _resolve(settings:AdaptiveSettings, cfg:ExperimentConfig, data:DataSet, plan:TrainPlan) -> dict:
     "The settings with everything that depends on the experiment filled in and checked."
+    check_epoch(cfg, plan, settings.ddof)
     if cfg.prune_method != 'magnitude': raise LotteryError(f"prune_method={cfg.prune_method!r} is not "
                                                            "allowed for adaptive pruning; "
                                                            "the heuristic prunes by magnitude ('magnitude').")
@@ -355,14 +377,15 @@ def _resolve(settings:AdaptiveSettings, cfg:ExperimentConfig, data:DataSet) -> d
 class AdaptiveExperiment(AdaptiveStore):
     ("The run store of one adaptive IMP run (`lottery_nb.adaptive_store.AdaptiveStore`), "
      "for settings checked against the experiment.")
-    def __init__(self, cfg:ExperimentConfig, store:str|Path|None=None, settings:AdaptiveSettings|None=None,
-                 plan:TrainPlan|None=None, data:DataSet|None=None):
+    def __init__(self, cfg:ExperimentConfig|str, store:str|Path|None=None,
+                 settings:AdaptiveSettings|None=None, plan:TrainPlan|None=None, data:DataSet|None=None):
+        cfg, store = as_config(cfg), store_path(store)
         data = data if data is not None else get_data(cfg.dataset, device='cpu', **cfg.data_kwargs)
         plan = plan or cfg.resolve(data.steps_per_epoch(cfg.batch_size))
         self.settings = settings if settings is not None else AdaptiveSettings()
         if not isinstance(self.settings, AdaptiveSettings): raise LotteryError(f"settings={settings!r} is "
                                                                                "not an AdaptiveSettings.")
-        super().__init__(cfg, store, plan, _resolve(self.settings, cfg, data))
+        super().__init__(cfg, store, plan, _resolve(self.settings, cfg, data, plan))
 
 # %% ../nbs/09_adaptive.ipynb #6e02e899
 def _upper_levels(n:int, floor:float, target:int) -> int:
@@ -453,13 +476,14 @@ class _AdaptiveRunner(_Chain):
         return cached(ax.threshold_file(seed), compute)
 
 # %% ../nbs/09_adaptive.ipynb #f332070d
-def run_adaptive(cfg:ExperimentConfig, # the experiment (seeds, rewind steps; `levels` sets the default target)
-                 store:str|Path|None=None, # run-store root, shared with `run_imp`; None: `default_store()`
+def run_adaptive(cfg:ExperimentConfig|str, # the experiment or a preset (`levels` sets the default target)
+                 store:str|Path|None=None, # run-store folder, shared with `run_imp`; None: `default_store()`
                  settings:AdaptiveSettings|None=None, # the heuristic's knobs (default: `AdaptiveSettings()`)
                  progress:bool=True, # show a progress bar
                  poll:float=1.0, # seconds between looks at chains another process is working on
                 ) -> AdaptiveExperiment:
     "Adaptive IMP (Section 2.2) for every seed and rewind step of `cfg`, resuming whatever is stored."
+    cfg, store = as_config(cfg), store_path(store)
     dev, data, plan = setup(cfg)
     ax = AdaptiveExperiment(cfg, store, settings, plan, data)   # checks the settings against the experiment
     run_imp(cfg.replace(levels=0), store, progress=progress, poll=poll)
@@ -538,8 +562,9 @@ def levels_to_reach(n:int, # prunable weights
     while rem > target: rem -= math.ceil(fraction * rem); L += 1
     return L
 
-def matching_rewind(cfg:ExperimentConfig) -> ExperimentConfig:
+def matching_rewind(cfg:ExperimentConfig|str) -> ExperimentConfig:
     "`cfg` with its largest rewind step only (the presets' matching one): the default rewind step of Fig. 4."
+    cfg = as_config(cfg)
     data = get_data(cfg.dataset, device='cpu', **cfg.data_kwargs)
     plan = cfg.resolve(data.steps_per_epoch(cfg.batch_size))
     return cfg.replace(rewind_steps=(cfg.rewind_steps[int(np.argmax(plan.rewind_steps))],))

@@ -17,28 +17,56 @@ from .stats import mean_std, text_table
 from .figures import (FIGURES, HEARTBEAT_ENV, KERNEL_NOISE, available_figures, figure_jobs,
                                 figures_dir,
                                 forwarded, heartbeat_line, heartbeat_lines, heartbeat_seconds, kernel_noise,
-                                notebook_parameters, run_figures, run_notebook, user_errors)   # (re-exported)
+                                notebook_parameters, option_of, os_sentence, run_figures, run_notebook,
+                                user_errors)   # (re-exported)
 
 # %% auto #0
-__all__ = ['SUBCOMMANDS', 'summary_table', 'Parser', 'add_run_args', 'run_overrides', 'folder_arg', 'store_arg', 'Terminated',
-           'guarded', 'imp_parser', 'imp_config', 'wait_for_run', 'imp_main', 'figures_parser', 'figures_params',
-           'figures_main', 'adaptive_parser', 'adaptive_main', 'store_parser', 'store_main', 'main']
+__all__ = ['PIPE_CLOSED', 'PARAM_OPTIONS', 'SUBCOMMANDS', 'epsilon_line', 'summary_table', 'Parser', 'add_version',
+           'add_run_args', 'run_overrides', 'folder_arg', 'store_arg', 'Terminated', 'output_closed', 'quiet_exit',
+           'pipe_safe', 'guarded', 'imp_parser', 'imp_config', 'wait_for_run', 'extra_dense_line', 'imp_main',
+           'figures_parser', 'figures_params', 'figures_main', 'adaptive_parser', 'adaptive_main', 'store_parser',
+           'store_main', 'main']
 
 # %% ../nbs/11_cli.ipynb #25ffc187
+def _error_cell(errors:list, threshold:dict|None) -> str:
+    ("Mean ± std (n) of test errors (fractions) in %, the mean alone for one value; '*' when the mean is "
+     "matching (`lottery_nb.connectivity.is_matching`).")
+    if not errors: return '-'
+    m, sd = mean_std(errors)
+    mark = ''
+    if threshold is not None:
+        from lottery_nb.connectivity import is_matching
+        mark = ' *' if is_matching(m, threshold) else ''
+    return (f"{100 * m:.2f} ± {100 * sd:.2f} ({len(errors)})" if len(errors) > 1
+            else f"{100 * m:.2f} (1)") + mark
+
+def epsilon_line(threshold:dict, # `lottery_nb.connectivity.matching_threshold(exp)`
+                ) -> str:
+    ("What '*' in `summary_table` means: the matching threshold, the dense mean + ε, "
+     "with the runs ε comes from.")
+    n = len(threshold['seeds'])
+    eps = (f"ε = {100 * threshold['epsilon']:.2f}%, the std over {n} dense runs" if n > 1
+           else "ε = 0 (one dense run: no spread to measure)")
+    return (f"* matching: mean test error <= {100 * threshold['threshold']:.2f}%, the dense mean "
+            f"{100 * threshold['dense_error']:.2f}% + {eps}")
+
 def summary_table(rows:list[dict], # `Experiment.results()`
+                  threshold:dict|None=None, # `matching_threshold(exp)`: marks the matching levels with '*'
                  ) -> str:
-    "Test error (%) per level and rewind step, mean ± std over seeds, with density and wall time per level."
+    """Test error (%) per level and rewind step, mean ± std (n) over seeds (the mean alone for one seed),
+    '*' where it is matching (Definition A.2: within ε of the dense error), with density and wall time per
+    level."""
     rewinds = sorted({r['rewind_step'] for r in rows}); out = []
     for L in sorted({r['level'] for r in rows}):
         at = [r for r in rows if r['level'] == L]
         cells = [str(L), f"{100 * mean_std([r['density'] for r in at])[0]:.1f}%"]
         for rw in rewinds:
-            e = [100 * r['test_error'] for r in at if r['rewind_step'] == rw]
-            cells.append(f"{mean_std(e)[0]:.2f} ± {mean_std(e)[1]:.2f} ({len(e)})" if e else '-')
+            cells.append(_error_cell([r['test_error'] for r in at if r['rewind_step'] == rw], threshold))
         uniq = {(r['seed'], r['rewind_step'] if L else None): r['wall_time'] for r in at}
         cells.append(f"{mean_std(list(uniq.values()))[0]:.1f}")
         out.append(cells)
-    return text_table(['level', 'density'] + [f'rewind {r}: test err %' for r in rewinds] + ['s/level'], out)
+    table = text_table(['level', 'density'] + [f'rewind {r}: test err %' for r in rewinds] + ['s/level'], out)
+    return table + (f"\n{epsilon_line(threshold)}" if rows and threshold is not None else '')
 
 # %% ../nbs/11_cli.ipynb #41169156
 class Parser(argparse.ArgumentParser):
@@ -58,6 +86,12 @@ def _pos_int(text:str) -> int:
     if v < 1: raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
     return v
 
+def add_version(p:argparse.ArgumentParser) -> argparse.ArgumentParser:
+    "`--version` on `p`: every alias (`lottery-imp`, ...) answers it as `lottery` does."
+    from lottery_nb import __version__
+    p.add_argument('--version', action='version', version=f'lottery-nb {__version__}')
+    return p
+
 def add_run_args(p:argparse.ArgumentParser, levels_help:str='number of pruning rounds L_max'):
     ("The arguments every subcommand that trains shares: preset, overrides, seeds, rewind steps, levels, "
      "device, store.")
@@ -71,7 +105,7 @@ def add_run_args(p:argparse.ArgumentParser, levels_help:str='number of pruning r
     p.add_argument('--store', help='run-store directory (default: $LOTTERY_STORE, '
                                    'else runs/ in the project root, else ./runs)')
     p.add_argument('--no-progress', action='store_true', help='no progress bars')
-    return p
+    return add_version(p)
 
 def run_overrides(args:argparse.Namespace) -> dict:
     "The config overrides that `add_run_args`' arguments describe, each type-checked by `parse_override`."
@@ -102,36 +136,6 @@ def store_arg(args:argparse.Namespace) -> Path:
     return folder_arg(args.store, name, default_store)
 
 # %% ../nbs/11_cli.ipynb #093aeead
-def _option_of(path, options:dict) -> str|None:
-    ("The option (e.g. `'--out'`) of `options` (option -> folder) whose folder holds `path`, the innermost; "
-     "else None.")
-    try: p = Path(path).expanduser().resolve()
-    except (OSError, RuntimeError, TypeError): return None
-    hits = []
-    for opt, q in options.items():
-        if q is None: continue
-        q = Path(q).expanduser().resolve()
-        if p == q or q in p.parents: hits.append((len(q.parts), opt))
-    return max(hits)[1] if hits else None
-
-def _os_sentence(e:OSError, options:dict|None=None) -> str:
-    ("One sentence for an OS error: what failed, on which path, and what to do, "
-     "naming the option (of `options`) at fault.")
-    import errno
-    path = e.filename or ''
-    opt = _option_of(path, options or {}) if path else None
-    it = f'point {opt} at' if opt else 'choose'
-    what = {errno.ENOSPC: 'the disk is full; free some space',
-            errno.EACCES: f'permission denied; {it} a folder you can write to, or fix its permissions',
-            errno.EPERM: f'permission denied; {it} a folder you can write to, or fix its permissions',
-            errno.EROFS: f'the file system is read-only; {it} a writable folder',
-            errno.ENOTDIR: f'a path component is a file, not a folder; {it} a folder',
-            errno.EEXIST: f'a file is in the way; {it} a folder',
-            errno.EISDIR: 'a folder is where a file was expected'}.get(e.errno,
-                                                                       f"{e.strerror or e}; check the path")
-    return (f"{e.strerror or type(e).__name__} at {str(path)!r}: {what}." if path
-            else f"{e.strerror or e}: {what}.")
-
 class Terminated(BaseException):
     "SIGTERM arrived; `what` is the work that was running (the status line of the open progress counts)."
     def __init__(self, what:str=''): super().__init__(what); self.what = what
@@ -150,15 +154,48 @@ def _options(args:tuple) -> dict:
     out['--store'] = st if st else (default_store() if hasattr(ns, 'store') else None)
     return out
 
+PIPE_CLOSED = 141   # 128 + SIGPIPE: the status a shell shows for `git log | head -1`'s git
+
+def output_closed() -> bool:
+    "Whether the reader of this process's stdout or stderr has gone (a pipe into `head` that exited)."
+    import select
+    if not hasattr(select, 'poll'): return True   # (no way to look: a broken pipe is taken to be ours)
+    for f in (sys.stdout, sys.stderr):
+        try: fd = f.fileno()
+        except (AttributeError, ValueError, OSError): continue
+        p = select.poll(); p.register(fd, select.POLLOUT)
+        if any(ev & select.POLLERR for _, ev in p.poll(0)): return True
+    return False
+
+def quiet_exit() -> int:
+    ("End quietly on a closed pipe, as git does: what is still buffered for stdout goes to the null device "
+     "(no 'Exception ignored' at exit); `PIPE_CLOSED`.")
+    for f in (sys.stdout, sys.stderr):
+        try:
+            null = os.open(os.devnull, os.O_WRONLY); os.dup2(null, f.fileno()); os.close(null)
+        except (AttributeError, ValueError, OSError): pass
+    return PIPE_CLOSED
+
+def pipe_safe(fn, *args, **kw):
+    ("`fn(*args, **kw)` with stdout flushed before it returns (or exits): a reader that has gone ends the "
+     "command quietly (`quiet_exit`), whenever the write fails.")
+    try:
+        try: return fn(*args, **kw)
+        finally: sys.stdout.flush()
+    except BrokenPipeError:
+        if output_closed(): return quiet_exit()
+        raise
+
 def guarded(prog:str, fn, *args, sigterm:bool=True) -> int:
     """Run `fn(*args)`; a `LotteryError` or `OSError` becomes one line on stderr and exit status 2, Ctrl-C
-    exit 130, and with `sigterm` (in the main thread) SIGTERM one line saying what it stopped, exit 143."""
+    exit 130, and with `sigterm` (in the main thread) SIGTERM one line saying what it stopped, exit 143; a
+    reader of stdout that has gone (`| head`) a quiet exit (`pipe_safe`)."""
     import signal, threading
     main = sigterm and threading.current_thread() is threading.main_thread()
     old = signal.signal(signal.SIGTERM, _on_sigterm) if main else None
-    try: return fn(*args)
+    try: return pipe_safe(fn, *args)
     except LotteryError as e: print(f"{prog}: error: {e}", file=sys.stderr); return 2
-    except OSError as e: print(f"{prog}: error: {_os_sentence(e, _options(args))}", file=sys.stderr); return 2
+    except OSError as e: print(f"{prog}: error: {os_sentence(e, _options(args))}", file=sys.stderr); return 2
     except KeyboardInterrupt:
         print(f"{prog}: interrupted; finished work is stored, re-run the same command to resume.",
               file=sys.stderr); return 130
@@ -208,6 +245,19 @@ def wait_for_run(exp, # the `Experiment` of the run
         time.sleep(poll)
     return True
 
+def extra_dense_line(cfg) -> str|None:
+    """The banner's line on the dense runs that only estimate ε (`dense_seeds` past the replicates): how many,
+    and how much of the training they are; None without any."""
+    # (the data set is loaded only when there are some)
+    if (cfg.dense_seeds or 0) <= len(cfg.seeds): return None
+    from lottery_nb.imp import train_plan, training_share
+    sh = training_share(cfg, train_plan(cfg))
+    k = sh['extra_runs']
+    return (f"  plus {k} extra dense run{'s' if k != 1 else ''} for ε (the spread of the dense test error "
+            "over "
+            f"{sh['dense_runs']} runs; the bar says 'ε run i/{k}'): {sh['extra_steps']:,} of the "
+            f"{sh['steps']:,} training steps ({100 * sh['extra_steps'] / sh['steps']:.0f}%)")
+
 def _imp(args:argparse.Namespace, prog:str) -> int:
     if args.list_presets:
         for k, f in PRESETS.items(): print(f"{k:20s} {f().description}")
@@ -216,8 +266,10 @@ def _imp(args:argparse.Namespace, prog:str) -> int:
     if args.show_config: print(json.dumps(cfg.to_dict(), indent=1)); return 0
     store = store_arg(args)
     rank, world = int(os.environ.get('RANK', '0')), int(os.environ.get('WORLD_SIZE', '1'))   # under torchrun
-    if rank == 0: print(f"{prog}: preset {cfg.name}, store {store / cfg.key}, seeds {list(cfg.seeds)}, "
-                        f"rewind steps {list(cfg.rewind_steps)}, levels 0..{cfg.levels}", flush=True)
+    if rank == 0:
+        print(f"{prog}: preset {cfg.name}, store {store / cfg.key}, seeds {list(cfg.seeds)}, "
+              f"rewind steps {list(cfg.rewind_steps)}, levels 0..{cfg.levels}", flush=True)
+        if (line := extra_dense_line(cfg)): print(line, flush=True)
     from lottery_nb.imp import run_imp
     exp = run_imp(cfg, store, progress=not args.no_progress and rank == 0)   # other ranks: nothing but errors
     from lottery_nb.distributed import leave_distributed
@@ -225,13 +277,13 @@ def _imp(args:argparse.Namespace, prog:str) -> int:
     if rank != 0: return 0
     # the other ranks' chains: the table is complete
     if world > 1 and cfg.parallel != 'ddp': wait_for_run(exp)
-    print(summary_table(exp.results()))
+    from lottery_nb.connectivity import matching_threshold
+    print(summary_table(exp.results(), matching_threshold(exp)))
     return 0
 
 def imp_main(argv:list|None=None, prog:str='lottery-imp') -> int:
     "Entry point of `lottery imp` and its alias `lottery-imp`."
-    args = imp_parser(prog).parse_args(argv)
-    return guarded(prog, _imp, args, prog)
+    return pipe_safe(lambda: guarded(prog, _imp, imp_parser(prog).parse_args(argv), prog))
 
 # %% ../nbs/11_cli.ipynb #57b3347a
 def figures_parser(prog:str='lottery figures') -> argparse.ArgumentParser:
@@ -242,27 +294,41 @@ def figures_parser(prog:str='lottery figures') -> argparse.ArgumentParser:
     p.add_argument('--only', help=f"comma-separated figures, from: {', '.join(FIGURES)}")
     p.add_argument('--out', default='figures', help='output folder (default: figures)')
     p.add_argument('--param', dest='params', action='append', default=[], metavar='NAME=VALUE',
-                   help='set a notebook parameter, value as JSON, e.g. --param grid=21 (repeatable)')
+                   help='set a notebook parameter, value as JSON, e.g. --param grid=21 (repeatable); '
+                        'not preset, store or out_dir, which --preset, --store and --out set')
     p.add_argument('--jobs', type=_pos_int, default=1,
                    help='notebooks run at once (default 1; they share the run store safely)')
     p.add_argument('--heartbeat', type=float, default=None, metavar='SECONDS',
                    help='seconds between progress lines (default: $LOTTERY_HEARTBEAT, else 30)')
     return p
 
+# notebook parameters an option of `lottery figures` sets: parameter -> the option (one way to set each)
+PARAM_OPTIONS = {'preset': '--preset', 'store': '--store', 'out_dir': '--out', 'seeds': '--seeds',
+                 'rewind_steps': '--rewind-steps', 'levels': '--levels', 'device': '--device',
+                 'overrides': '--set'}
+
 def figures_params(args:argparse.Namespace) -> dict:
-    ("The notebook parameters that `lottery figures`' arguments describe (overrides checked by "
-     "`parse_override`).")
+    """The notebook parameters that `lottery figures`' arguments describe (overrides checked by
+    `parse_override`); `--param` cannot set what an option sets (`--param store=...` would quietly win over
+    `--store`)."""
     params = {}
     for t in args.params:
         if '=' not in t: raise LotteryError(f"Parameter {t!r} is not of the form name=value (e.g. grid=21).")
-        k, v = t.split('=', 1)
-        try: params[k.strip()] = json.loads(v)
-        except json.JSONDecodeError: params[k.strip()] = v
+        k, v = (x.strip() for x in t.split('=', 1))
+        if k in PARAM_OPTIONS:
+            raise LotteryError(f"--param {t!r} cannot set {k}, which {PARAM_OPTIONS[k]} sets; use "
+                               f"{PARAM_OPTIONS[k]} instead.")
+        try: params[k] = json.loads(v)
+        except json.JSONDecodeError: params[k] = v
     ov = run_overrides(args)
     for k in ('seeds', 'rewind_steps', 'levels', 'device'):
         if k in ov: params[k] = ov.pop(k)
     if ov: params['overrides'] = ov
     return params
+
+def _failure(r:dict) -> str:
+    "A failed notebook in the closing line: name, the error (never empty), the executed notebook."
+    return f"{r['name']} at {r['error'] or 'an error that left no message'} (see {r['notebook']})"
 
 def _figures(args:argparse.Namespace, prog:str) -> int:
     only = None if args.only is None else [x.strip() for x in args.only.split(',') if x.strip()]
@@ -270,26 +336,28 @@ def _figures(args:argparse.Namespace, prog:str) -> int:
     res = run_figures(args.preset, only, out, store_arg(args), figures_params(args),
                       progress=not args.no_progress,
                       jobs=args.jobs, heartbeat=args.heartbeat)
-    print(f"\n{prog}: preset {args.preset}, {sum(r['ok'] for r in res)}/{len(res)} notebooks ok in "
+    n_ok = sum(r['ok'] for r in res)
+    print(f"\n{prog}: preset {args.preset}, {n_ok} of {len(res)} notebook{'s' if len(res) != 1 else ''} ok "
+          "in "
           f"{time.perf_counter() - t0:.0f} s; figures in {Path(args.out) / args.preset}")
     for r in res: print(f"  {r['name']:5s} {'ok    ' if r['ok'] else 'FAILED'} {r['seconds']:7.1f} s  "
                         f"{r['error'] or ''}")
     failed = [r for r in res if not r['ok']]
     # a user's mistake: its one sentence (no traceback), exit status 2 when every failure is one
     for r in failed:
-        if r['user_error']: print(f"{prog}: error: {r['name']}: {r['error'].split(': ', 2)[-1]}",
+        if r['user_error']: print(f"{prog}: error: {r['name']}: {r['sentence'] or r['error']}",
                                   file=sys.stderr)
     if failed:
-        print(f"{prog}: {len(failed)} notebook(s) failed: " + '; '.join(
-            f"{r['name']} at {r['error']} (see {r['notebook']})" for r in failed), file=sys.stderr)
+        print(f"{prog}: {len(failed)} notebook{'s' if len(failed) != 1 else ''} failed: "
+              + '; '.join(map(_failure, failed)), file=sys.stderr)
         return 2 if all(r['user_error'] for r in failed) else 1
     return 0
 
 def figures_main(argv:list|None=None, prog:str='lottery-figures') -> int:
     "Entry point of `lottery figures` and its alias `lottery-figures`."
-    args = figures_parser(prog).parse_args(argv)
     # SIGTERM ends it at once, as before (its kernels with it)
-    return guarded(prog, _figures, args, prog, sigterm=False)
+    return pipe_safe(lambda: guarded(prog, _figures, figures_parser(prog).parse_args(argv), prog,
+                                     sigterm=False))
 
 # %% ../nbs/11_cli.ipynb #f29e97ae
 def _floats(name:str, text:str) -> tuple:
@@ -339,8 +407,7 @@ def _adaptive(args:argparse.Namespace, prog:str) -> int:
 def adaptive_main(argv:list|None=None, prog:str='lottery-adaptive') -> int:
     ("Entry point of `lottery adaptive` and its alias `lottery-adaptive`: "
      "run adaptive IMP and print its levels.")
-    args = adaptive_parser(prog).parse_args(argv)
-    return guarded(prog, _adaptive, args, prog)
+    return pipe_safe(lambda: guarded(prog, _adaptive, adaptive_parser(prog).parse_args(argv), prog))
 
 # %% ../nbs/11_cli.ipynb #4c4e78fa
 def store_parser(prog:str='lottery store') -> argparse.ArgumentParser:
@@ -384,7 +451,11 @@ SUBCOMMANDS = {'imp': (imp_main, 'run IMP with weight rewinding (Algorithm 1) fr
                'store': (store_main, 'list, verify and repair a run store')}
 
 def main(argv:list|None=None) -> int:
-    "Entry point of `lottery`: `lottery <subcommand> [options]`, e.g. `lottery imp --preset cpu`."
+    """Entry point of `lottery`: `lottery <subcommand> [options]`, e.g. `lottery imp --preset cpu`; output
+    into a reader that has gone (`| head`) ends it quietly (`pipe_safe`)."""
+    return pipe_safe(_main, argv)
+
+def _main(argv:list|None=None) -> int:
     from lottery_nb import __version__
     argv = sys.argv[1:] if argv is None else list(argv)
     p = Parser(prog='lottery', description='lottery-nb: IMP with weight rewinding, '
@@ -396,7 +467,9 @@ def main(argv:list|None=None) -> int:
     p.add_argument('args', nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     if not argv: p.error(f"give a subcommand: {', '.join(SUBCOMMANDS)}")
     if argv[0] in SUBCOMMANDS: return SUBCOMMANDS[argv[0]][0](argv[1:], prog=f'lottery {argv[0]}')
-    p.parse_args(argv)  # --help, --version, or a usage error (one line, exit 2)
+    a = p.parse_args(argv)  # --help, --version, or a usage error (one line, exit 2)
+    # what parses without exiting (`lottery -- imp ...`) runs its subcommand: no silent exit doing nothing
+    return SUBCOMMANDS[a.subcommand][0](a.args, prog=f'lottery {a.subcommand}')
 
 # %% ../nbs/11_cli.ipynb #6fd724c0
 # python -m lottery_nb.cli (not in a notebook kernel)

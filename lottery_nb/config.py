@@ -20,7 +20,7 @@ import numpy as np
 __all__ = ['RETIRED_FIELDS', 'STORE_VERSION', 'IO_ONLY_FIELDS', 'IO_ONLY_DATA_KWARGS', 'IDENTITY_BASELINE', 'IDENTITY_SOURCES',
            'PRESETS', 'LotteryError', 'parse_step', 'to_steps', 'is_int', 'canonical_hash', 'ExperimentConfig',
            'load_config', 'run_identity', 'legacy_key', 'TrainPlan', 'register_preset', 'get_preset', 'project_root',
-           'default_store', 'parse_override']
+           'default_store', 'as_config', 'store_path', 'parse_override']
 
 # %% ../nbs/00_config.ipynb #22f6d654
 class LotteryError(ValueError):
@@ -494,6 +494,28 @@ def default_store() -> Path:
     if os.environ.get('LOTTERY_STORE'): return Path(os.environ['LOTTERY_STORE']).expanduser().resolve()
     root = project_root()
     return (root / 'runs') if root else Path(os.getcwd()).resolve() / 'runs'
+
+# %% ../nbs/00_config.ipynb #c0f1a001
+def as_config(cfg, # an `ExperimentConfig`, or the name of a preset (a key of `PRESETS`)
+             ) -> ExperimentConfig:
+    "The experiment config that `cfg` is or names: wherever a config is taken, a preset name is too."
+    if isinstance(cfg, str): return get_preset(cfg)
+    if not isinstance(cfg, ExperimentConfig):
+        raise LotteryError(f"cfg={cfg!r} is neither an experiment config nor a preset name; pass e.g. "
+                           f"get_preset('smoke') or a preset name ({', '.join(PRESETS)}).")
+    return cfg
+
+def store_path(store, # the run store: a folder (str or Path); None: `default_store()`
+              ) -> Path:
+    ("The run store a function is handed, as a `Path`: None is `default_store()`; an empty name or anything "
+     "that is not a path is refused, as the command line refuses `--store ''`.")
+    if store is None: return default_store()
+    s = os.fspath(store) if isinstance(store, (str, os.PathLike)) else None
+    if not isinstance(s, str): raise LotteryError(f"store={store!r} is not a folder; give its name (a str or "
+                                                  "Path), or None for the default store.")
+    if not s.strip(): raise LotteryError(f"store={store!r} is empty; give a folder, or None for the default "
+                                         "store.")
+    return Path(s)
 
 # %% ../nbs/00_config.ipynb #e8862a50
 _INT_LIST = re.compile(r'^\d+$')

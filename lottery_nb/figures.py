@@ -11,12 +11,15 @@ import sys
 import time
 from pathlib import Path
 
-from .config import LotteryError, default_store, get_preset
+from .config import LotteryError, get_preset, store_path
 
 # %% auto #0
-__all__ = ['FIGURES', 'KERNEL_NOISE', 'HEARTBEAT_ENV', 'figures_dir', 'notebook_parameters', 'available_figures', 'figure_jobs',
-           'kernel_noise', 'forwarded', 'user_errors', 'run_notebook', 'heartbeat_seconds', 'heartbeat_lines',
-           'heartbeat_line', 'kernel_env', 'heartbeat_thread', 'line_printer', 'FigureRunner', 'run_figures']
+__all__ = ['FIGURES', 'OWN_PARAMS', 'TRAINING_FIGURES', 'KERNEL_NOISE', 'OS_ERROR_NAMES', 'HEARTBEAT_ENV', 'LIVE_EVERY',
+           'figures_dir', 'notebook_parameters', 'available_figures', 'check_training', 'figure_jobs', 'kernel_noise',
+           'forwarded', 'option_of', 'os_sentence', 'kernel_os_error', 'user_errors', 'cell_failure', 'kernel_death',
+           'run_notebook', 'heartbeat_seconds', 'heartbeat_lines', 'parse_secs', 'status_eta', 'job_eta',
+           'job_progress', 'heartbeat_line', 'kernel_env', 'heartbeat_thread', 'line_printer', 'is_terminal',
+           'fit_line', 'LiveBlock', 'FigureRunner', 'run_figures']
 
 # %% ../nbs/11a_figures.ipynb #ad9cb9aa
 FIGURES = {'fig1': 'fig1_schematic.ipynb', 'fig2': 'fig2_connectivity.ipynb', 'fig3': 'fig3_planes.ipynb',
@@ -65,6 +68,38 @@ def _param_type_error(fig:str, k:str, v, default_src:str) -> str|None:
     return (f"Parameter {k}={v!r} has type {type(v).__name__}; {fig} needs {type(d).__name__} "
             f"like its default {default_src}.")
 
+def _names(what:str, names:list) -> str:
+    "'figure fig9' or 'figures fig8, fig9': a noun for `names`, in the plural when there are several."
+    return f"{what}{'s' if len(names) > 1 else ''} {', '.join(names)}"
+
+# notebook parameters that `run_figures`' own arguments set: parameter -> argument (CLI option)
+OWN_PARAMS = {'preset': 'preset (--preset)', 'store': 'store (--store)', 'out_dir': 'out (--out)'}
+# the figures that train their preset (fig1 trains its own)
+TRAINING_FIGURES = ('fig2', 'fig3', 'fig4', 'fig5')
+
+def check_training(preset:str, # a preset name
+                   names:list, # the figures of the job
+                   overrides:dict, # config overrides (seeds, levels, ... included)
+                   params:dict, # the job's notebook parameters (fig4's adaptive settings among them)
+                   store:Path, # the run store
+                  ):
+    """What a figure notebook that trains would refuse once its kernel runs, refused before any kernel starts:
+    levels that prune every weight (`probe_model`), and for fig4 its adaptive settings and a training shorter
+    than one epoch (`AdaptiveExperiment`)."""
+    from dataclasses import fields
+    from lottery_nb.plots import FIGURE_PRESETS
+    from lottery_nb.data import get_data
+    from lottery_nb.imp import probe_model
+    from lottery_nb.adaptive import AdaptiveExperiment, AdaptiveSettings
+    for n in [n for n in names if n in TRAINING_FIGURES]:
+        cfg = get_preset(FIGURE_PRESETS.get(n, {}).get(preset, preset), **overrides)
+        data = get_data(cfg.dataset, device='cpu', **cfg.data_kwargs)
+        probe_model(cfg, data)
+        if n == 'fig4':
+            st = AdaptiveSettings(**{f.name: params[f.name] for f in fields(AdaptiveSettings)
+                                     if f.name in params})
+            AdaptiveExperiment(cfg, store, st, data=data)
+
 def figure_jobs(preset:str, # a preset name
                 only:list|None, # figure names (None: all available)
                 store:Path, # the run store handed to every notebook
@@ -72,8 +107,12 @@ def figure_jobs(preset:str, # a preset name
                 params:dict|None=None, # more notebook parameters
                ) -> list[tuple]: # (name, notebook path, parameters) per figure
     """Check everything about a `run_figures` call that needs no kernel: preset, config, names, parameters and
-    their types."""
+    their types, and what the notebooks that train would refuse (`check_training`)."""
     params = dict(params or {})
+    own = [k for k in params if k in OWN_PARAMS]
+    if own: raise LotteryError(f"Parameter {own[0]} is set by run_figures' argument {OWN_PARAMS[own[0]]}, "
+                               "not "
+                               "by a parameter; give it there.")
     ov = dict(params.get('overrides') or {})
     ov.update({k: params[k] for k in ('seeds', 'rewind_steps', 'levels', 'device')
                if params.get(k) is not None})
@@ -87,17 +126,18 @@ def figure_jobs(preset:str, # a preset name
         raise LotteryError("The list of figures is empty; name at least one of " + ', '.join(figs)
                            + " (or leave it out for all).")
     bad = [n for n in names if n not in figs]
-    if bad: raise LotteryError(f"Unknown figure(s) {', '.join(bad)}; choose from {', '.join(figs)}.")
+    if bad: raise LotteryError(f"Unknown {_names('figure', bad)}; choose from {', '.join(figs)}.")
     jobs = []
     for n in names:
         declared = notebook_parameters(figs[n])
         p = {'preset': preset, 'store': str(store), 'out_dir': str(out), **params}
         unknown = sorted(set(p) - set(declared))
-        if unknown: raise LotteryError(f"Unknown parameter(s) {', '.join(unknown)} for {n}; "
+        if unknown: raise LotteryError(f"Unknown {_names('parameter', unknown)} for {n}; "
                                        f"allowed: {', '.join(sorted(declared))}.")
         for k, v in params.items():
             if (msg := _param_type_error(n, k, v, declared[k])): raise LotteryError(msg)
         jobs.append((n, figs[n], p))
+    check_training(preset, names, ov, params, store)
     return jobs
 
 # %% ../nbs/11a_figures.ipynb #1bf70bc8
@@ -124,10 +164,64 @@ def forwarded(lines, # lines a kernel wrote to its stderr (read as they come)
         skip = False
         if l.strip(): yield l.rstrip('\n')
 
+# %% ../nbs/11a_figures.ipynb #a7e0c001
+def option_of(path, # a file or folder
+              options:dict, # option (e.g. `'--out'`) -> its folder (None: not given)
+             ) -> str|None:
+    "The option of `options` whose folder holds `path` (the innermost); else None."
+    try: p = Path(path).expanduser().resolve()
+    except (OSError, RuntimeError, TypeError): return None
+    hits = []
+    for opt, q in options.items():
+        if q is None: continue
+        q = Path(q).expanduser().resolve()
+        if p == q or q in p.parents: hits.append((len(q.parts), opt))
+    return max(hits)[1] if hits else None
+
+def os_sentence(e:OSError, # the error
+                options:dict|None=None, # option -> folder, to name the option at fault
+                where:str|Path|None=None, # the path when `e` names none (a write to an open file failed)
+               ) -> str:
+    """One sentence for an OS error: what failed, on which path, and what to do, naming the option (of
+    `options`) at fault; a full disk in the store's words (`lottery_nb.store.store_os_error`)."""
+    import errno
+    path = e.filename or (str(where) if where else '')
+    if path and e.errno in (errno.ENOSPC, errno.EDQUOT):   # the sentence the store gives, wherever it happens
+        from lottery_nb.store import store_os_error
+        return str(store_os_error(e, Path(path)))
+    opt = option_of(path, options or {}) if path else None
+    it = f'point {opt} at' if opt else 'choose'
+    what = {errno.ENOSPC: 'the disk is full; free some space',
+            errno.EACCES: f'permission denied; {it} a folder you can write to, or fix its permissions',
+            errno.EPERM: f'permission denied; {it} a folder you can write to, or fix its permissions',
+            errno.EROFS: f'the file system is read-only; {it} a writable folder',
+            errno.ENOTDIR: f'a path component is a file, not a folder; {it} a folder',
+            errno.EEXIST: f'a file is in the way; {it} a folder',
+            errno.EISDIR: 'a folder is where a file was expected'}.get(e.errno,
+                                                                       f"{e.strerror or e}; check the path")
+    return (f"{e.strerror or type(e).__name__} at {str(path)!r}: {what}." if path
+            else f"{e.strerror or e}: {what}.")
+
+# the OS errors of a kernel that a user fixes (a full disk, no permission, a read-only or blocked folder)
+OS_ERROR_NAMES = ('OSError', 'PermissionError', 'FileExistsError', 'NotADirectoryError', 'IsADirectoryError')
+
+def kernel_os_error(ename:str, # the exception's name, as the kernel reported it
+                    message:str, # its message, e.g. "[Errno 28] No space left on device: '/out/fig2.png'"
+                   ) -> OSError|None:
+    "The OS error a kernel reported, rebuilt, when it is one a user fixes; else None."
+    import ast, errno, re
+    m = re.match(r"\[Errno (\d+)\] ([^:]*)(?:: (.+))?$", message or '')
+    user = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST)
+    if ename not in OS_ERROR_NAMES or not m or int(m[1]) not in user: return None
+    try: name = ast.literal_eval(m[3]) if m[3] else None
+    except (ValueError, SyntaxError): name = None
+    return OSError(int(m[1]), m[2], name if isinstance(name, str) else None)
+
 # %% ../nbs/11a_figures.ipynb #ffcb93e8
-def _kernel_manager(env:dict, on_stderr=None):
+def _kernel_manager(env:dict, on_stderr=None, status:dict|None=None):
     """A kernel manager class whose kernels start with `env` added to this process's environment (which stays
-    unchanged); `on_stderr(fd)` reads each kernel's stderr."""
+    unchanged); `on_stderr(fd)` reads each kernel's stderr; `status['exit']` is a kernel's exit status once it
+    is found dead (negative: the signal that killed it)."""
     from jupyter_client.manager import AsyncKernelManager
     import threading
     class KernelManager(AsyncKernelManager):
@@ -138,16 +232,36 @@ def _kernel_manager(env:dict, on_stderr=None):
             threading.Thread(target=on_stderr, args=(r,), daemon=True).start()
             try: return await super().start_kernel(**kw, stderr=w)
             finally: os.close(w)
+
+        async def is_alive(self) -> bool:
+            alive = await super().is_alive()
+            proc = getattr(getattr(self, 'provisioner', None), 'process', None)
+            if not alive and status is not None and getattr(proc, 'returncode', None) is not None:
+                status.setdefault('exit', proc.returncode)
+            return alive
     return KernelManager
 
-def _stderr_reader(name:str, log:Path):
-    """A reader of a kernel's stderr: every line to `log`, those `forwarded` keeps to this process's stderr,
-    after `name`."""
+def _log_line(lg, line:str):
+    ("Append `line` to the open log `lg`; the log, or None once it cannot be written (the kernel is still "
+     "read).")
+    if lg is None: return None
+    try: lg.write(line + '\n'); lg.flush(); return lg
+    except OSError: return None
+
+def _stderr_reader(name:str, log:Path, say=None):
+    """A reader of a kernel's stderr: the lines `forwarded` keeps (not kernel noise such as ipykernel's TCP
+    warning) to `log` and, after `name`, to this process's stderr (through `say(text, file)` when given)."""
+    say = say or (lambda text, file: (file.write(text + '\n'), file.flush()))
     def read(fd):
-        with open(fd, errors='replace') as f, open(log, 'w') as lg:
-            def logged():
-                for line in f: lg.write(line); lg.flush(); yield line
-            for l in forwarded(logged()): sys.stderr.write(f'    {name} kernel: {l}\n'); sys.stderr.flush()
+        with open(fd, errors='replace') as f:
+            try: lg = open(log, 'w')
+            except OSError: lg = None   # (the run itself reports what blocks its output folder)
+            try:
+                for l in forwarded(f):
+                    lg = _log_line(lg, l)
+                    say(f'    {name} kernel: {l}', sys.stderr)
+            finally:
+                if lg is not None: lg.close()
     return read
 
 def user_errors() -> set:
@@ -159,26 +273,69 @@ def user_errors() -> set:
         c = todo.pop(); out.add(c.__name__); todo += c.__subclasses__()
     return out
 
-def run_notebook(name:str, nb:Path, params:dict, nb_out:Path, env:dict|None=None, bars:bool=False) -> dict:
-    """Execute one figure notebook with papermill (widget state stored); returns name, notebook, ok, error,
-    traceback, seconds, and `user_error`: the failure is a `LotteryError` (a failure is recorded, not
-    raised)."""
-    import papermill as pm, re
-    t0 = time.perf_counter()
-    res = {'name': name, 'notebook': str(nb_out / nb.name), 'ok': True, 'error': None, 'traceback': None,
-           'user_error': False}
-    km = _kernel_manager(env or {}, _stderr_reader(name, nb_out / f'{nb.stem}.stderr.log'))
+def cell_failure(e, # a `papermill.PapermillExecutionError`
+                 options:dict|None=None, # option -> folder, named in an OS error's sentence
+                 where:Path|None=None, # the output folder (an OS error that names no path happened there)
+                ) -> dict: # ok, error, traceback, user_error, sentence
+    """What `run_notebook` records of an error raised in a cell: the cell and the error, its traceback, and
+    for a user's mistake (a `LotteryError`, an OS error a user fixes) its one sentence."""
+    import re
+    first = e.evalue.splitlines()[0] if e.evalue and e.evalue.strip() else ''
+    user, sentence = e.ename in user_errors(), None
+    if user: sentence = first or f"{e.ename} in cell [{e.exec_count}] (without a message)"
+    elif (ose := kernel_os_error(e.ename, first)) is not None: (user,
+                                                                sentence) = True, os_sentence(ose, options,
+                                                                                                   where)
+    return {'ok': False, 'error': f"cell [{e.exec_count}]: {e.ename}: {first or '(no message)'}",
+            'traceback': re.sub(r'\x1b\[[0-9;]*m', '', '\n'.join(e.traceback)), 'user_error': user,
+            'sentence': sentence}
+
+def kernel_death(e:Exception, # what papermill raised (e.g. nbclient's `DeadKernelError`)
+                 kernel:dict, # `status` of `_kernel_manager`: the kernel's exit status when it was found dead
+                 log:Path, # the kernel's stderr log
+                ) -> str:
+    ("The error of a notebook that failed outside its cells: what was raised, how the kernel ended, "
+     "and where "
+     "its stderr is.")
+    import signal
+    what = f"{type(e).__name__}: {e}" if str(e).strip() else type(e).__name__
+    rc = kernel.get('exit')
+    if rc is None: how = 'its kernel had not exited'
+    elif rc >= 0: how = f'its kernel exited with status {rc}'
+    else:
+        try: sig = signal.Signals(-rc).name
+        except ValueError: sig = f'signal {-rc}'
+        how = f"its kernel was killed by {sig}" + (' (for instance for lack of memory)'
+                                                   if -rc == signal.SIGKILL else '')
+    return f"{what}; {how}, with no error recorded in the notebook; the kernel's stderr is in {log}"
+
+def run_notebook(name:str, # the figure's name
+                 nb:Path, # the notebook
+                 params:dict, # its parameters
+                 nb_out:Path, # folder of the executed notebook and its kernel's stderr log
+                 env:dict|None=None, # added to the kernel's environment
+                 bars:bool=False, # papermill's per-cell progress bar
+                 say=None, # say(text, file) prints the kernel's stderr lines (default: to stderr)
+                 options:dict|None=None, # option -> folder (`--out`, `--store`), named in an OS error
+                ) -> dict:
+    """Execute one figure notebook with papermill (widget state stored); returns name, notebook, log, ok,
+    error, traceback, seconds, `user_error` (a `LotteryError` or an OS error a user fixes) and its one
+    `sentence`. A failure is recorded, not raised; one that leaves no error in the notebook (a kernel that
+    died) says how the kernel ended and where its stderr is."""
+    import papermill as pm
+    t0, log, kernel = time.perf_counter(), nb_out / f'{nb.stem}.stderr.log', {}
+    res = {'name': name, 'notebook': str(nb_out / nb.name), 'log': str(log), 'ok': True, 'error': None,
+           'traceback': None, 'user_error': False, 'sentence': None}
+    km = _kernel_manager(env or {}, _stderr_reader(name, log, say), kernel)
     try:
         pm.execute_notebook(str(nb), str(nb_out / nb.name), parameters=params, progress_bar=bars,
                             kernel_name='python3', language='python', cwd=str(nb.parent),
                             kernel_manager_class=km, store_widget_state=True)
-    except pm.PapermillExecutionError as e:
-        first = e.evalue.splitlines()[0] if e.evalue else ''
-        res.update(ok=False, error=f"cell [{e.exec_count}]: {e.ename}: {first}",
-                   traceback=re.sub(r'\x1b\[[0-9;]*m', '', '\n'.join(e.traceback)),
-                   user_error=e.ename in user_errors())
-    except Exception as e:
-        res.update(ok=False, error=f"{type(e).__name__}: {e}")
+    except pm.PapermillExecutionError as e: res.update(cell_failure(e, options, nb_out.parent))
+    except OSError as e:   # writing the executed notebook: a full disk, a read-only folder, ...
+        res.update(ok=False, error=f"{type(e).__name__}: {e}", user_error=True,
+                   sentence=os_sentence(e, options, nb_out))
+    except Exception as e: res.update(ok=False, error=kernel_death(e, kernel, log))
     res['seconds'] = time.perf_counter() - t0
     return res
 
@@ -204,6 +361,71 @@ def heartbeat_lines(running:dict, # name -> start time (`time.perf_counter`)
     return [f"    {n} {now - t:.0f} s: {read_status(status[n]) or 'no progress reported yet'}"
             for n, t in list(running.items())]
 
+def parse_secs(text:str) -> float|None:
+    ("The seconds of a duration as `lottery_nb.progress.fmt_secs` writes it ('42s', '3m05s', '1h02m'), "
+     "or None.")
+    import re
+    m = re.fullmatch(r'(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?', text or '')
+    if not m or not text: return None
+    h, mi, s = (int(g or 0) for g in m.groups())
+    return 3600.0 * h + 60.0 * mi + s
+
+def status_eta(text:str|None, # a status line (`lottery_nb.progress.Progress.status`, loops outermost first)
+               age:float=0.0, # seconds since it was written
+              ) -> float|None:
+    "The seconds left of the outermost loop that reports an ETA in `text`, less `age`; None without one."
+    import re
+    m = re.search(r'ETA (\w+)\)', text or '')
+    left = parse_secs(m.group(1)) if m else None
+    return None if left is None else max(left - age, 0.0)
+
+def job_eta(total:int, # notebooks of the job
+            took:list, # seconds of each notebook finished
+            left:list, # seconds left of each running notebook (None: not known)
+            jobs:int=1, # notebooks run at once
+           ) -> tuple[float, bool]: # (seconds, whether nothing is missing from the estimate)
+    """When the job ends: each running notebook's own ETA, then the notebooks not started yet (each at the
+    mean time of those finished, none before one finished) on the first free of the `jobs` slots."""
+    waiting = total - len(took) - len(left)
+    per = sum(took) / len(took) if took else 0.0
+    slots = sorted(l or 0.0 for l in left) + [0.0] * max(jobs - len(left), 0)
+    for _ in range(max(waiting, 0)):
+        slots.sort(); slots[0] += per
+    return max(slots, default=0.0), waiting <= 0 and all(l is not None for l in left)
+
+def _stage(path:Path) -> tuple[str, float|None]:
+    ("A running notebook's status (when written 10 s ago or more, since when: it is between loops) and the "
+     "seconds left of its loop.")
+    from lottery_nb.progress import fmt_secs, read_status
+    s = read_status(path)
+    if s is None: return 'no progress reported yet', None
+    try: age = max(time.time() - path.stat().st_mtime, 0.0)
+    except OSError: age = 0.0
+    return s + (f' [last update {fmt_secs(age)} ago]' if age >= 10 else ''), status_eta(s, age)
+
+def job_progress(total:int, # notebooks of the job
+                 took:list, # seconds of each notebook finished so far
+                 running:dict, # name -> start time (`time.perf_counter`)
+                 status:dict, # name -> its status file
+                 now:float, # `time.perf_counter()`
+                 started:float, # when the job started (`time.perf_counter`)
+                 jobs:int=1, # notebooks run at once
+                ) -> list[str]: # the job's line, then one per running notebook
+    """The job's line (notebooks done of all, time so far, per notebook, the ETA of `job_eta`: '~' when every
+    part is estimated, '≥' when a notebook not started or without an ETA is missing from it) and, for each
+    running notebook, the stage its kernel reported last (every open loop, outermost first, with rate and
+    ETA)."""
+    from lottery_nb.progress import fmt_secs
+    stages = {n: (t, *_stage(status[n])) for n, t in list(running.items())}
+    done, waiting = len(took), total - len(took) - len(stages)
+    head = f"[{done}/{total} notebooks done, {fmt_secs(now - started)}"
+    if done and done < total: head += f", {fmt_secs(sum(took) / done)}/notebook"
+    if done < total:
+        eta, whole = job_eta(total, took, [s[2] for s in stages.values()], jobs)
+        if whole or eta >= 1: head += f", ETA {'~' if whole else '≥'}{fmt_secs(eta)}"
+        if waiting > 0: head += f", {waiting} not started"
+    return [head + ']'] + [f"{n} {fmt_secs(now - t)}: {s}" for n, (t, s, _) in stages.items()]
+
 def heartbeat_line(total:int, # notebooks of the job
                    took:list, # seconds of each notebook finished so far
                    running:dict, # name -> start time (`time.perf_counter`)
@@ -212,28 +434,8 @@ def heartbeat_line(total:int, # notebooks of the job
                    started:float, # when the job started (`time.perf_counter`)
                    jobs:int=1, # notebooks run at once
                   ) -> str:
-    """The job's one line: notebooks done of all, time so far, a rate and an ETA (from the notebooks
-    finished), and the stage each running notebook reported last (its status file, with every open loop,
-    outermost first; when it was written 10 s ago or more, since when)."""
-    from lottery_nb.progress import fmt_secs, read_status
-    done, el = len(took), now - started
-    head = f"[{done}/{total} notebooks done, {fmt_secs(el)}"
-    if done and done < total:
-        per = sum(took) / done
-        eta = (total - done) * per / min(jobs, total - done) - max((now - t for t in running.values()),
-                                                                    default=0)
-        # notebooks differ in cost (fig1 seconds, fig2 minutes): past the finished ones' mean, no estimate
-        head += f", {fmt_secs(per)}/notebook, " + (f"ETA ~{fmt_secs(eta)}" if eta > 0 else
-                                                "no ETA: running longer than the finished notebooks took")
-    head += ']'
-    def stage(n):   # a status not rewritten for a while: say since when (the notebook is between loops)
-        s = read_status(status[n])
-        if s is None: return 'no progress reported yet'
-        try: age = time.time() - status[n].stat().st_mtime
-        except OSError: age = 0
-        return s + (f' [last update {fmt_secs(age)} ago]' if age >= 10 else '')
-    runs = [f"{n} {fmt_secs(now - t)}: {stage(n)}" for n, t in list(running.items())]
-    return ' | '.join([head] + runs)
+    "`job_progress` as one line (off a terminal: a whole line every heartbeat)."
+    return ' | '.join(job_progress(total, took, running, status, now, started, jobs))
 
 # %% ../nbs/11a_figures.ipynb #f1a0c009
 def kernel_env(jobs:int, # notebooks run at once
@@ -274,28 +476,89 @@ def _quiet_log(name:str):
 
 # %% ../nbs/11a_figures.ipynb #06647af5
 def line_printer():
-    "A `say(text, file=None)` printing `text` (unless empty) as whole lines, whichever thread calls it."
+    """A `say(text, file=None)` printing `text` (unless empty) as whole lines, whichever thread calls it; once
+    the reader of a stream has gone (a closed pipe), nothing more is printed to it."""
     import threading
-    lock = threading.Lock()
+    lock, closed = threading.Lock(), set()
     def say(text, file=None):
-        if text:
-            with lock: print(text, file=file or sys.stdout, flush=True)
+        f = file or sys.stdout
+        if not text or id(f) in closed: return
+        with lock:
+            try: print(text, file=f, flush=True)
+            except BrokenPipeError: closed.add(id(f))   # (the command itself ends quietly, `guarded`)
     return say
+
+def is_terminal(stream) -> bool:
+    "Whether `stream` is a terminal that redraws lines (not 'dumb')."
+    try: return stream.isatty() and os.environ.get('TERM', '') != 'dumb'
+    except (AttributeError, ValueError): return False
+
+def fit_line(line:str, # a progress line
+             width:int, # the terminal's columns
+            ) -> str:
+    ("`line` cut to `width` characters in the middle ('…'), keeping its end: the counts, rate and ETA of the "
+     "loop it ends with.")
+    import re
+    if len(line) <= width: return line
+    m = re.search(r'\d+/\d+ \w+ \([^()]*\)[^()]*$', line)   # '120/990 steps (12%, 50 steps/s, ETA 17s)'
+    keep = len(line) - m.start() if m and len(line) - m.start() <= width - 12 else min(45, width // 2)
+    return line[:width - keep - 1] + '…' + line[-keep:]
+
+class LiveBlock:
+    """Lines kept at the bottom of a terminal and redrawn in place, as tqdm draws its bars: `draw(lines)`
+    replaces them, `say(text, file)` prints a whole line above them, `close()` clears them."""
+    def __init__(self, stream=None):
+        import threading
+        self.stream, self.lines, self.shown, self.closed = stream or sys.stderr, [], 0, False
+        self.lock = threading.RLock()
+
+    def _clear(self):
+        # up to the block's first line, erase
+        if self.shown: self.stream.write(f'\r\x1b[{self.shown}A\x1b[J')
+        self.shown = 0
+
+    def _draw(self):
+        import shutil
+        # a cut line never wraps: the block stays in place
+        w = max(shutil.get_terminal_size().columns - 1, 20)
+        for l in self.lines: self.stream.write(fit_line(l, w) + '\n')
+        self.shown = len(self.lines); self.stream.flush()
+
+    def draw(self, lines:list):
+        "Show `lines` in place of the block's lines."
+        with self.lock:
+            if self.closed: return
+            self.lines = list(lines); self._clear(); self._draw()
+
+    def say(self, text:str, file=None):
+        "Print `text` as whole lines above the block (`line_printer`'s `say`)."
+        if not text: return
+        with self.lock:
+            self._clear(); self.stream.flush()
+            try: print(text, file=file or sys.stdout, flush=True)
+            finally:
+                if not self.closed: self._draw()
+
+    def close(self):
+        "Clear the block for good (later `draw`s do nothing)."
+        with self.lock: self.closed = True; self._clear(); self.stream.flush()
 
 class FigureRunner:
     """Runs the notebooks of a `run_figures` job, one per call, each with its status file: a start and an
-    end line (when `progress`), the traceback of a failure that is not a user's mistake; the heartbeat."""
-    def __init__(self, total:int, nb_out:Path, env:dict, status:dict, say, progress:bool=True):
+    end line (when `progress`), the traceback of a failure that is not a user's mistake; the job's
+    progress."""
+    def __init__(self, total:int, nb_out:Path, env:dict, status:dict, say, progress:bool=True,
+                 options:dict|None=None):
         from lottery_nb.progress import PROGRESS_ENV
         self.total, self.nb_out, self.status, self.say, self.progress = total, nb_out, status, say, progress
         self.envs = {n: {**env, PROGRESS_ENV: str(f)} for n, f in status.items()}
-        self.running, self.took = {}, []   # name -> start time; seconds of each notebook done
+        self.running, self.took, self.options = {}, [], options   # name -> start time; seconds of those done
 
     def __call__(self, i:int, n:str, nb:Path, p:dict) -> dict:
         "Run notebook `nb` (the job's `i`-th, named `n`) with parameters `p`; `run_notebook`'s result."
         if self.progress: self.say(f"[{i + 1}/{self.total}] {n} ({nb.name}) started")
         self.running[n] = time.perf_counter()
-        try: res = run_notebook(n, nb, p, self.nb_out, self.envs[n])
+        try: res = run_notebook(n, nb, p, self.nb_out, self.envs[n], say=self.say, options=self.options)
         finally: self.running.pop(n, None)
         if self.progress:
             self.say(f"    {n} {'done' if res['ok'] else 'FAILED ' + res['error']} in {res['seconds']:.1f} s")
@@ -305,35 +568,65 @@ class FigureRunner:
         self.took.append(res['seconds'])
         return res
 
+    def lines(self, started:float, jobs:int) -> list[str]:
+        "The job's progress now (`job_progress`), for a job that started at `started`."
+        now = time.perf_counter()
+        return job_progress(self.total, list(self.took), self.running, self.status, now, started, jobs)
+
     def line(self, started:float, jobs:int) -> str:
         "The job's heartbeat line now (`heartbeat_line`), for a job that started at `started`."
-        now = time.perf_counter()
-        return heartbeat_line(self.total, list(self.took), self.running, self.status, now, started, jobs)
+        return ' | '.join(self.lines(started, jobs))
 
 # %% ../nbs/11a_figures.ipynb #4b4530df
+LIVE_EVERY = 0.5   # seconds between two redraws of the live lines in a terminal
+
+def _progress_display(progress:bool, every:float, one:FigureRunner, t0:float, jobs:int, block):
+    ("The job's progress: in a terminal (`block`) a live line per running notebook, else a whole line "
+     "every `every` s; an event that stops it.")
+    import threading
+    if not progress: return threading.Event()
+    if block is None: return heartbeat_thread(every, one.say, lambda: one.line(t0, jobs))
+    def lines():
+        ls = one.lines(t0, jobs)
+        return ls[:1] + ['  ' + l for l in ls[1:]]
+    return heartbeat_thread(LIVE_EVERY, block.draw, lines)
+
+def _out_path(out) -> Path:
+    "The output folder `out` as an absolute `Path`; an empty name or anything that is not a path is refused."
+    s = os.fspath(out) if isinstance(out, (str, os.PathLike)) else None
+    if not isinstance(s, str) or not s.strip():
+        raise LotteryError(f"out={out!r} is not an output folder; give a folder name (a str or Path), e.g. "
+                           "'figures'.")
+    return Path(s).resolve()
+
 def run_figures(preset:str='cpu', # a preset name
                 only:list|None=None, # figure names (default: all available)
                 out:str|Path='figures', # output folder; figures go to <out>/<preset>/
                 store:str|Path|None=None, # the shared run store (default: `default_store()`)
                 params:dict|None=None, # more notebook parameters (seeds, levels, overrides, grid, ...)
-                progress:bool=True, # a start and end line per notebook, the job's line every `heartbeat` s
+                # a start and end line per notebook and the job's progress: in a terminal a live line per
+                # running notebook, else a whole line every `heartbeat` s
+                progress:bool=True,
                 jobs:int=1, # notebooks run at once (they share the store safely: its locks divide the work)
                 heartbeat:float|None=None, # seconds between progress lines (None: `$LOTTERY_HEARTBEAT`; 30)
-               ) -> list[dict]: # one dict per notebook: name, ok, seconds, error, traceback
+               ) -> list[dict]: # one dict per notebook: name, ok, seconds, error, traceback, sentence, ...
     "Execute the figure notebooks with papermill; a failure is recorded and the next notebook runs."
-    import concurrent.futures, threading, tempfile
+    import concurrent.futures, tempfile
     env = kernel_env(jobs)   # (checks jobs)
     every = heartbeat_seconds(heartbeat)
-    out, store = Path(out).resolve(), Path(store).resolve() if store is not None else default_store()
+    out, store = _out_path(out), store_path(store).resolve()
     todo = figure_jobs(preset, only, store, out, params)  # every check before the first kernel starts
     nb_out = out / preset / 'notebooks'; nb_out.mkdir(parents=True, exist_ok=True)
-    say = line_printer()
+    block = LiveBlock(sys.stderr) if progress and is_terminal(sys.stderr) else None
+    say = block.say if block else line_printer()
     with tempfile.TemporaryDirectory(prefix='lottery-progress-') as sd, _quiet_log('papermill'):
         status = {n: Path(sd) / f'{n}.status' for n, _, _ in todo}
-        one = FigureRunner(len(todo), nb_out, env, status, say, progress)
+        one = FigureRunner(len(todo), nb_out, env, status, say, progress, {'--out': out, '--store': store})
         t0 = time.perf_counter()
-        stop = heartbeat_thread(every, say, lambda: one.line(t0, jobs)) if progress else threading.Event()
+        stop = _progress_display(progress, every, one, t0, jobs, block)
         try:
             with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as ex:
                 return list(ex.map(lambda a: one(*a), [(i, n, nb, p) for i, (n, nb, p) in enumerate(todo)]))
-        finally: stop.set()
+        finally:
+            stop.set()
+            if block: block.close()

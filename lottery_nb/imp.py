@@ -6,13 +6,14 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import sys
 import time
 from pathlib import Path
 
 import torch
 
-from .config import ExperimentConfig, LotteryError, TrainPlan
+from .config import ExperimentConfig, LotteryError, TrainPlan, as_config, store_path
 from .data import derive_seed, get_data
 from .distributed import (barrier, broadcast, check_ddp, dist_env, evaluate_ddp, idle_message,
                                     init_distributed, is_writer, on_rank0, require_torchrun, split_chains,
@@ -25,9 +26,10 @@ from .store import (ONE_BY_ONE, Experiment, StoreCorrupt, check_execution, clean
 from .training import TrainOptions, evaluate, get_device, train
 
 # %% auto #0
-__all__ = ['level_metrics', 'prune_seed', 'order_seed', 'dense_seed_list', 'store_finished', 'train_level', 'imp_wr',
-           'progress_bar', 'run_units', 'run_groups', 'setup', 'rank_units', 'UnitPlan', 'OneByOne', 'Grouped',
-           'DDPRank0', 'DDPFollower', 'execution_strategy', 'imp_progress', 'run_imp']
+__all__ = ['level_metrics', 'prune_seed', 'order_seed', 'dense_seed_list', 'dense_label', 'store_finished', 'train_level',
+           'imp_wr', 'progress_bar', 'run_units', 'run_groups', 'remaining_weights', 'check_levels', 'probe_model',
+           'train_plan', 'training_share', 'setup', 'rank_units', 'UnitPlan', 'OneByOne', 'Grouped', 'DDPRank0',
+           'DDPFollower', 'execution_strategy', 'imp_progress', 'run_imp']
 
 # %% ../nbs/06_imp.ipynb #2aec362c
 def level_metrics(model, data, cfg, seed, rewind, level, mask, out, prov, ev=evaluate) -> dict:
@@ -62,6 +64,16 @@ def dense_seed_list(cfg:ExperimentConfig) -> list:
     extra = max(0, (cfg.dense_seeds or 0) - len(reps))
     return reps + [derive_seed(reps[j % len(reps)], 'dense', j // len(reps)) for j in range(extra)]
 
+def dense_label(cfg:ExperimentConfig, # the experiment
+                seeds:list, # seeds of dense runs (of `dense_seed_list(cfg)`) trained now
+               ) -> str:
+    ("What the progress bar says while dense runs train: `'dense level 0 (seed 0)'` for a replicate, "
+     "`'ε run 3/15'` for the third of 15 extra dense runs that only estimate ε (Definition A.2).")
+    extra = dense_seed_list(cfg)[len(cfg.seeds):]
+    reps, eps = [s for s in seeds if s not in extra], [extra.index(s) + 1 for s in seeds if s in extra]
+    out = [f"dense level 0 (seed{'s' if len(reps) > 1 else ''} {', '.join(map(str, reps))})"] if reps else []
+    if eps: out.append(f"ε run{'s' if len(eps) > 1 else ''} {', '.join(map(str, eps))}/{len(extra)}")
+    return '; '.join(out)
 
 # %% ../nbs/06_imp.ipynb #041bf20f
 def store_finished(run, d, mask, out, model, seed, rewind, level, ck, amend=None) -> dict:
@@ -125,7 +137,7 @@ class _Runner:
             self.train(model, self.data, cfg, plan, seed, init, 0, max(missing), snapshot_steps=missing,
                        on_snapshot=save_point, where=where, options=self.opts)
             return
-        self.on_unit(f'dense level 0 (seed {seed})')
+        self.on_unit(dense_label(self.cfg, [seed]))
         mask = dense_mask(init, prunable_names(model))
         ck = exp.checkpointer(seed, 0, 0, self.mode)
         out = self.train(model, self.data, cfg, plan, seed, init, 0, plan.total,
@@ -190,7 +202,7 @@ class _GroupedRunner(_Runner):
             runs.append(GroupRun(cfg, plan, s, init, 0, plan.total, snapshot_steps=plan.rewind_steps,
                                  checkpointer=exp.checkpointer(s, 0, 0, self.mode), on_snapshot=save_point,
                                  where=f'seed {s}, dense'))
-        self.on_unit(f"dense level 0 (seeds {', '.join(map(str, todo))})")
+        self.on_unit(dense_label(cfg, todo))
         outs = train_group(self.model(todo[0]), self.data, runs, on_steps=self.on_steps, options=self.opts)
         for s, m, run, out in zip(todo, masks, runs, outs):
             self._store(exp.dense_dir(s), s, None, 0, m, run, out)
@@ -261,6 +273,64 @@ def run_groups(units:list, # work items, in order
             if on_wait: on_wait()
             time.sleep(poll)
 
+# %% ../nbs/06_imp.ipynb #f9e9dc80
+def remaining_weights(sizes:list, # prunable weights of each prunable tensor (`numel`)
+                      fraction:float, # pruned per level, of what remains (`prune_fraction`)
+                      levels:int, # pruning levels
+                      scope:str='global', # 'global', or 'layerwise' (each tensor pruned on its own)
+                     ) -> list[int]: # weights remaining at levels 0, 1, ...
+    ("How many weights IMP keeps at each level, as `lottery_nb.pruning` prunes them (⌈fraction × "
+     "remaining⌉ per level, of all weights or of each tensor); the list stops at the first level that keeps "
+     "none.")
+    per = [int(n) for n in sizes] if scope == 'layerwise' else [sum(int(n) for n in sizes)]
+    out = [sum(per)]
+    for _ in range(levels):
+        if out[-1] == 0: break
+        per = [n - math.ceil(fraction * n) for n in per]; out.append(sum(per))
+    return out
+
+def check_levels(cfg:ExperimentConfig, # the experiment
+                 sizes:list, # prunable weights of each prunable tensor of its model
+                ) -> list[int]: # weights remaining at levels 0..cfg.levels
+    "Refuse, before anything is trained, a number of levels that would prune every prunable weight."
+    rem = remaining_weights(sizes, cfg.prune_fraction, cfg.levels, cfg.prune_scope)
+    if rem[-1] > 0: return rem
+    L = len(rem) - 1
+    raise LotteryError(f"Level {L} would prune the last of the {rem[0]} prunable weights (level {L - 1} "
+                       "keeps "
+                       f"{rem[L - 1]}), so {cfg.levels} levels cannot be trained; use at most {L - 1} "
+                       f"level{'s' if L - 1 != 1 else ''}.")
+
+def probe_model(cfg:ExperimentConfig, # the experiment
+                data, # its data set
+               ) -> torch.nn.Module: # the model, seeded with the first seed, on the CPU
+    ("A model of `cfg`, checked before anything is trained: it has prunable weights, a user's model fits the "
+     "data (a forward pass on two examples), and `cfg.levels` keeps some of its weights (`check_levels`).")
+    probe = get_model(cfg.model, data.num_classes, data.input_shape, seed=cfg.seeds[0], **cfg.model_kwargs)
+    names = prunable_names(probe)
+    if not names: raise LotteryError(f"Model {cfg.model!r} has no prunable (convolution or linear) weights.")
+    if not builtin_model(cfg.model):   # a user's model: a forward pass on two examples checks it fits
+        x = data.subset('train', min(2, data.num_train), 0)[0].cpu()
+        check_model(probe, x, data.num_classes, f"Model {cfg.model!r}")
+    params = dict(probe.named_parameters())
+    check_levels(cfg, [params[n].numel() for n in names])
+    return probe
+
+def train_plan(cfg:ExperimentConfig) -> TrainPlan:
+    "`cfg`'s training plan (its step strings in steps), from its data set on the CPU (`get_data` keeps it)."
+    return cfg.resolve(get_data(cfg.dataset, device='cpu', **cfg.data_kwargs).steps_per_epoch(cfg.batch_size))
+
+def training_share(cfg:ExperimentConfig, # the experiment
+                   plan:TrainPlan, # its plan (`train_plan`)
+                  ) -> dict: # steps, dense_runs, extra_runs, extra_steps
+    ("Training steps of a whole run of `cfg`: every dense run and chain, "
+     "and how many of them the extra dense "
+     "runs take that only estimate ε (`dense_seed_list` past the replicates).")
+    T, dense = plan.total, len(dense_seed_list(cfg))
+    chains = sum(cfg.levels * (T - r) for _ in cfg.seeds for r in plan.rewind_steps)
+    extra = dense - len(cfg.seeds)
+    return {'steps': dense * T + chains, 'dense_runs': dense, 'extra_runs': extra, 'extra_steps': extra * T}
+
 # %% ../nbs/06_imp.ipynb #f9e9dc84
 def setup(cfg:ExperimentConfig, # the experiment
           allow_ddp:bool=False, # whether the caller trains with DDP (`run_imp` does) with `parallel='ddp'`
@@ -278,12 +348,7 @@ def setup(cfg:ExperimentConfig, # the experiment
     TrainOptions.from_config(cfg).check(dev)
     data = get_data(cfg.dataset, device=dev, **cfg.data_kwargs)
     plan = cfg.resolve(data.steps_per_epoch(cfg.batch_size))
-    probe = get_model(cfg.model, data.num_classes, data.input_shape, seed=cfg.seeds[0], **cfg.model_kwargs)
-    if not prunable_names(probe):
-        raise LotteryError(f"Model {cfg.model!r} has no prunable (convolution or linear) weights.")
-    if not builtin_model(cfg.model):   # a user's model: a forward pass on two examples checks it fits
-        x = data.subset('train', min(2, data.num_train), 0)[0].cpu()
-        check_model(probe, x, data.num_classes, f"Model {cfg.model!r}")
+    probe = probe_model(cfg, data)
     if ddp:
         check_ddp(probe, dev, cfg.batch_size, world, name=cfg.model)
         init_distributed('nccl' if dev.type == 'cuda' else 'gloo')
@@ -395,16 +460,6 @@ def execution_strategy(cfg:ExperimentConfig, rank:int=0) -> type:
     return OneByOne if cfg.group_size == 1 else Grouped
 
 # %% ../nbs/06_imp.ipynb #c8fea3af
-def _config(cfg) -> ExperimentConfig:
-    "`cfg` itself, or the preset that a string names; anything else is refused in one sentence."
-    if isinstance(cfg, str):
-        from lottery_nb.config import get_preset
-        return get_preset(cfg)
-    if not isinstance(cfg, ExperimentConfig):
-        raise LotteryError(f"cfg={cfg!r} is not an experiment config; pass one (e.g. get_preset('smoke')) "
-                           f"or a preset name such as 'smoke'.")
-    return cfg
-
 def _create(cfg:ExperimentConfig, store, plan:TrainPlan) -> Experiment:
     "`cfg`'s experiment in `store`, its `config.json` written; on a refusal an empty directory it made goes."
     exp = Experiment(cfg, store, plan)
@@ -435,14 +490,14 @@ def _desc(cfg:ExperimentConfig, rank:int, world:int) -> str:
                                                   f' rank {rank}/{world}')
 
 # %% ../nbs/06_imp.ipynb #b7a10009
-def run_imp(cfg:ExperimentConfig, # the experiment (e.g. `get_preset('cpu')`)
-            store:str|Path|None=None, # run-store root; None: `default_store()`
+def run_imp(cfg:ExperimentConfig|str, # the experiment (e.g. `get_preset('cpu')`), or a preset name ('cpu')
+            store:str|Path|None=None, # run-store folder; None: `default_store()`
             progress:bool=True, # show a progress bar
             poll:float=1.0, # seconds between looks at units another process is working on
            ) -> Experiment:
     """Run IMP-WR (Algorithm 1) for every seed and rewind step of `cfg` (a config or a preset name), resuming
     whatever is stored."""
-    cfg = _config(cfg)
+    cfg, store = as_config(cfg), store_path(store)
     dev, data, plan = setup(cfg, allow_ddp=True)
     rank, world, _ = dist_env()
     ddp = cfg.parallel == 'ddp'   # every rank trains every unit; rank 0 alone writes and schedules

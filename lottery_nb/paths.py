@@ -88,7 +88,9 @@ def is_matching(error:float, # a test error
 # %% ../nbs/07c_paths.ipynb #b761fac1
 DEFAULT_BETAS = tuple(i / 10 for i in range(11))
 
-def _check_betas(betas) -> list[float]:
+def _check_betas(betas, segment:str='') -> list[float]:
+    ("The β grid as a sorted list with 0 and 1: any finite β (outside [0, 1] extrapolates); with `segment` "
+     "(what is defined on the segment alone) β in [0, 1] only.")
     try: b = [float(x) for x in betas]
     except (TypeError, ValueError): raise LotteryError(f"betas={betas!r} is not a sequence of numbers; "
                                                        "give e.g. (0, 0.1, ..., 1).") from None
@@ -96,6 +98,10 @@ def _check_betas(betas) -> list[float]:
                                  "0.1, ..., 1).")
     if not all(math.isfinite(x) for x in b): raise LotteryError(f"betas={betas!r} has a value that is not "
                                                                 "finite; give finite numbers.")
+    out = next((x for x in b if not 0 <= x <= 1), None) if segment else None
+    if out is not None: raise LotteryError(f"Path point beta={out!r} is outside [0, 1]; {segment} is defined "
+                                           "on the segment between the two solutions (use interpolation_path "
+                                           "to extrapolate).")
     return sorted(set(b) | {0.0, 1.0})
 
 def _ref_key(ref:tuple) -> list:
@@ -142,7 +148,7 @@ def _point_loader(exp):
 def interpolation_path(exp:Experiment, # the experiment
                        a:tuple, # first point w_a: (seed, rewind, level)
                        b:tuple, # second point w_b: (seed, rewind, level)
-                       betas=DEFAULT_BETAS, # beta grid (0 and 1 are added)
+                       betas=DEFAULT_BETAS, # β grid (0 and 1 added); outside [0, 1] extrapolates (Appendix C)
                        splits=('test', 'train'), # which splits to evaluate
                        bn:str='interpolate', # BatchNorm mode: 'interpolate' (as the paper) or 'recompute'
                        # 'recompute': training subset size (default `subset_size`: min(2048, training set))
@@ -158,7 +164,7 @@ def interpolation_path(exp:Experiment, # the experiment
                       # betas, <split>_error/_loss arrays, <split>_barrier, <split>_loss_barrier, inputs, ...
                       ) -> dict:
     ("Error and loss along the line $(1-\\beta)\\mathbf{w}_a + \\beta\\mathbf{w}_b$ between two stored "
-     "solutions.")
+     "solutions; β outside [0, 1] extrapolates past them (Appendix C's rule), the barriers are over [0, 1].")
     splits = check_eval_args(exp, splits, bn, bn_samples, bn_seed, bn_batch_size, limit, batch_points)
     betas = _check_betas(betas)
     ra, rb = resolve_point(exp, a), resolve_point(exp, b)
@@ -174,10 +180,11 @@ def in_lcs_set(exp:Experiment, # the experiment
                w:tuple, # the solution whose LCS-set is asked about: (seed, rewind, level)
                w_prime:tuple, # the candidate member: (seed, rewind, level)
                eps:float|None=None, # default: `matching_threshold(exp)['epsilon']`
-               betas=DEFAULT_BETAS, # the path's beta grid
+               betas=DEFAULT_BETAS, # the path's β grid, in [0, 1]
                **kwargs, # eval settings of `interpolation_path` (bn, limit, device, cache, progress, ...)
               ) -> bool:
     "Definition 2.1: is `w_prime` in the $\\varepsilon$-linearly connected sublevel set of `w` (test error)?"
+    _check_betas(betas, 'the LCS-set')
     eps = matching_threshold(exp)['epsilon'] if eps is None else float(eps)
     p = interpolation_path(exp, w, w_prime, betas, splits=('test',), **{'progress': False, **kwargs})
     return bool(p['test_error'][-1] <= p['test_error'][0] + eps and p['test_barrier'] <= eps)
@@ -185,7 +192,7 @@ def in_lcs_set(exp:Experiment, # the experiment
 # %% ../nbs/07c_paths.ipynb #65e7ec5d
 def projection_path(exp:Experiment, # the experiment
                     w:tuple, # the solution w^(L): (seed, rewind, level); level L+1 must be stored
-                    betas=DEFAULT_BETAS, # beta grid (0 and 1 are added)
+                    betas=DEFAULT_BETAS, # β grid (0 and 1 added); outside [0, 1] extrapolates (Appendix C)
                     splits=('test',), # which splits to evaluate
                     bn:str='interpolate', # BatchNorm mode: 'interpolate' (as the paper) or 'recompute'
                     limit:int|None=None, # evaluate the first `limit` examples of each split only
@@ -215,13 +222,12 @@ def projection_path(exp:Experiment, # the experiment
     return _path_result(cached(analysis_file(exp, 'projection_path', inputs), compute, cache), (s, r, l),
                         ('projection', *nxt))
 
-
 # %% ../nbs/07c_paths.ipynb #72256332
 def barrier_matrix(exp:Experiment, # the experiment
                    seed:int, # replicate
                    rewind:int|str, # rewind step
                    levels=None, # levels to compare (default: every stored level of the run, 0..L_max)
-                   betas=DEFAULT_BETAS, # beta grid of every path
+                   betas=DEFAULT_BETAS, # β grid of every path, in [0, 1]
                    split:str='test', # 'test' (as the paper) or 'train'
                    bn:str='interpolate', bn_samples:int|None=None, bn_seed:int=0, bn_batch_size:int|None=None,
                    limit:int|None=None, device:str|None=None, batch_points:int|None=None,
@@ -233,7 +239,7 @@ def barrier_matrix(exp:Experiment, # the experiment
     splits = check_eval_args(exp, split, bn, bn_samples, bn_seed, bn_batch_size, limit, batch_points)
     if len(splits) != 1: raise LotteryError(f"split={split!r} is not allowed; give one split, "
                                             "'test' or 'train'.")
-    betas = _check_betas(betas)
+    betas = _check_betas(betas, 'a barrier matrix')
     seed, rewind, _ = resolve_point(exp, (seed, rewind, 0))
     stored = stored_levels(exp, seed, rewind)
     levels = stored if levels is None else list(levels)

@@ -225,6 +225,13 @@ def combine(points:list, # 2 or 3 `Point`s of one architecture
            ) -> dict: # a state_dict (CPU)
     ("The affine combination $\\sum_i c_i \\mathbf{w}_i$ of `points`, "
      "with the extrapolation rule of Appendix C.")
+    pts = list(points) if isinstance(points, (list, tuple)) else None
+    if pts is None or len(pts) not in (2, 3):
+        got = (f"{len(pts)} point{'s' if len(pts) != 1 else ''}" if pts is not None
+               else f'a {type(points).__name__}')
+        raise LotteryError(f"combine takes a list of 2 or 3 points, not {got}; a single point is its own "
+                           "state (`point.state`).")
+    points = pts
     check_bn(bn)
     comb = Combiner(points, 'cpu', _bn_buffer_names(points[0].state) if bn == 'recompute' else ())
     return dict(comb.single(comb.check(coeffs)[0]))

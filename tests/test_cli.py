@@ -10,9 +10,13 @@ def test_smoke_run_prints_table(store):
     lines = r.stdout.splitlines()
     head = next(i for i, l in enumerate(lines) if l.strip().startswith('level'))
     assert 'rewind 0: test err %' in lines[head] and 'rewind 5: test err %' in lines[head]
-    body = [l.split() for l in lines[head + 2:]]
+    body = [l.split() for l in lines[head + 2:] if not l.startswith('*')]
     # 320 prunable weights: 320 -> 256 -> 256 - ceil(0.2 * 256) = 204 (63.75%)
     assert [b[0] for b in body] == ['0', '1', '2'] and [b[1] for b in body] == ['100.0%', '80.0%', '63.7%']
+    # one seed: its error alone, no '± 0.00 (1)'; the matching levels marked against the dense error + ε, ε with its n
+    assert '±' not in r.stdout and all(b[2] != '±' for b in body)
+    assert lines[-1] == '* matching: mean test error <= ' + lines[-1].split('<= ')[1] and 'ε = 0 (one dense run' in lines[-1]
+    assert body[0][-2] == '*'   # level 0 is the dense error itself: matching
     # a second run finds everything stored
     again = cli('--preset', 'smoke', '--no-progress', store=store)
     assert again.returncode == 0 and again.stdout.splitlines()[head:] == lines[head:]

@@ -46,12 +46,12 @@ def test_bad_run_arguments(tmp_path, cmd, prog, args, message):
 
 
 @pytest.mark.parametrize('args, message', [
-    (['--only', ''], 'The list of figures is empty'), (['--only', 'fig9'], 'Unknown figure(s) fig9'),
+    (['--only', ''], 'The list of figures is empty'), (['--only', 'fig9'], 'Unknown figure fig9;'),
     (['--seeds', '1.5'], "'1.5'"), (['--seeds', ''], "seeds='' is empty"), (['--levels', 'x'], "'x' is not an integer"),
     (['--rewind-steps', '1.5'], "Step '1.5' is malformed"), (['--set', 'data_kwargs=abc'], 'not a JSON object'),
     (['--set', 'prune_fraction=3'], 'prune_fraction=3.0 is outside (0, 1)'),
     (['--only', 'fig3', '--param', 'grid=big'], "Parameter grid='big' has type str; fig3 needs int"),
-    (['--only', 'fig5', '--param', 'grid=21'], 'Unknown parameter(s) grid for fig5'),
+    (['--only', 'fig5', '--param', 'grid=21'], 'Unknown parameter grid for fig5'),
     (['--jobs', '0'], "'0' is not a positive integer"), (['--preset', 'nope'], "Unknown preset 'nope'"),
 ])
 @pytest.mark.parametrize('cmd, prog', [(['lottery', 'figures'], 'lottery figures'), (['lottery-figures'], 'lottery-figures')])

@@ -64,7 +64,7 @@ def test_failing_notebook_is_named_and_others_continue(tmp_path):
 
 
 def test_bad_figure_name_and_parameter(tmp_path):
-    for args, msg in ((['--only', 'fig9'], 'Unknown figure(s) fig9'), (['--param', 'levls=3'], 'Unknown parameter(s) levls'),
+    for args, msg in ((['--only', 'fig9'], 'Unknown figure fig9;'), (['--param', 'levls=3'], 'Unknown parameter levls'),
                       (['--preset', 'cifar'], "Unknown preset 'cifar'")):
         r = run(figures_cmd('--out', tmp_path, '--no-progress', *args))
         assert r.returncode == 2 and msg in r.stderr and 'Traceback' not in r.stderr, r.stderr

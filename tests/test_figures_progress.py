@@ -119,7 +119,7 @@ def fig3_run(tmp_path_factory):
 def test_heartbeat_names_level_and_points(fig3_run):
     d, r = fig3_run
     assert r.returncode == 0, r.stdout + r.stderr
-    beats = [l for l in r.stdout.splitlines() if re.match(r'^\[0/1 notebooks done, \S+\] \| fig3 \S+: ', l)]   # one line per beat
+    beats = [l for l in r.stdout.splitlines() if re.match(r'^\[0/1 notebooks done, [^\]]+\] \| fig3 \S+: ', l)]   # one line per beat
     assert any(re.search(r'\| fig3 \S+: training smoke: (dense level 0|level [12]/2) \(seed 0', l) for l in beats), r.stdout
     assert any(re.search(r'\| fig3 \S+: plane seed 0, rewind 5, level [01], \d+/2601 points \(\d+%', l) for l in beats), r.stdout
     assert 'Executing:' not in r.stderr            # no per-cell papermill bar
@@ -131,7 +131,9 @@ def test_kernel_noise_is_filtered_but_logged(fig3_run):
     assert log.exists()
     assert not any(kernel_noise(l) for l in r.stdout.splitlines() + r.stderr.splitlines()), r.stderr
     shown = [l.split(' kernel: ', 1)[1] for l in r.stderr.splitlines() if l.startswith('    fig3 kernel: ')]
-    assert shown == list(forwarded(log.read_text().splitlines(keepends=True)))   # the log has all, the terminal the rest
+    assert shown == list(forwarded(log.read_text().splitlines(keepends=True)))   # the terminal shows what the log has
+    # ipykernel's 'running over TCP without encryption' is not logged as if it were the notebook's error (issue 26)
+    assert not any(kernel_noise(l) for l in log.read_text().splitlines()), log.read_text()
 
 
 def slider_html(nb):
@@ -177,3 +179,34 @@ console.log(JSON.stringify([imgs.map(m => m.style.display), out.textContent]));
     r = subprocess.run(['node', str(tmp_path / 's.js')], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout) == [['none', 'none', ''], '2']
+
+
+def test_live_lines_in_a_terminal(tmp_path):
+    """In a terminal `lottery figures` draws a live line per running notebook (its stage, rate and ETA) under the job's
+    line, redrawn in place as tqdm redraws its bars; the whole heartbeat lines of a pipe are not printed (issue 26)."""
+    import os, pty, select, time
+    from conftest import DEADLINE, popen
+    master, slave = pty.openpty()
+    long = ['--levels', '2', '--set', 'training_steps=200it', '--set', 'milestones=150it', '--set', 'checkpoint_every=10it']
+    p = popen(figures_cmd('--preset', 'smoke', '--only', 'fig5', *long, '--store', tmp_path / 'runs', '--out', tmp_path / 'out'),
+              stdout=slave, stderr=slave, env={'TERM': 'xterm', 'LOTTERY_HEARTBEAT': '3600'})
+    os.close(slave)
+    out, t0 = b'', time.monotonic()
+    while time.monotonic() - t0 < DEADLINE:
+        if not select.select([master], [], [], 1.0)[0]:
+            if p.poll() is not None: break
+            continue
+        try: chunk = os.read(master, 1 << 16)
+        except OSError: break   # EIO: every writer of the terminal has gone
+        if not chunk: break
+        out += chunk
+    os.close(master)
+    assert p.wait(timeout=DEADLINE) == 0, out.decode(errors='replace')[-3000:]
+    text = out.decode(errors='replace').replace('\r\n', '\n')
+    assert '\x1b[J' in text and re.search(r'\r\x1b\[\d+A\x1b\[J', text), repr(text[-2000:])   # redrawn in place
+    lines = [l.split('\x1b[J')[-1] for l in text.split('\n')]
+    assert any(re.fullmatch(r'\[0/1 notebooks done, [^\]]*\]', l) for l in lines), repr(text[-2000:])
+    assert any(re.fullmatch(r'  fig5 \S+: training smoke: .*\d+/\d+ steps \(\d+%, \S+ steps/s, ETA \w+\)', l) for l in lines), \
+        repr(text[-3000:])
+    assert not any('] | fig5' in l for l in lines)   # not the one-line form of a pipe
+    assert '1 of 1 notebook ok' in text
