@@ -163,7 +163,7 @@ class CifarResNet(nn.Module):
     """ResNet with a size-3 stem and no max-pool; `plan` lists (width, blocks) per stage, stages after the
     first downsample by 2; `dims=1` builds the same network of Conv1d/BatchNorm1d for signals."""
     def __init__(self,
-                 plan:list[tuple[int, int]], # (width, basic blocks) per stage, e.g. [(16, 3), (32, 3), (64, 3)]
+                 plan:list[tuple[int, int]], # (width, basic blocks) per stage, e.g. [(16, 3), (32, 3)]
                  num_classes:int, # size of the output layer
                  in_channels:int=3, # channels of the input
                  dims:int=2, # 2: images (Conv2d), 1: signals (Conv1d)
