@@ -207,11 +207,9 @@ def error_plane(exp:Experiment, # the experiment
                 ortho_range=(-2.0, 3.0),
                 splits=('test',), # data of the grid
                 bn:str='interpolate', # BatchNorm mode: 'interpolate' (as the paper) or 'recompute'
-                # 'recompute': training subset size (default `subset_size`: min(2048, training set))
-                bn_samples:int|None=None,
+                bn_samples:int|None=None, # 'recompute': training subset size (default: min(2048, all))
                 bn_seed:int=0, # 'recompute': which subset
-                # 'recompute': batch size (default: the experiment's batch size)
-                bn_batch_size:int|None=None,
+                bn_batch_size:int|None=None, # 'recompute': batch size (default: the experiment's)
                 # the first N examples of each split (as Fig. 3); None: all (the paper)
                 limit:int|None=PLANE_TEST_EXAMPLES,
                 device:str|None=None, # default: the experiment's device
