@@ -552,3 +552,134 @@ def parse_override(text:str) -> tuple[str, object]:
     if k not in names: raise LotteryError(f"Unknown config field {k!r} in override {text!r}; allowed: "
                                           f"{', '.join(names)}.")
     return k, _override_value(k, v)
+
+# %% ../nbs/00_config.ipynb #4002d831
+import ast, inspect, linecache, sys, textwrap, tokenize
+
+_COMMENT = re.compile(r'^\s*#(.*)\s*$')
+
+def _header(lines:list, start:int) -> tuple[str, dict]:
+    ("The `def`/`class` statement from line index `start` (decorators included) cut after its colon, and the "
+     "comments of those lines by line number (1 = `start`), the colon's line to its end.")
+    comments, depth, seen, stop, cut = {}, 0, False, None, ''
+    for t in tokenize.generate_tokens(iter(lines[start:]).__next__):
+        if stop is not None and t.start[0] > stop: break
+        if t.type == tokenize.COMMENT: comments[t.start[0]] = _COMMENT.match(t.string).group(1)
+        elif stop is not None: continue
+        elif t.type == tokenize.NAME and t.string in ('def', 'class') and not depth: seen = True
+        elif t.type == tokenize.OP:
+            depth += (t.string in '([{') - (t.string in ')]}')
+            if t.string == ':' and seen and not depth:
+                stop, cut = t.start[0], ''.join(lines[start:start + t.start[0] - 1]) + t.line[:t.end[1]]
+    return cut, comments
+
+def _parse(text:str, header:bool=True) -> ast.AST:
+    "The first statement of `text` (a `def` header if `header`, else a whole block), indented or not."
+    indented = text[:1].isspace()
+    tree = ast.parse(('if 1:\n' if indented else '') + text + (' pass\n' if header else ''))
+    node = tree.body[0].body[0] if indented else tree.body[0]
+    if indented: ast.increment_lineno(node, -1)
+    return node
+
+def _comment(line:int, comments:dict, taken:set) -> str|None:
+    "fastcore's rule: the comment on `line`, else the comment lines just above it that hold no parameter."
+    if line in comments: return comments[line].strip()
+    above = []
+    while line > 1 and (line - 1) in comments and (line - 1) not in taken:
+        line -= 1; above.append(comments[line])
+    return textwrap.dedent('\n'.join(reversed(above))) if above else None
+
+def _function_docs(f) -> dict:
+    "Docments of function `f`: parameter -> comment (or None), and 'return'."
+    f = inspect.unwrap(f)
+    text, comments = _header(linecache.getlines(f.__code__.co_filename, f.__globals__),
+                             f.__code__.co_firstlineno - 1)
+    node = _parse(text)
+    a = node.args
+    # as fastcore.docments: one parameter per line (the last one wins), `**kwargs` read too, `return` last
+    at = {p.lineno: p.arg for p in a.args + ([a.vararg] if a.vararg else []) + a.kwonlyargs
+          + ([a.kwarg] if a.kwarg else [])}
+    if node.returns is not None: at[node.returns.lineno] = 'return'
+    docs = {name: _comment(line, comments, set(at)) for line, name in at.items()}
+    return {**{p: docs.get(p) for p in inspect.signature(f).parameters}, 'return': docs.get('return')}
+
+# %% ../nbs/00_config.ipynb #8e649127
+def _class_source(cls:type) -> tuple[list, int|None]:
+    ("The lines of the file (or notebook cell) that defines `cls`, and the index of its `class` line: "
+     "the last one above the class's first method (the one that bound the name).")
+    pat = re.compile(rf'^\s*class\s+{re.escape(cls.__name__)}\b')
+    fns = [f.__code__ for f in vars(cls).values() if inspect.isfunction(f)
+           and f.__code__.co_filename != '<string>']   # (not the methods dataclasses write)
+    try: files = [inspect.getsourcefile(cls)]
+    except (OSError, TypeError): files = []           # a notebook's class: the cell of its methods
+    for file in dict.fromkeys(files + [c.co_filename for c in fns]):
+        lines = linecache.getlines(file)
+        first = min((c.co_firstlineno - 1 for c in fns if c.co_filename == file), default=len(lines))
+        hits = [i for i, l in enumerate(lines[:first]) if pat.match(l)]
+        if hits: return lines, hits[-1]
+    return [], None
+
+def _dataclass_docs(cls:type) -> dict:
+    "Docments of a dataclass's fields: field -> the comment on its line (or None)."
+    lines, start = _class_source(cls)
+    if start is None: return {}
+    indent, end = len(lines[start]) - len(lines[start].lstrip()), start + 1
+    deeper = lambda l: not l.strip() or len(l) - len(l.lstrip()) > indent
+    while end < len(lines) and deeper(lines[end]): end += 1
+    node = _parse(''.join(lines[start:end]), header=False)
+    at = {n.lineno: n.target.id for n in node.body if isinstance(n, ast.AnnAssign)}
+    tokens = tokenize.generate_tokens(iter(lines[start:end]).__next__)
+    comments = {t.start[0]: _COMMENT.match(t.string).group(1) for t in tokens if t.type == tokenize.COMMENT}
+    docs = {name: _comment(line, comments, set(at)) for line, name in at.items()}
+    return {p: docs.get(p) for p in inspect.signature(cls).parameters}
+
+def param_docs(obj) -> dict:
+    ("The docments of a function (parameter -> comment or None, and 'return') or a class (its own "
+     "`__init__`'s parameters, or a dataclass's fields), read from the source as `fastcore.docments` "
+     "reads them.")
+    if isinstance(obj, type):
+        if dataclasses.is_dataclass(obj): return _dataclass_docs(obj)
+        init = vars(obj).get('__init__')
+        if not inspect.isfunction(init): return {}
+        d = _function_docs(init)
+        d.pop(next(iter(d))); d.pop('return')   # self
+        return d
+    return _function_docs(obj)
+
+# %% ../nbs/00_config.ipynb #772784b3
+def _entry(name:str, text:str) -> str: return name + '\n' + textwrap.indent(text, '    ')
+
+def param_block(obj) -> str:
+    "The numpy-style 'Parameters' (and 'Returns') section of `obj`'s docments; '' when it has none."
+    docs = param_docs(obj)
+    if not any(docs.values()): return ''
+    sig = inspect.signature(obj)
+    ret, P = docs.pop('return', None), inspect.Parameter
+    star = {P.VAR_POSITIONAL: '*', P.VAR_KEYWORD: '**'}
+    ps = [_entry(star.get(sig.parameters[n].kind, '') + n, d) for n, d in docs.items() if d]
+    out = ['Parameters\n----------\n' + '\n'.join(ps)] if ps else []
+    if ret:
+        a = sig.return_annotation
+        out.append('Returns\n-------\n' + _entry(a if isinstance(a, str) else 'object' if a is sig.empty
+                                                 else inspect.formatannotation(a), ret))
+    return '\n\n'.join(out)
+
+def add_param_docs(module:str, # a module's `__name__`; one without `__all__` (a notebook's) is left alone
+                  ) -> list: # the names whose docstring got the section
+    ("Append the docments of each public function and class of `module` to its docstring as a numpy-style "
+     "'Parameters' section, so that `help()` shows them; nbdev's `show_doc` leaves that section out.")
+    mod, done = sys.modules.get(module), []
+    for name in getattr(mod, '__all__', ()):
+        obj = getattr(mod, name, None)
+        if not callable(obj) or getattr(obj, '__module__', None) != module: continue
+        try: block = param_block(obj)
+        # no source to read (a frozen or zipped install): the docstring stays as it is
+        except (OSError, SyntaxError, TypeError, ValueError, tokenize.TokenError): continue
+        doc = inspect.cleandoc(obj.__doc__ or '')
+        if block and not doc.endswith(block):
+            obj.__doc__ = f'{doc}\n\n{block}' if doc else block
+            done.append(name)
+    return done
+
+# %% ../nbs/00_config.ipynb #eb54c807
+add_param_docs(__name__)

@@ -16,12 +16,5 @@ from .paths import (DEFAULT_BETAS, barrier_matrix, error_barrier, in_lcs_set, in
 from .planes import PlaneGeometry, error_plane, plane_geometry, plane_points
 
 # %% ../nbs/07_connectivity.ipynb #9e73c453
-__all__ = ['ANALYSIS_VERSION', 'analysis_file', 'stored_levels', 'stored_rewinds', 'stored_seeds', 'Point',
-           'check_points',
-           'combine', 'hull_coefficients', 'load_point', 'project_point', 'resolve_point', 'SUBSET_SIZE',
-           'PointEvaluator',
-           'subset_size', 'DEFAULT_BETAS', 'barrier_matrix', 'error_barrier', 'in_lcs_set',
-           'interpolation_path',
-           'is_linearly_connected', 'is_matching', 'linear_excess', 'matching_threshold',
-           'mean_barrier_matrix',
-           'PlaneGeometry', 'error_plane', 'plane_geometry', 'plane_points']
+__all__ = ['DEFAULT_BETAS', 'Point', 'load_point', 'interpolation_path', 'error_barrier', 'is_linearly_connected',
+           'matching_threshold', 'is_matching', 'in_lcs_set', 'barrier_matrix', 'mean_barrier_matrix', 'error_plane']

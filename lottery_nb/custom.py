@@ -18,13 +18,12 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import IterableDataset, TensorDataset, default_collate
 
-from .config import ExperimentConfig, LotteryError, get_preset, is_int
+from .config import ExperimentConfig, LotteryError, add_param_docs, get_preset, is_int
 from .data import DATASETS, TensorDataSet, data_fingerprint, get_data, register_dataset
 from .models import check_model, init_open_lth, model_fingerprint, register_model
 
 # %% auto #0
-__all__ = ['PROBE_BITS', 'as_tensors', 'register_tensors', 'module_attributes', 'model_sources', 'behaviour_fingerprint',
-           'register_factory', 'custom_config']
+__all__ = ['module_attributes', 'model_sources', 'custom_config']
 
 # %% ../nbs/12_custom.ipynb #564a0ba9
 def _stack(items:list, split:str):
@@ -95,8 +94,10 @@ def _check_prefix(prefix, what:str) -> str:
                            "'_' and '.' (it starts the run's directory name).")
     return prefix
 
-def register_tensors(x_train:Tensor, y_train:Tensor, # training inputs `(N, ...)` and labels `(N,)`
-                     x_test:Tensor, y_test:Tensor, # test inputs and labels
+def register_tensors(x_train:Tensor, # training inputs `(N, ...)`
+                     y_train:Tensor, # training labels `(N,)`
+                     x_test:Tensor, # test inputs
+                     y_test:Tensor, # test labels
                      num_classes:int, # labels are in [0, num_classes)
                      prefix:str='data', # the name starts with it
                     ) -> tuple[str, str]: # (name, fingerprint)
@@ -399,3 +400,6 @@ def custom_config(model_fn, # no-argument callable returning a new `nn.Module` (
     # the batch size and the steps fit this data: checked now
     cfg.resolve(data.steps_per_epoch(cfg.batch_size))
     return cfg
+
+# %% ../nbs/12_custom.ipynb #36efdf71
+add_param_docs(__name__)

@@ -14,14 +14,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .config import IDENTITY_SOURCES, LotteryError
+from .config import IDENTITY_SOURCES, LotteryError, add_param_docs
 
 # %% auto #0
-__all__ = ['DATASETS', 'DATA_CACHE_SIZE', 'CIFAR10_MEAN', 'CIFAR10_STD', 'CIFAR100_MEAN', 'CIFAR100_STD', 'IMAGENET_MEAN',
-           'IMAGENET_STD', 'BUILTIN_DATASETS', 'FINGERPRINT_BYTES', 'derive_seed', 'DataSet', 'TensorDataSet',
-           'register_dataset', 'default_data_root', 'clear_data_cache', 'get_data', 'load_synthetic', 'load_mnist1d',
-           'crop_flip_params', 'crop_flip', 'random_crop_flip', 'CIFARDataSet', 'read_cifar_pickle', 'load_cifar10',
-           'load_cifar100', 'SeededBatches', 'ImageFolderDataSet', 'load_imagenet', 'data_fingerprint']
+__all__ = ['DATASETS', 'DATA_CACHE_SIZE', 'DataSet', 'TensorDataSet', 'register_dataset', 'default_data_root', 'clear_data_cache',
+           'get_data', 'load_synthetic', 'load_mnist1d', 'load_cifar10', 'load_cifar100', 'ImageFolderDataSet',
+           'load_imagenet']
 
 # %% ../nbs/01_data.ipynb #649915dc
 def derive_seed(*parts:int|str, # e.g. `seed, 'order', epoch`
@@ -130,7 +128,24 @@ class DataSet(_Batches):
                 t += 1
         return gen()
 
-# %% ../nbs/01_data.ipynb #d9fc6099
+# %% ../nbs/01_data.ipynb #ce3fb990
+def _check_tensors(name:str, x_train:Tensor, y_train:Tensor, x_test:Tensor, y_test:Tensor, num_classes:int):
+    ("Raise a `LotteryError` unless both splits have as many labels as inputs, integer labels in range, "
+     "and one input shape.")
+    for x, y, split in ((x_train, y_train, 'train'), (x_test, y_test, 'test')):
+        if len(x) != len(y) or len(x) == 0:
+            raise LotteryError(f'The {split} split of {name!r} has {len(x)} inputs and {len(y)} labels; '
+                               'both must be equal and positive.')
+        if (y.dtype == torch.bool or (y.dtype.is_floating_point and not torch.equal(y, y.round()))
+            or int(y.min()) < 0 or int(y.max()) >= num_classes):
+            raise LotteryError(f"The {split} labels of {name!r} ({y.dtype}) run from {y.min().item()} to "
+                               f"{y.max().item()}; they must be integers in [0, "
+                               f"{num_classes}) for {num_classes} classes.")
+    if tuple(x_train.shape[1:]) != tuple(x_test.shape[1:]):
+        raise LotteryError(f'The train and test inputs of {name!r} have shapes '
+                           f'{tuple(x_train.shape[1:])} and {tuple(x_test.shape[1:])}; they must match.')
+
+# %% ../nbs/01_data.ipynb #dba76a20
 class TensorDataSet(DataSet):
     "A data set held as tensors on `device`; batches are made by indexing, on the device."
     def __init__(self,
@@ -143,18 +158,7 @@ class TensorDataSet(DataSet):
                  device:str|torch.device='cpu', # where everything lives
                  augment:bool=False, # apply `augment_batch` to training batches
                 ):
-        for x, y, split in ((x_train, y_train, 'train'), (x_test, y_test, 'test')):
-            if len(x) != len(y) or len(x) == 0:
-                raise LotteryError(f'The {split} split of {name!r} has {len(x)} inputs and {len(y)} labels; '
-                                   'both must be equal and positive.')
-            if (y.dtype == torch.bool or (y.dtype.is_floating_point and not torch.equal(y, y.round()))
-                or int(y.min()) < 0 or int(y.max()) >= num_classes):
-                raise LotteryError(f"The {split} labels of {name!r} ({y.dtype}) run from {y.min().item()} to "
-                                   f"{y.max().item()}; they must be integers in [0, "
-                                   f"{num_classes}) for {num_classes} classes.")
-        if tuple(x_train.shape[1:]) != tuple(x_test.shape[1:]):
-            raise LotteryError(f'The train and test inputs of {name!r} have shapes '
-                               f'{tuple(x_train.shape[1:])} and {tuple(x_test.shape[1:])}; they must match.')
+        _check_tensors(name, x_train, y_train, x_test, y_test, num_classes)
         super().__init__(name, num_classes, tuple(x_train.shape[1:]), len(x_train), len(x_test), device)
         self.x_train, self.x_test = x_train.to(self.device), x_test.to(self.device)
         self.y_train, self.y_test = y_train.to(self.device, torch.int64), y_test.to(self.device, torch.int64)
@@ -370,7 +374,7 @@ class CIFARDataSet(TensorDataSet):
     def augment_batch(self, x:Tensor, generator:torch.Generator) -> Tensor:
         return random_crop_flip(x, generator)
 
-# %% ../nbs/01_data.ipynb #1e74b3ef
+# %% ../nbs/01_data.ipynb #f51f2693
 _CIFAR = {
     'cifar10': dict(title='CIFAR-10', folder='cifar-10-batches-py',
                     train=[f'data_batch_{i}' for i in range(1, 6)],
@@ -403,6 +407,7 @@ def read_cifar_pickle(path:str|Path, # one file of the python version, e.g. .../
     return (torch.from_numpy(x.astype(np.uint8).reshape(-1, 3, 32, 32).copy()),
             torch.tensor(y.astype(np.int64)))
 
+# %% ../nbs/01_data.ipynb #9b115957
 def _load_cifar(which:str, device:torch.device, root:Path, download:bool, augment:bool) -> CIFARDataSet:
     spec = _CIFAR[which]
     folder = Path(root) / spec['folder']
@@ -466,7 +471,24 @@ class SeededBatches:
             g = torch.Generator().manual_seed(derive_seed(self.seed, 'augment', t))
             yield list(zip(idx.tolist(), torch.randint(0, 2**62, (len(idx),), generator=g).tolist()))
 
-# %% ../nbs/01_data.ipynb #744d8c25
+# %% ../nbs/01_data.ipynb #acb74899
+def _image_folders(name:str, path:Path) -> dict:
+    ("`{'train': ImageFolder, 'val': ImageFolder}` of `path`, or a `LotteryError` when a split holds "
+     "no class folders or the two splits' classes differ.")
+    import torchvision
+    folders = {}
+    for split in ('train', 'val'):
+        try: folders[split] = torchvision.datasets.ImageFolder(str(path / split))
+        except FileNotFoundError:
+            raise LotteryError(f'{path / split} holds no images in class folders; '
+                               f'{name} needs <class>/<image> files under {path / "train"} and '
+                               f'{path / "val"}.') from None
+    if folders['val'].class_to_idx != folders['train'].class_to_idx:
+        raise LotteryError(f"The class folders of {path / 'val'} differ from those of {path / 'train'}; "
+                           "both must hold the same classes.")
+    return folders
+
+# %% ../nbs/01_data.ipynb #e73bd858
 class ImageFolderDataSet(DataSet):
     ("An ImageFolder data set (`train/<class>/*`, `val/<class>/*`) read by DataLoader workers, "
      "batches on `device`.")
@@ -478,18 +500,8 @@ class ImageFolderDataSet(DataSet):
                  num_workers:int|None=None, # DataLoader worker processes (default: min(8, cpu count))
                  augment:bool=True, # random resized crop and flip for training batches
                 ):
-        import torchvision, torchvision.transforms as T
-        path = Path(path)
-        folders = {}
-        for split in ('train', 'val'):
-            try: folders[split] = torchvision.datasets.ImageFolder(str(path / split))
-            except FileNotFoundError:
-                raise LotteryError(f'{path / split} holds no images in class folders; '
-                                   f'{name} needs <class>/<image> files under {path / "train"} and '
-                                   f'{path / "val"}.') from None
-        if folders['val'].class_to_idx != folders['train'].class_to_idx:
-            raise LotteryError(f"The class folders of {path / 'val'} differ from those of {path / 'train'}; "
-                               "both must hold the same classes.")
+        import torchvision.transforms as T
+        folders = _image_folders(name, Path(path))
         s = _int_in('image_size', image_size, 1)
         super().__init__(name, len(folders['train'].classes), (3, s, s), len(folders['train']),
                          len(folders['val']), device)
@@ -591,3 +603,6 @@ def _data_identity(cfg) -> str|None:
     return hit[1]
 
 IDENTITY_SOURCES['data'] = _data_identity
+
+# %% ../nbs/01_data.ipynb #604c7929
+add_param_docs(__name__)

@@ -16,12 +16,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import IDENTITY_SOURCES, LotteryError, is_int
+from .config import IDENTITY_SOURCES, LotteryError, add_param_docs, is_int
 
 # %% auto #0
-__all__ = ['PRUNABLE_TYPES', 'MODELS', 'BUILTIN_MODELS', 'prunable_names', 'count_params', 'init_open_lth', 'register_model',
-           'get_model', 'BasicBlock', 'CifarResNet', 'resnet20', 'resnet18', 'resnet50', 'mnist1d_cnn', 'mlp', 'linear',
-           'mnist1d_resnet', 'builtin_model', 'check_model', 'model_fingerprint']
+__all__ = ['PRUNABLE_TYPES', 'MODELS', 'prunable_names', 'count_params', 'init_open_lth', 'register_model', 'get_model',
+           'CifarResNet', 'resnet20', 'resnet18', 'resnet50', 'mnist1d_cnn', 'mlp', 'linear', 'mnist1d_resnet']
 
 # %% ../nbs/02_models.ipynb #eeb347b9
 PRUNABLE_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)  # layers whose `weight` is prunable
@@ -131,14 +130,19 @@ def get_model(name:str,         # a key of `MODELS`, e.g. 'resnet20'
         if name not in _OWN_INIT: init_open_lth(model)
     return model
 
-# %% ../nbs/02_models.ipynb #65398cb6
+# %% ../nbs/02_models.ipynb #ae3ad4db
 _LAYERS = {1: (nn.Conv1d, nn.BatchNorm1d, F.adaptive_avg_pool1d), # signals (channels, length)
            2: (nn.Conv2d, nn.BatchNorm2d, F.adaptive_avg_pool2d)} # images (channels, height, width)
 
 class BasicBlock(nn.Module):
     ("Two size-3 conv + BN; identity shortcut, or size-1 conv + BN where the shape changes (`dims`: "
      "2 images, 1 signals).")
-    def __init__(self, f_in:int, f_out:int, stride:int=1, dims:int=2):
+    def __init__(self,
+                 f_in:int, # input channels
+                 f_out:int, # output channels
+                 stride:int=1, # stride of the first convolution and of the projection
+                 dims:int=2, # 2: images, 1: signals
+                ):
         super().__init__()
         Conv, BN, _ = _LAYERS[dims]
         self.conv1 = Conv(f_in, f_out, 3, stride=stride, padding=1, bias=False)
@@ -154,10 +158,16 @@ class BasicBlock(nn.Module):
         out = self.bn2(self.conv2(out))
         return F.relu(out + self.shortcut(x))
 
+# %% ../nbs/02_models.ipynb #245eac63
 class CifarResNet(nn.Module):
     """ResNet with a size-3 stem and no max-pool; `plan` lists (width, blocks) per stage, stages after the
     first downsample by 2; `dims=1` builds the same network of Conv1d/BatchNorm1d for signals."""
-    def __init__(self, plan:list[tuple[int, int]], num_classes:int, in_channels:int=3, dims:int=2):
+    def __init__(self,
+                 plan:list[tuple[int, int]], # (width, basic blocks) per stage, e.g. [(16, 3), (32, 3)]
+                 num_classes:int, # size of the output layer
+                 in_channels:int=3, # channels of the input
+                 dims:int=2, # 2: images (Conv2d), 1: signals (Conv1d)
+                ):
         super().__init__()
         Conv, BN, self.pool = _LAYERS[dims]
         f_in = plan[0][0]
@@ -177,7 +187,8 @@ class CifarResNet(nn.Module):
 
 # %% ../nbs/02_models.ipynb #c18c720a
 @register_model('resnet20')
-def resnet20(num_classes:int, input_shape:tuple,
+def resnet20(num_classes:int, # size of the output layer
+             input_shape:tuple, # one example's shape without the batch dimension, e.g. (3, 32, 32)
              *, depth:int=20, # 6n+2: 20, 32, 44, 56, 110, ...
              width:int=16,    # channels of the first stage; the others have 2x and 4x
             ) -> CifarResNet:
@@ -191,7 +202,8 @@ def resnet20(num_classes:int, input_shape:tuple,
     return CifarResNet([(width, n), (2*width, n), (4*width, n)], num_classes, c)
 
 @register_model('resnet18')
-def resnet18(num_classes:int, input_shape:tuple,
+def resnet18(num_classes:int, # size of the output layer
+             input_shape:tuple, # one example's shape without the batch dimension, e.g. (3, 32, 32)
              *, width:int=64, # channels of the first stage; the others have 2x, 4x and 8x
             ) -> CifarResNet:
     "ResNet-18 for 32x32 inputs: 3x3 stride-1 stem, no max-pool, [2, 2, 2, 2] basic blocks."
@@ -201,7 +213,9 @@ def resnet18(num_classes:int, input_shape:tuple,
 
 # %% ../nbs/02_models.ipynb #364f8329
 @register_model('resnet50')
-def resnet50(num_classes:int, input_shape:tuple) -> nn.Module:
+def resnet50(num_classes:int, # size of the output layer
+             input_shape:tuple, # one example's shape without the batch dimension, e.g. (3, 224, 224)
+            ) -> nn.Module:
     "torchvision's ResNet-50 for 3-channel images, e.g. input_shape (3, 224, 224)."
     c = _check_shape(input_shape, 3, 'resnet50', '(3, 224, 224)')[0]
     if c != 3:
@@ -212,7 +226,8 @@ def resnet50(num_classes:int, input_shape:tuple) -> nn.Module:
 
 # %% ../nbs/02_models.ipynb #2fdaed1c
 @register_model('mnist1d_cnn')
-def mnist1d_cnn(num_classes:int, input_shape:tuple,
+def mnist1d_cnn(num_classes:int, # size of the output layer
+                input_shape:tuple, # one example's shape without the batch dimension, e.g. (1, 40)
                 *, width:int=32, # channels of every convolution
                 depth:int=3,     # number of convolutions; all but the first halve the length
                ) -> nn.Sequential:
@@ -230,7 +245,8 @@ def mnist1d_cnn(num_classes:int, input_shape:tuple,
 
 # %% ../nbs/02_models.ipynb #3dcff234
 @register_model('mlp')
-def mlp(num_classes:int, input_shape:tuple,
+def mlp(num_classes:int, # size of the output layer
+        input_shape:tuple, # one example's shape without the batch dimension, e.g. (1, 40)
         *, hidden:tuple=(32,), # widths of the hidden layers
         bn:bool=False,         # BatchNorm1d after each hidden Linear
        ) -> nn.Sequential:
@@ -251,13 +267,16 @@ def mlp(num_classes:int, input_shape:tuple,
     return nn.Sequential(OrderedDict(layers))
 
 @register_model('linear')
-def linear(num_classes:int, input_shape:tuple) -> nn.Sequential:
+def linear(num_classes:int, # size of the output layer
+           input_shape:tuple, # one example's shape without the batch dimension, e.g. (1, 40)
+          ) -> nn.Sequential:
     "A single Linear layer on the flattened input (softmax regression)."
     return mlp(num_classes, input_shape, hidden=())
 
 # %% ../nbs/02_models.ipynb #r1dcode01
 @register_model('mnist1d_resnet')
-def mnist1d_resnet(num_classes:int, input_shape:tuple,
+def mnist1d_resnet(num_classes:int, # size of the output layer
+                   input_shape:tuple, # one example's shape without the batch dimension, e.g. (1, 40)
                    # channels of each stage; stages after the first halve the length
                    *, widths:tuple=(16, 32, 64),
                    blocks:int=1, # basic blocks per stage (3 with widths 16/32/64: the layout of ResNet-20)
@@ -276,7 +295,8 @@ def mnist1d_resnet(num_classes:int, input_shape:tuple,
 # %% ../nbs/02_models.ipynb #9cbad49c
 BUILTIN_MODELS = dict(MODELS) # lottery-nb's own builders: they add nothing to the run identity
 
-def builtin_model(name:str) -> bool:
+def builtin_model(name:str, # a model name
+                 ) -> bool:
     "Whether `name` is one of lottery-nb's own models (and not a user's builder registered over it)."
     return name in BUILTIN_MODELS and MODELS.get(name) is BUILTIN_MODELS[name]
 
@@ -347,3 +367,6 @@ def _model_identity(cfg) -> str|None:
     return hit[2]
 
 IDENTITY_SOURCES['model'] = _model_identity
+
+# %% ../nbs/02_models.ipynb #43824fc7
+add_param_docs(__name__)

@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .config import LotteryError, is_int
+from .config import LotteryError, add_param_docs, is_int
 from .evaluator import eval_bar, check_pos_int, check_eval_args, eval_inputs, make_evaluator
 from .paths import matching_threshold
 from .points import (Point, fmt_levels, point_label, check_points, load_point, project_point,
@@ -22,7 +22,7 @@ from .points import (Point, fmt_levels, point_label, check_points, load_point, p
 from .store import Experiment, analysis_file, cached, load_torch, save_torch, stored_levels
 
 # %% auto #0
-__all__ = ['PLANE_TEST_EXAMPLES', 'PlaneGeometry', 'plane_geometry', 'plane_points', 'plane_limit', 'error_plane']
+__all__ = ['PLANE_TEST_EXAMPLES', 'error_plane']
 
 # %% ../nbs/07d_planes.ipynb #39b93df1
 @dataclass
@@ -68,7 +68,10 @@ class PlaneGeometry:
                 'raw_direction': tuple(map(float, self.raw[2] - self.raw[1]))}
 
 # %% ../nbs/07d_planes.ipynb #e6e34cdd
-def plane_geometry(p0:Point, p1:Point, p2:Point) -> PlaneGeometry:
+def plane_geometry(p0:Point, # w^(L)
+                   p1:Point, # its projection m^(L+1) ⊙ w^(L)
+                   p2:Point, # w^(L+1)
+                  ) -> PlaneGeometry:
     "Gram-Schmidt frame of the plane through three points, in the space of their prunable weights."
     check_points([p0, p1, p2])
     names = [k for k in p0.state if k in p0.mask]
@@ -96,17 +99,21 @@ def _plane_ref(exp, seed, rewind, level) -> tuple:
                            f"so use a level up to {max(lv) - 1}.")
     return seed, rewind, level
 
-def plane_points(exp:Experiment, seed:int, rewind:int|str, level:int) -> tuple:
+def plane_points(exp:Experiment, # the experiment
+                 seed:int, # replicate
+                 rewind:int|str, # rewind step
+                 level:int, # L
+                ) -> tuple: # (w^(L), m^(L+1) ⊙ w^(L), w^(L+1)) as `Point`s
     "The three points of the level-`level` plane: w^(L), m^(L+1) ⊙ w^(L), w^(L+1)."
     seed, rewind, level = _plane_ref(exp, seed, rewind, level)
     p0, p2 = load_point(exp, seed, rewind, level), load_point(exp, seed, rewind, level + 1)
     return p0, project_point(p0, p2.mask, f'm^({level + 1}) ⊙ w^({level}), seed {seed}, rewind {rewind}'), p2
 
 # %% ../nbs/07d_planes.ipynb #4f1d2b7e
-# plane points use the first 1,000 examples by default: `error_plane`'s and Fig. 3's default
-PLANE_TEST_EXAMPLES = 1000
-
-def plane_limit(exp:Experiment, limit:int|None, splits=('test',)) -> int|None:
+def plane_limit(exp:Experiment, # the experiment
+                limit:int|None, # examples per split asked for
+                splits=('test',), # the splits evaluated
+               ) -> int|None:
     ("`limit` as a plane's cache key records it: None (every example) when it is None or covers each of "
      "`splits`.")
     if limit is None: return None
@@ -186,6 +193,9 @@ class _PlaneGrid:
                 'finished_at': time.strftime('%Y-%m-%dT%H:%M:%S%z')}
 
 # %% ../nbs/07d_planes.ipynb #87e90fe1
+# plane points use the first 1,000 examples by default: `error_plane`'s and Fig. 3's default
+PLANE_TEST_EXAMPLES = 1000
+
 def error_plane(exp:Experiment, # the experiment
                 seed:int, # replicate
                 rewind:int|str, # rewind step
@@ -196,10 +206,14 @@ def error_plane(exp:Experiment, # the experiment
                 # gamma window along the orthogonal direction (projection at 0, w^(L) at 1)
                 ortho_range=(-2.0, 3.0),
                 splits=('test',), # data of the grid
-                bn:str='interpolate', bn_samples:int|None=None, bn_seed:int=0, bn_batch_size:int|None=None,
+                bn:str='interpolate', # BatchNorm mode: 'interpolate' (as the paper) or 'recompute'
+                bn_samples:int|None=None, # 'recompute': training subset size (default: min(2048, all))
+                bn_seed:int=0, # 'recompute': which subset
+                bn_batch_size:int|None=None, # 'recompute': batch size (default: the experiment's)
                 # the first N examples of each split (as Fig. 3); None: all (the paper)
                 limit:int|None=PLANE_TEST_EXAMPLES,
-                device:str|None=None, batch_points:int|None=None,
+                device:str|None=None, # default: the experiment's device
+                batch_points:int|None=None, # points per vmap call (see `PointEvaluator`)
                 rows_per_chunk:int=5, # rows computed between two saves of the partial grid
                 cache:bool=True, # read and write the analysis cache (and the partial grid)
                 progress:bool=True, # progress bar over grid points
@@ -222,3 +236,6 @@ def error_plane(exp:Experiment, # the experiment
     grid_ = _PlaneGrid(exp, inputs, alpha, gamma, device, batch_points, part, progress, on_chunk)
     return _plane_result(cached(f, lambda: grid_.compute(rows_per_chunk), cache, part),
                          matching_threshold(exp))
+
+# %% ../nbs/07d_planes.ipynb #07ec3283
+add_param_docs(__name__)

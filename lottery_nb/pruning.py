@@ -9,44 +9,25 @@ import math
 
 import torch
 
-from .config import LotteryError
+from .config import LotteryError, add_param_docs
 
 # %% auto #0
-__all__ = ['Mask', 'dense_mask', 'check_names', 'num_remaining', 'num_prunable', 'density', 'check_mask', 'magnitude_prune',
-           'random_prune', 'prune', 'apply_mask']
+__all__ = ['Mask', 'dense_mask', 'num_remaining', 'num_prunable', 'density', 'magnitude_prune', 'random_prune', 'prune',
+           'apply_mask']
 
-# %% ../nbs/03_pruning.ipynb #232c025d
-Mask = dict  # parameter name -> bool tensor of that parameter's shape
-
-def dense_mask(state_dict:dict, # a model's state_dict (or any name -> tensor mapping)
-               names:list, # the prunable names, e.g. `lottery_nb.models.prunable_names(model)`
-              ) -> Mask:
-    "The level-0 mask: every prunable weight kept."
-    check_names(state_dict, names)
-    return {n: torch.ones_like(state_dict[n], dtype=torch.bool, device='cpu') for n in names}
-
-def check_names(state_dict:dict, names:list):
+# %% ../nbs/03_pruning.ipynb #21e927fd
+def check_names(state_dict:dict, # a model's state_dict (or any name -> tensor mapping)
+                names:list, # the names that must be tensors of it
+               ):
     "Raise a `LotteryError` unless every name in `names` is a tensor of `state_dict`."
     missing = [n for n in names if n not in state_dict]
     if missing: raise LotteryError(f"Prunable name(s) {', '.join(map(repr, missing[:3]))} are not in the "
                                    "model; allowed are its parameter names such as "
                                    f"{', '.join(map(repr, list(state_dict)[:3]))}.")
 
-def num_remaining(mask:Mask) -> int:
-    "Number of kept weights."
-    return int(sum(int(m.sum()) for m in mask.values()))
-
-def num_prunable(mask:Mask) -> int:
-    "Number of prunable weights (kept or not)."
-    return int(sum(m.numel() for m in mask.values()))
-
-def density(mask:Mask) -> float:
-    "Fraction of prunable weights kept ($\\eta$)."
-    return num_remaining(mask) / num_prunable(mask)
-
-def check_mask(mask:Mask, # the mask to check
+def check_mask(mask:dict, # the mask to check
                state_dict:dict, # the model's state_dict it should fit
-              ) -> Mask:
+              ) -> dict:
     ("Raise a `LotteryError` unless `mask` has boolean tensors whose names and shapes fit `state_dict`; "
      "returns `mask`.")
     for n, m in mask.items():
@@ -59,6 +40,31 @@ def check_mask(mask:Mask, # the mask to check
         if m.dtype != torch.bool:
             raise LotteryError(f"Mask entry {n!r} has dtype {m.dtype}; masks must be boolean tensors.")
     return mask
+
+# %% ../nbs/03_pruning.ipynb #6f5c339a
+Mask = dict  # parameter name -> bool tensor of that parameter's shape
+
+def dense_mask(state_dict:dict, # a model's state_dict (or any name -> tensor mapping)
+               names:list, # the prunable names, e.g. `lottery_nb.models.prunable_names(model)`
+              ) -> Mask:
+    "The level-0 mask: every prunable weight kept."
+    check_names(state_dict, names)
+    return {n: torch.ones_like(state_dict[n], dtype=torch.bool, device='cpu') for n in names}
+
+def num_remaining(mask:Mask, # a mask
+                 ) -> int:
+    "Number of kept weights."
+    return int(sum(int(m.sum()) for m in mask.values()))
+
+def num_prunable(mask:Mask, # a mask
+                ) -> int:
+    "Number of prunable weights (kept or not)."
+    return int(sum(m.numel() for m in mask.values()))
+
+def density(mask:Mask, # a mask
+           ) -> float:
+    "Fraction of prunable weights kept ($\\eta$)."
+    return num_remaining(mask) / num_prunable(mask)
 
 # %% ../nbs/03_pruning.ipynb #b7d9db78
 def _prune_count(fraction:float, remaining:int) -> int:
@@ -109,15 +115,25 @@ def random_prune(mask:Mask, # the current mask
     rnd = {n: torch.rand(m.shape, generator=g) for n, m in mask.items()}
     return magnitude_prune(rnd, mask, fraction, scope)
 
-def prune(weights:dict, mask:Mask, fraction:float=0.2, method:str='magnitude', scope:str='global',
-          seed:int=0) -> Mask:
+def prune(weights:dict, # name -> trained weight tensor (used by 'magnitude')
+          mask:Mask, # the current mask m^(L)
+          fraction:float=0.2, # 1 - alpha: the fraction of remaining weights to prune
+          method:str='magnitude', # 'magnitude' (IMP) or 'random' (the control)
+          scope:str='global', # 'global' or 'layerwise'
+          seed:int=0, # seed of the choice (used by 'random')
+         ) -> Mask: # the next mask m^(L+1)
     "Dispatch to `magnitude_prune` or `random_prune` by `method`."
     if method == 'magnitude': return magnitude_prune(weights, mask, fraction, scope)
     if method == 'random': return random_prune(mask, fraction, seed, scope)
     raise LotteryError(f"Pruning method {method!r} is not allowed; choose 'magnitude' or 'random'.")
 
 # %% ../nbs/03_pruning.ipynb #96744aa2
-def apply_mask(state_dict:dict, mask:Mask) -> dict:
+def apply_mask(state_dict:dict, # a model's state_dict
+               mask:Mask, # the mask m of its prunable tensors
+              ) -> dict: # m ⊙ w: prunable tensors times their mask, the others unchanged
     "The projection m ⊙ w of a whole state_dict (a new dict; tensors not in `mask` are shared, not copied)."
     check_mask(mask, state_dict)
     return {k: (v * mask[k].to(v.device, v.dtype) if k in mask else v) for k, v in state_dict.items()}
+
+# %% ../nbs/03_pruning.ipynb #91dede44
+add_param_docs(__name__)

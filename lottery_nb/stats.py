@@ -7,18 +7,24 @@ from __future__ import annotations
 
 import math
 
+from .config import add_param_docs
+
 # %% auto #0
-__all__ = ['mean_std', 'fmt_mean_std', 'text_table']
+__all__ = ['mean_std', 'fmt_mean_std']
 
 # %% ../nbs/00a_stats.ipynb #e7ce20af
-def mean_std(xs) -> tuple[float, float]:
+def mean_std(xs, # the numbers, at least one (e.g. one per replicate)
+            ) -> tuple[float, float]: # (mean, standard deviation)
     "Mean and sample standard deviation (ddof=1; 0 for a single value) of the numbers `xs`."
     xs = [float(x) for x in xs]
     if not xs: raise ValueError("mean_std needs at least one value.")
     m = sum(xs) / len(xs)
     return m, (math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1)) if len(xs) > 1 else 0.0)
 
-def fmt_mean_std(xs, scale:float=1.0, digits:int=2) -> str:
+def fmt_mean_std(xs, # the numbers, at least one
+                 scale:float=1.0, # every value is multiplied by it, e.g. 100 for percentages
+                 digits:int=2, # decimals of the mean and the standard deviation
+                ) -> str:
     "`'mean ± std (n)'` of `xs` times `scale`, e.g. errors as percentages with `scale=100`."
     m, s = mean_std(xs)
     return f"{scale * m:.{digits}f} ± {scale * s:.{digits}f} ({len(list(xs))})"
@@ -34,3 +40,6 @@ def text_table(head:list[str], # column titles
     w = [max(len(x) for x in col) for col in zip(head, *cells)]
     fmt = lambda cs: '  '.join(c.rjust(n) for c, n in zip(cs, w))
     return '\n'.join([fmt(head), fmt(['-' * n for n in w])] + [fmt(c) for c in cells])
+
+# %% ../nbs/00a_stats.ipynb #c918fa53
+add_param_docs(__name__)

@@ -75,19 +75,52 @@ def test_no_private_name_crosses_modules():
     assert private_imports() == []
 
 
-def test_imported_names_are_public():
-    "Every project name imported from another module is in that module's `__all__`."
+def user_code() -> dict:
+    "name -> Python source of what a user reads and copies: the README's code blocks, the docs home, tutorials, figures."
+    import json, re
+    root = PKG.parent
+    out = {'README.md': '\n'.join(re.findall(r'```python\n(.*?)```', (root / 'README.md').read_text(), re.S))}
+    for nb in [root / 'nbs' / 'index.ipynb', *sorted((root / 'nbs' / 'tutorials').glob('*.ipynb')),
+               *sorted((root / 'nbs' / 'figures').glob('*.ipynb'))]:
+        cells = [''.join(c['source']) for c in json.loads(nb.read_text())['cells'] if c['cell_type'] == 'code']
+        # IPython's magics and shell lines are not Python
+        out[nb.name] = '\n'.join(l for c in cells for l in c.split('\n') if not l.lstrip().startswith(('%', '!')))
+    return out
+
+
+def user_imports(sources: dict) -> list:
+    "'source: module.name' for every `from lottery_nb.<module> import <name>` in `sources`."
+    out = []
+    for where, text in sources.items():
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ImportFrom) and (node.module or '').startswith('lottery_nb.'):
+                out += [f"{where}: {node.module.split('.', 1)[1]}.{a.name}" for a in node.names]
+    return out
+
+
+# imports of names that are not in their module's `__all__`, left to the second docs pass of issue 26: each is to be
+# imported from its home module (`figures`, `stats`) or made public where it is imported from
+NOT_YET_PUBLIC = {'tutorial_read_store.ipynb: cli.figures_dir', 'tutorial_read_store.ipynb: cli.FIGURES',
+                  'fig2_connectivity.ipynb: plots.mean_std'}
+
+
+def test_user_code_imports_only_public_names():
+    """What the README, the tutorials and the figure notebooks import is public: in its module's `__all__` (issue 26:
+    `__all__` lists what a user calls). Internal names that other modules use are exported without an underscore
+    (`#| exporti`: importable, not in `__all__`); no private `_name` crosses modules (above)."""
     import importlib
+    found = user_imports(user_code())
+    assert len(found) > 20, found   # the sources are read
     missing = []
-    for p in sorted(PKG.glob('*.py')):
-        if p.stem == '_modidx': continue
-        for m, names in project_imports(p):
-            if m == p.stem or not names or not (PKG / f'{m}.py').exists(): continue
-            mod = importlib.import_module(f'lottery_nb.{m}')
-            home = lambda n: getattr(getattr(mod, n, None), '__module__', mod.__name__)
-            defined_here = [n for n in names if n != '*' and home(n) == mod.__name__]
-            missing += [f'{p.stem} <- {m}: {n}' for n in defined_here if n not in getattr(mod, '__all__', [])]
-    assert missing == []
+    for f in found:
+        mod, name = f.split(': ')[1].rsplit('.', 1)
+        if name not in importlib.import_module(f'lottery_nb.{mod}').__all__: missing.append(f)
+    assert set(missing) <= NOT_YET_PUBLIC, sorted(set(missing) - NOT_YET_PUBLIC)
+
+
+def test_user_imports_are_read(tmp_path):
+    text = 'from lottery_nb.data import get_data\nimport lottery_nb.models as m\nfrom lottery_nb.connectivity import (a,\n  b)\n'
+    assert user_imports({'x': text}) == ['x: data.get_data', 'x: connectivity.a', 'x: connectivity.b']
 
 
 def test_private_import_check_can_fail(tmp_path):
