@@ -5,6 +5,7 @@
 # %% ../nbs/09_adaptive.ipynb #41134405
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, fields
@@ -21,8 +22,9 @@ from .evaluator import subset_size
 from .imp import check_levels, progress_bar, run_imp, run_units, setup, train_level
 from .stats import text_table
 from .adaptive_store import AdaptiveStore
-from .store import (Experiment, cached, clean_tmp, discarding, file_lock, has_tmp, load_json,
-                              provenance, save_json, store_level)
+from .store import (Experiment, RunEnvironment, StoreCorrupt, cached, check_continuation, clean_tmp,
+                              discarding, file_lock, has_tmp, load_json, note_dense, provenance, save_json,
+                              store_level)
 from .models import get_model, prunable_names
 from .pruning import Mask, density, magnitude_prune, num_prunable, num_remaining
 from .training import get_device, train
@@ -31,7 +33,8 @@ from .training import get_device, train
 __all__ = ['DEFAULT_RATIOS', 'check_ratios', 'check_betas', 'AdaptiveSettings', 'fixed_schedule', 'target_remaining',
            'check_epoch', 'last_epoch_epsilon', 'sweep_data', 'lcs_threshold', 'choose_ratio', 'path_losses',
            'sweep_outcome', 'sweep_choice', 'ratio_sweep', 'prune_count', 'prune_exactly', 'AdaptiveExperiment',
-           'run_adaptive', 'schedule_cost', 'levels_to_reach', 'matching_rewind', 'compare_schedules', 'adaptive_table']
+           'check_chains', 'run_adaptive', 'schedule_cost', 'levels_to_reach', 'matching_rewind', 'compare_schedules',
+           'adaptive_table']
 
 # %% ../nbs/09_adaptive.ipynb #be0e085a
 _THRESHOLDS = ('final', 'last_epoch_mean')
@@ -393,6 +396,22 @@ def _upper_levels(n:int, floor:float, target:int) -> int:
     while rem > target: rem = prune_count(rem, 0.0, floor, target)['remaining']; k += 1
     return k
 
+def check_chains(ax:AdaptiveExperiment, # its `runtime` is the run's `RunEnvironment`
+                 chains:list, # (seed, rewind step) of the run
+                ):
+    ("Before training: refuse (one sentence) to continue a chain whose stored levels or checkpoint another "
+     "execution environment wrote; say when a chain's first level starts from a dense run of another.")
+    for sd, r in chains:
+        if ax.is_finished(sd, r): continue
+        lv = ax.done_levels(sd, r)
+        for l in lv[1:]: check_continuation(ax, ax.metrics(sd, r, l)['provenance'], None,
+                                            f'Adaptive level {l} of seed {sd}, rewind step {r}')
+        ck = ax.checkpointer(sd, r, lv[-1] + 1) if lv else None
+        if ck is not None and ck.path.exists():
+            with contextlib.suppress(StoreCorrupt): ck.load()   # damaged: handled where it is trained
+        if lv == [0]: note_dense(ax, sd, ax.metrics(sd, 0, 0)['provenance'], None)
+    ax.runtime.say_unrecorded()
+
 def _sweep_summary(sw:dict) -> dict:
     keys = ('p', 'p_first_failure', 'p_largest_pass', 'non_monotone', 'threshold', 'start_loss', 'points',
             'forward_examples', 'wall_time', 'skipped')
@@ -404,7 +423,9 @@ class _Chain:
         "Algorithm 1, each level's pruning fraction chosen by a sweep (`sweep`), trained by `train_level`."
         ax, s = self.ax, self.ax.resolved
         lv = ax.done_levels(seed, rewind)
-        if ax.is_finished(seed, rewind): return
+        if ax.is_finished(seed, rewind):   # a threshold that `lottery store repair` removed is computed again
+            if ax.threshold_missing(seed): self.threshold(seed)
+            return
         level = lv[-1] + 1
         prev_w, prev_m = ax.weights(seed, rewind, lv[-1]), ax.mask(seed, rewind, lv[-1])
         w_tau, model = ax.rewind_state(seed, rewind), self.model(seed)
@@ -476,27 +497,37 @@ class _AdaptiveRunner(_Chain):
         return cached(ax.threshold_file(seed), compute)
 
 # %% ../nbs/09_adaptive.ipynb #f332070d
+def _adaptive_bar(ax:AdaptiveExperiment, chains:list, up:int, progress:bool):
+    "`run_adaptive`'s bar over at most `up` levels of each chain, and the chains already finished."
+    T, cfg = ax.plan.total, ax.cfg
+    total = sum(up * (T - r) for _, r in chains)
+    finished = {u for u in chains if ax.is_finished(*u)}
+    done = sum(up * (T - r) if (sd, r) in finished else max(len(ax.done_levels(sd, r)) - 1, 0) * (T - r)
+               for sd, r in chains)
+    return (progress_bar(total, done, progress and done < total, f'adaptive IMP {cfg.name or cfg.key}'),
+            finished)
+
 def run_adaptive(cfg:ExperimentConfig|str, # the experiment or a preset (`levels` sets the default target)
                  store:str|Path|None=None, # run-store folder, shared with `run_imp`; None: `default_store()`
                  settings:AdaptiveSettings|None=None, # the heuristic's knobs (default: `AdaptiveSettings()`)
                  progress:bool=True, # show a progress bar
                  poll:float=1.0, # seconds between looks at chains another process is working on
+                 # continue chains stored in another execution environment, recording it (as `run_imp`)
+                 allow_mixed_environment:bool|None=None,
                 ) -> AdaptiveExperiment:
     "Adaptive IMP (Section 2.2) for every seed and rewind step of `cfg`, resuming whatever is stored."
     cfg, store = as_config(cfg), store_path(store)
     dev, data, plan = setup(cfg)
     ax = AdaptiveExperiment(cfg, store, settings, plan, data)   # checks the settings against the experiment
-    run_imp(cfg.replace(levels=0), store, progress=progress, poll=poll)
+    run_imp(cfg.replace(levels=0), store, progress=progress, poll=poll,
+            allow_mixed_environment=allow_mixed_environment)
     ax.fixed = Experiment(cfg, store, plan)   # (after run_imp, which may have adopted an old directory)
-    ax.create()
+    ax.create(); ax.runtime = RunEnvironment(dev, allow_mixed_environment)
     s, T = ax.resolved, plan.total
     chains = [(sd, r) for sd in cfg.seeds for r in plan.rewind_steps]
+    check_chains(ax, chains)
     up = _upper_levels(s['prunable_weights'], s['floor'], ax.target)
-    total = sum(up * (T - r) for _, r in chains)
-    finished = {u for u in chains if ax.is_finished(*u)}
-    done = sum(up * (T - r) if (sd, r) in finished else max(len(ax.done_levels(sd, r)) - 1, 0) * (T - r)
-               for sd, r in chains)
-    bar = progress_bar(total, done, progress and done < total, f'adaptive IMP {cfg.name or cfg.key}')
+    bar, finished = _adaptive_bar(ax, chains, up, progress)
     on_unit = (lambda t: bar.set_postfix_str(t, refresh=True)) if bar else None
     runner = _AdaptiveRunner(ax, data, plan, dev, bar.update if bar else None, on_unit)
     def work(u):
@@ -506,9 +537,9 @@ def run_adaptive(cfg:ExperimentConfig|str, # the experiment or a preset (`levels
         with discarding(ax, sd, r): runner.chain(sd, r)
         # levels never needed
         if bar and u not in finished: bar.update((up - len(ax.done_levels(sd, r)) + 1) * (T - r))
+    done = lambda u: ax.is_finished(*u) and not has_tmp(ax.chain_dir(*u)) and not ax.threshold_missing(u[0])
     try:
-        run_units(chains, lambda u: ax.unit_lock(*u), work,
-                  done=lambda u: ax.is_finished(*u) and not has_tmp(ax.chain_dir(*u)), poll=poll,
+        run_units(chains, lambda u: ax.unit_lock(*u), work, done=done, poll=poll,
                   on_wait=(lambda: on_unit('waiting for another process on this store')) if on_unit else None)
     except LotteryError:
         ax.remove_if_empty(); raise

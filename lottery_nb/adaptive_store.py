@@ -8,20 +8,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .config import ExperimentConfig, LotteryError, TrainPlan, canonical_hash, legacy_key
-from .store import (Experiment, StoreCorrupt, clean_tmp, legacy_hash, load_json, lock_file,
-                              save_json,
-                              writing)
-
+from .config import ExperimentConfig, LotteryError, TrainPlan, legacy_key
+from .store import (Experiment, StoreCorrupt, adaptive_hash, clean_tmp, file_lock, legacy_hash,
+                              load_json, lock_file, save_json, writing)
 
 # %% auto #0
-__all__ = ['adaptive_hash', 'AdaptiveStore']
-
-# %% ../nbs/09a_adaptive_store.ipynb #85bc6384
-def adaptive_hash(experiment_hash:str, eval_batch_size:int, resolved:dict) -> str:
-    "The hash in an adaptive run's directory name: the experiment's hash and its resolved adaptive settings."
-    return canonical_hash({'experiment': experiment_hash, 'eval_batch_size': eval_batch_size, **resolved})
-
+__all__ = ['AdaptiveStore']
 
 # %% ../nbs/09a_adaptive_store.ipynb #a5e10008
 class _Chains:
@@ -65,11 +57,13 @@ class AdaptiveStore(_Chains, Experiment):
     def target(self) -> int: return self.resolved['target_remaining']
 
     def create(self):
-        "Write `config.json` and `adaptive.json` (once); check existing ones."
+        "Write `config.json` and `adaptive.json` (once, under the config's lock); check existing ones."
         super().create()
         p = self.path / 'adaptive.json'
-        if not p.exists(): save_json(self.resolved, p)
-        elif load_json(p) != self.resolved:
+        if not p.exists():
+            with file_lock(lock_file(self.path / 'config.json')):
+                if not p.exists(): save_json(self.resolved, p, seal=False)   # (its hash checks it)
+        if load_json(p) != self.resolved:
             raise StoreCorrupt(f"Store file {str(p)!r} holds other adaptive settings than its "
                                "directory's hash; it was edited by hand, so move it away.")
         return self
@@ -81,6 +75,12 @@ class AdaptiveStore(_Chains, Experiment):
     def threshold(self, seed:int) -> dict:
         "Step 1 of a seed, as stored."
         return load_json(self.threshold_file(seed))
+    def threshold_missing(self, seed:int) -> bool:
+        ("Whether the seed's threshold is gone (`lottery store repair` removed it) although a stored sweep "
+         "used it.")
+        if self.threshold_file(seed).exists(): return False
+        return any(not load_json(f).get('skipped')
+                   for f in self.seed_dir(seed).glob('rewind_*/level_*/sweep.json'))
     def sweep(self, seed:int, rewind:int, level:int) -> dict:
         "The sweep at level `level - 1` that chose the mask of level `level`."
         p = self.sweep_file(seed, rewind, level)

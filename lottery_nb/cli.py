@@ -105,7 +105,16 @@ def add_run_args(p:argparse.ArgumentParser, levels_help:str='number of pruning r
     p.add_argument('--store', help='run-store directory (default: $LOTTERY_STORE, '
                                    'else runs/ in the project root, else ./runs)')
     p.add_argument('--no-progress', action='store_true', help='no progress bars')
+    p.add_argument('--allow-mixed-environment', action=_AllowMixed, nargs=0,
+                   help='continue levels and checkpoints stored in another execution environment (CPU '
+                        'instruction set, threads, device, torch), recording it (sets '
+                        '$LOTTERY_ALLOW_MIXED_ENVIRONMENT=1, which the figure notebooks inherit)')
     return add_version(p)
+
+class _AllowMixed(argparse.Action):
+    "`--allow-mixed-environment`: what `run_imp` and `run_adaptive` read (`lottery_nb.store.mixed_allowed`)."
+    def __call__(self, parser, namespace, values, option_string=None):
+        os.environ['LOTTERY_ALLOW_MIXED_ENVIRONMENT'] = '1'; setattr(namespace, self.dest, True)
 
 def run_overrides(args:argparse.Namespace) -> dict:
     "The config overrides that `add_run_args`' arguments describe, each type-checked by `parse_override`."
@@ -417,27 +426,56 @@ def store_parser(prog:str='lottery store') -> argparse.ArgumentParser:
                    help='list the experiments; verify every stored file; '
                         'remove what is damaged so that a re-run recomputes it')
     p.add_argument('store', nargs='?',
-                   help='run-store folder (default: $LOTTERY_STORE, else runs/ in the project root)')
+                   help='run-store folder (default: --store, else $LOTTERY_STORE, '
+                        'else runs/ in the project root)')
+    p.add_argument('--store', dest='store_option', metavar='DIR', help='run-store folder (the same as STORE)')
     p.add_argument('--key', help='only this experiment (a folder name that `lottery store list` shows)')
+    p.add_argument('--json', action='store_true',
+                   help='print the experiments (list) or what verify found as JSON')
     return p
 
-def _store(args:argparse.Namespace, prog:str) -> int:
-    from lottery_nb.store import list_runs, repair, verify
-    root = store_arg(args)
-    if not root.is_dir(): raise LotteryError(f"The store {str(root)!r} does not exist; "
-                                             "give the folder that `lottery imp` or `lottery figures` wrote.")
-    if args.action == 'list':
-        rows = [[r['key'], r['kind'], r['name'] or '-', ','.join(map(str, r['seeds'])) or '-', r['levels'],
-                 r['in_progress']] for r in list_runs(root)]
-        print(text_table(['key', 'kind', 'preset', 'seeds', 'levels done', 'in progress'], rows,
-                         empty=f'(no runs in {root})'))
-        return 0
-    probs = (verify if args.action == 'verify' else repair)(root, args.key)
-    if not probs: print(f"{prog}: no problems found in {root}."); return 0
+def _store_list(root:Path, args:argparse.Namespace) -> int:
+    from lottery_nb.store import list_runs
+    runs = list_runs(root, args.key)
+    if args.json: print(json.dumps(runs, indent=1)); return 0
+    env = lambda r: (f"MIXED: {len(r['environments'])} environments" if r['mixed'] else
+                     (r['environments'] or ['not recorded'])[0])
+    rows = [[r['key'], r['kind'], r['name'] or '-', r['seeds_text'], r['levels'], r['in_progress'], env(r)]
+            for r in runs]
+    print(text_table(['key', 'kind', 'preset', 'seeds', 'levels done', 'in progress', 'environment'], rows,
+                     empty=f'(no runs in {root})'))
+    for r in (r for r in runs if r['mixed']):
+        print(f"{r['key']} was computed in {len(r['environments'])} environments: "
+              + '; '.join(r['environments']))
+    return 0
+
+def _store_report(prog:str, root:Path, action:str, probs:list, plain:list, most:int=10):
+    ("Each problem on a line; how many files carry no checksum, the first `most` of them; "
+     "what to do next.")
     for pr in probs: print(f"{pr['path']}: {pr['problem']}" + (' (removed)' if pr.get('repaired') else ''))
-    if args.action == 'verify':
-        print(f"{prog}: {len(probs)} problem(s); run `lottery store repair {root}`, "
-              "then re-run the command that made them."); return 1
+    if plain: print(f"{prog}: {len(plain)} file(s) carry no checksum and are read as they are:")
+    for u in plain[:most]: print(f"  {u['path']} ({u['why']})")
+    if len(plain) > most: print(f"  ... and {len(plain) - most} more (`lottery store verify --json` lists "
+                                "them all)")
+    if not probs: print(f"{prog}: no problems found in {root}.")
+    elif action == 'verify': print(f"{prog}: {len(probs)} problem(s); run `lottery store repair {root}`, "
+                                   "then re-run the command that made them.")
+
+def _store(args:argparse.Namespace, prog:str) -> int:
+    from lottery_nb.store import audit, repair
+    if None not in (args.store, args.store_option) and args.store != args.store_option:
+        raise LotteryError(f"The store is given twice, as {args.store!r} and as --store "
+                           f"{args.store_option!r}; "
+                           "give it once.")
+    args.store = args.store if args.store is not None else args.store_option
+    root = store_arg(args)
+    if args.action == 'list': return _store_list(root, args)
+    if args.action == 'verify': res = audit(root, args.key)
+    else: res = {'problems': repair(root, args.key), 'unchecked': []}
+    probs = res['problems']
+    if args.json: print(json.dumps(res, indent=1))
+    else: _store_report(prog, root, args.action, probs, res['unchecked'])
+    if args.action == 'verify': return 1 if probs else 0
     return 0 if all(pr.get('repaired') for pr in probs) else 1
 
 def store_main(argv:list|None=None, prog:str='lottery store') -> int:

@@ -21,15 +21,16 @@ from .distributed import (barrier, broadcast, check_ddp, dist_env, evaluate_ddp,
 from .group import GroupRun, group_plan, train_group
 from .models import builtin_model, check_model, get_model, prunable_names
 from .pruning import apply_mask, dense_mask, density, num_prunable, num_remaining, prune
-from .store import (ONE_BY_ONE, Experiment, StoreCorrupt, check_execution, clean_tmp, discarding,
-                              execution_mode, file_lock, has_tmp, provenance, save_torch, store_level)
+from .store import (ONE_BY_ONE, Experiment, RunEnvironment, StoreCorrupt, check_continuation,
+                              clean_tmp, data_facts, discarding, execution_mode, file_lock, has_tmp, note_dense,
+                              provenance, remember_data, save_torch, store_level)
 from .training import TrainOptions, evaluate, get_device, train
 
 # %% auto #0
 __all__ = ['level_metrics', 'prune_seed', 'order_seed', 'dense_seed_list', 'dense_label', 'store_finished', 'train_level',
            'imp_wr', 'progress_bar', 'run_units', 'run_groups', 'remaining_weights', 'check_levels', 'probe_model',
            'train_plan', 'training_share', 'setup', 'rank_units', 'UnitPlan', 'OneByOne', 'Grouped', 'DDPRank0',
-           'DDPFollower', 'execution_strategy', 'imp_progress', 'run_imp']
+           'DDPFollower', 'execution_strategy', 'imp_progress', 'finished_experiment', 'run_imp']
 
 # %% ../nbs/06_imp.ipynb #2aec362c
 def level_metrics(model, data, cfg, seed, rewind, level, mask, out, prov, ev=evaluate) -> dict:
@@ -389,8 +390,10 @@ class UnitPlan:
 
     def check(self):
         """What will be reused: every stored tensor file against its recorded SHA-256 (once per process), and
-        for a unit to continue, that its levels and checkpoints were written in this run's execution mode."""
+        for a unit to continue, that its levels and checkpoints were written in this run's execution mode and
+        environment (`exp.runtime`, when set)."""
         for u in self.units: self._check(u)
+        if getattr(self.exp, 'runtime', None) is not None: self.exp.runtime.say_unrecorded()
 
     def _check(self, u):
         (s, r), exp, mode = u, self.exp, self.mode
@@ -399,10 +402,11 @@ class UnitPlan:
             what = f"The dense run of seed {s}" if r is None else f"Level {l} of seed {s}, rewind step {r}"
             if exp.is_done(s, x, l):
                 exp.check_level(s, x, l, full=True)
-                if cont: check_execution(exp.metrics(s, x, l)['provenance'].get('execution', ONE_BY_ONE),
-                                         mode, what)
+                if cont: check_continuation(exp, exp.metrics(s, x, l)['provenance'], mode, what)
             elif cont and (ck := exp.checkpointer(s, x, l, mode)).path.exists():
                 with contextlib.suppress(StoreCorrupt): ck.load()   # damaged: handled where it is trained
+        if r is not None and cont and exp.is_done(s, 0, 0) and not exp.is_done(s, r, 1):   # its first level
+            note_dense(exp, s, exp.metrics(s, 0, 0)['provenance'], mode)
 
 # %% ../nbs/06_imp.ipynb #b7a10005
 class OneByOne:
@@ -489,20 +493,49 @@ def _desc(cfg:ExperimentConfig, rank:int, world:int) -> str:
     return 'training ' + (cfg.name or cfg.key) + ('' if world == 1 else f' DDP over {world} ranks' if ddp else
                                                   f' rank {rank}/{world}')
 
+# %% ../nbs/06_imp.ipynb #b7a1000a
+def finished_experiment(cfg:ExperimentConfig, # the experiment
+                        store:str|Path|None=None, # run-store root; None: `default_store()`
+                        progress:bool=True, # report it as read (a status line, no bar)
+                       ) -> Experiment|None:
+    """`cfg`'s experiment when every unit of it is stored (each file checked as `UnitPlan.check` does), read
+    without loading its data set (`lottery_nb.store.data_facts`); None when something is left to train, the
+    facts are not known, or under torchrun."""
+    facts = data_facts(cfg)
+    if facts is None or cfg.parallel == 'ddp' or dist_env()[1] > 1: return None
+    try: plan = cfg.resolve(facts['steps_per_epoch'])
+    except LotteryError: return None   # (said by `setup`)
+    exp = Experiment(cfg, store, plan)
+    if exp.path != exp.store / exp.key or not (exp.path / 'config.json').is_file():
+        return None   # an old directory name (`_create` adopts it), or nothing stored
+    units = UnitPlan(exp, rank_units(cfg, plan))
+    if not all(units.done(u) for u in units.units): return None
+    exp.create()   # checks the stored config (it exists: nothing is written)
+    units.check()
+    bar = imp_progress(units, progress, _desc(cfg, 0, 1))[0]
+    if bar: bar.close()   # 'cached'
+    return exp
+
 # %% ../nbs/06_imp.ipynb #b7a10009
 def run_imp(cfg:ExperimentConfig|str, # the experiment (e.g. `get_preset('cpu')`), or a preset name ('cpu')
             store:str|Path|None=None, # run-store folder; None: `default_store()`
             progress:bool=True, # show a progress bar
             poll:float=1.0, # seconds between looks at units another process is working on
+            # continue units stored in another execution environment, recording it (None: the command line's
+            # `--allow-mixed-environment`, `$LOTTERY_ALLOW_MIXED_ENVIRONMENT=1`)
+            allow_mixed_environment:bool|None=None,
            ) -> Experiment:
     """Run IMP-WR (Algorithm 1) for every seed and rewind step of `cfg` (a config or a preset name), resuming
     whatever is stored."""
     cfg, store = as_config(cfg), store_path(store)
+    if (done := finished_experiment(cfg, store, progress)) is not None: return done   # nothing to train
     dev, data, plan = setup(cfg, allow_ddp=True)
+    remember_data(cfg, data)
     rank, world, _ = dist_env()
     ddp = cfg.parallel == 'ddp'   # every rank trains every unit; rank 0 alone writes and schedules
     exp = on_rank0(_create, cfg, store, plan) if ddp else _create(cfg, store, plan)
     exp = exp or Experiment(cfg, store, plan)   # DDP: the other ranks' view of what rank 0 created
+    exp.runtime = RunEnvironment(dev, allow_mixed_environment)   # recorded; checked where units continue
     mine = rank_units(cfg, plan, *((0, 1) if ddp else (rank, world)))   # DDP: rank 0 schedules every unit
     units = UnitPlan(exp, mine, execution_mode(cfg, dev, world))
     _idle(cfg, plan, rank, world)

@@ -13,12 +13,11 @@ import numpy as np
 
 from .config import LotteryError, is_int
 from .claims import dense_epsilon, linear_excess
-from .data import get_data
 from .evaluator import (eval_bar, check_splits, eval_provenance, check_eval_args, eval_inputs,
                                   make_evaluator)
 from .imp import dense_seed_list
 from .points import fmt_levels, check_points, load_point, project_point, resolve_point
-from .store import Experiment, analysis_file, cached, stored_levels, stored_seeds
+from .store import Experiment, analysis_file, cached, data_sizes, stored_levels, stored_seeds
 
 # %% auto #0
 __all__ = ['DEFAULT_BETAS', 'error_barrier', 'is_linearly_connected', 'test_examples', 'matching_threshold', 'is_matching',
@@ -44,9 +43,9 @@ def is_linearly_connected(path:dict, # a result of `interpolation_path`
 
 # %% ../nbs/07c_paths.ipynb #212d4cfa
 def test_examples(cfg) -> int:
-    ("The test-set size of `cfg`'s data (the `n_test` of the claim functions); "
-     "loads the data through the bounded cache of `get_data`.")
-    return get_data(cfg.dataset, device='cpu', **cfg.data_kwargs).num_test
+    ("The test-set size of `cfg`'s data (the `n_test` of the claim functions), as "
+     "`lottery_nb.store.data_sizes` knows it (without loading a data set it has seen).")
+    return data_sizes(cfg)['num_test']
 
 # %% ../nbs/07c_paths.ipynb #ea6eca12
 def matching_threshold(exp:Experiment, # the experiment

@@ -19,7 +19,8 @@ from .evaluator import eval_bar, check_pos_int, check_eval_args, eval_inputs, ma
 from .paths import matching_threshold
 from .points import (Point, fmt_levels, point_label, check_points, load_point, project_point,
                                resolve_point)
-from .store import Experiment, analysis_file, cached, load_torch, save_torch, stored_levels
+from .store import (Experiment, analysis_file, cached, data_sizes, load_torch, save_torch,
+                              stored_levels)
 
 # %% auto #0
 __all__ = ['PLANE_TEST_EXAMPLES', 'error_plane']
@@ -117,10 +118,8 @@ def plane_limit(exp:Experiment, # the experiment
     ("`limit` as a plane's cache key records it: None (every example) when it is None or covers each of "
      "`splits`.")
     if limit is None: return None
-    from lottery_nb.data import get_data
-    data = get_data(exp.cfg.dataset, device='cpu', **exp.cfg.data_kwargs)
-    return None if all(limit >= (data.num_test if s == 'test' else data.num_train) for s in splits) else limit
-
+    n = data_sizes(exp.cfg)   # (known without loading a data set seen before)
+    return None if all(limit >= (n['num_test'] if s == 'test' else n['num_train']) for s in splits) else limit
 
 # %% ../nbs/07d_planes.ipynb #78505594
 def _grid_axis(lo_hi, n:int, name:str) -> np.ndarray:
@@ -178,7 +177,7 @@ class _PlaneGrid:
                     for k in self.keys: st[k][r] = torch.as_tensor(out[k], dtype=torch.float64)
                 st['rows_done'] = min(r0 + rows_per_chunk, rows)
                 st['wall_time'] += time.perf_counter() - t1
-                if self.part is not None: save_torch(st, self.part)
+                if self.part is not None: save_torch(st, self.part, seal=True)
                 if self.on_chunk: self.on_chunk(st['rows_done'], rows)
         finally:
             if bar: bar.close()

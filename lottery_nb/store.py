@@ -6,12 +6,16 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import errno
 import hashlib
+import importlib.metadata
+import inspect
 import io
 import json
 import os
 import platform
+import re
 import shutil
 import socket
 import subprocess
@@ -26,15 +30,20 @@ import numpy as np
 import torch
 
 import lottery_nb
-from .config import (ExperimentConfig, LotteryError, TrainPlan, canonical_hash, default_store,
-                               legacy_key)
+from .config import (IO_ONLY_DATA_KWARGS, ExperimentConfig, LotteryError, TrainPlan, canonical_hash,
+                               default_store, legacy_key)
+from .data import BUILTIN_DATASETS, DATASETS, derive_seed, get_data
 
 # %% auto #0
-__all__ = ['ONE_BY_ONE', 'ANALYSIS_VERSION', 'StoreCorrupt', 'StoreError', 'store_root', 'damaged', 'check_store',
-           'store_os_error', 'writing', 'atomic_write', 'save_torch', 'save_json', 'load_torch', 'load_json',
-           'file_digest', 'check_file', 'lock_file', 'file_lock', 'execution_mode', 'check_execution', 'provenance',
-           'FileCheckpoint', 'clean_tmp', 'has_tmp', 'legacy_hash', 'store_level', 'discarding', 'stored_seeds',
-           'stored_rewinds', 'stored_levels', 'Experiment', 'analysis_file', 'cached', 'list_runs', 'verify', 'repair']
+__all__ = ['JSON_CHECKSUM', 'TORCH_CHECKSUM', 'ONE_BY_ONE', 'ANALYSIS_VERSION', 'StoreCorrupt', 'StoreError', 'store_root',
+           'damaged', 'check_store', 'store_os_error', 'writing', 'atomic_write', 'content_digest', 'unseal',
+           'save_torch', 'save_json', 'read_torch', 'read_json', 'load_torch', 'load_json', 'file_digest', 'check_file',
+           'lock_file', 'file_lock', 'execution_mode', 'check_execution', 'onednn_isa', 'environment',
+           'environment_label', 'mixed_allowed', 'RunEnvironment', 'check_continuation', 'note_dense', 'provenance',
+           'FileCheckpoint', 'clean_tmp', 'has_tmp', 'legacy_hash', 'read_metrics', 'store_level', 'discarding',
+           'stored_seeds', 'stored_rewinds', 'stored_levels', 'Experiment', 'analysis_file', 'cached', 'cache_dir',
+           'data_facts', 'remember_data', 'data_sizes', 'seed_ranges', 'seeds_text', 'run_index', 'load_frame',
+           'list_runs', 'adaptive_hash', 'audit', 'verify', 'repair']
 
 # %% ../nbs/05_store.ipynb #436ab03d
 class StoreCorrupt(LotteryError):
@@ -42,6 +51,9 @@ class StoreCorrupt(LotteryError):
 
 class StoreError(LotteryError):
     "The run store cannot be used as asked: not a directory, read-only, full, or not permitted."
+
+def _say(msg:str):
+    print(f"lottery-nb: {msg}", file=sys.stderr, flush=True)
 
 def store_root(path:Path) -> Path:
     "The store that holds `path`: the parent of the first directory above it with a `config.json`."
@@ -112,25 +124,85 @@ def atomic_write(path:Path, data:bytes) -> str:
             raise
     return hashlib.sha256(data).hexdigest()
 
-def save_torch(obj, path:Path) -> str:
-    "`torch.save` to `path`, atomically; returns its SHA-256."
-    buf = io.BytesIO(); torch.save(obj, buf); return atomic_write(path, buf.getvalue())
+# %% ../nbs/05_store.ipynb #c5a1d0e1
+JSON_CHECKSUM = 'checksum' # the key of the checksum a stored JSON object carries
+TORCH_CHECKSUM = '__checksum__' # the key of the checksum a stored torch dict carries (not a parameter name)
 
-def save_json(obj, path:Path) -> str:
-    "JSON to `path`, atomically; returns its SHA-256."
-    return atomic_write(path, (json.dumps(obj, indent=1, sort_keys=True) + '\n').encode())
+def content_digest(obj) -> str:
+    ("SHA-256 of a JSON value, or of dicts and lists of tensors, arrays and plain values, whatever the file "
+     "format: what the checksum of a stored dict covers.")
+    h = hashlib.sha256(); _feed(h, obj); return h.hexdigest()
+
+def _feed(h, x):
+    if isinstance(x, dict):
+        h.update(b'{')
+        for k in sorted(x, key=str): h.update(json.dumps(str(k)).encode() + b':'); _feed(h, x[k])
+        h.update(b'}')
+    elif isinstance(x, (list, tuple)):
+        h.update(b'[')
+        for v in x: _feed(h, v)
+        h.update(b']')
+    elif isinstance(x, (torch.Tensor, np.ndarray)):
+        t = torch.as_tensor(x).detach().cpu().contiguous()
+        h.update(f'<{t.dtype}{tuple(t.shape)}>'.encode()); h.update(
+            t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    else: h.update(json.dumps(x, default=repr).encode() + b',')
+
+def _seal(obj, key:str):
+    return {**obj, key: content_digest(obj)} if isinstance(obj, dict) else obj
+
+def unseal(obj, # a dict read from `path` (anything else is returned as it is)
+           path:Path, # the file it was read from, named in the error
+           key:str=JSON_CHECKSUM, # where its checksum is
+          ) -> tuple: # (obj without its checksum, whether it had one)
+    "Check the checksum a stored dict carries; a `StoreCorrupt` naming `path` when it does not match."
+    if not isinstance(obj, dict) or key not in obj: return obj, False
+    rest = {k: v for k, v in obj.items() if k != key}
+    if obj[key] != content_digest(rest): raise damaged(path,
+                                                       'damaged: its content does not match its checksum')
+    return rest, True
+
+# %% ../nbs/05_store.ipynb #c5a1d0e2
+def save_torch(obj, path:Path,
+               # a dict carries its checksum (checkpoints, cached planes); not a state dict, which a level's
+               # manifest covers and `load_state_dict` must take as it is
+               seal:bool=False,
+              ) -> str:
+    "`torch.save` to `path`, atomically; returns the file's SHA-256."
+    buf = io.BytesIO(); torch.save(_seal(obj, TORCH_CHECKSUM) if seal else obj, buf)
+    return atomic_write(path, buf.getvalue())
+
+def save_json(obj, path:Path,
+              seal:bool=True, # a dict carries its checksum; False for `config.json`, which its hash checks
+             ) -> str:
+    "JSON to `path`, atomically; returns the file's SHA-256."
+    return atomic_write(path,
+                        (json.dumps(_seal(obj, JSON_CHECKSUM) if seal else obj, indent=1, sort_keys=True)
+                               + '\n').encode())
+
+def read_torch(path:Path) -> tuple:
+    ("`torch.load` a store file (tensors to CPU): (its content without its checksum, whether it had one); "
+     "`StoreCorrupt` when it is damaged.")
+    try: obj = torch.load(path, map_location='cpu', weights_only=True)
+    except FileNotFoundError: raise
+    except Exception as e: raise damaged(path, f'corrupt or truncated ({type(e).__name__})') from None
+    return unseal(obj, path, TORCH_CHECKSUM)
+
+def read_json(path:Path) -> tuple:
+    ("Read a JSON store file: (its content without its checksum, whether it had one); "
+     "`StoreCorrupt` when it is damaged.")
+    try: obj = json.loads(Path(path).read_text())
+    except FileNotFoundError: raise
+    except Exception as e: raise damaged(path, f'corrupt or truncated ({type(e).__name__})') from None
+    return unseal(obj, path, JSON_CHECKSUM)
 
 def load_torch(path:Path):
-    "`torch.load` a store file (tensors to CPU), raising `StoreCorrupt` when it is damaged."
-    try: return torch.load(path, map_location='cpu', weights_only=True)
-    except FileNotFoundError: raise
-    except Exception as e: raise damaged(path, f'corrupt or truncated ({type(e).__name__})') from None
+    "`torch.load` a store file (tensors to CPU), checked against its checksum; `StoreCorrupt` when damaged."
+    return read_torch(path)[0]
 
 def load_json(path:Path):
-    "Read a JSON store file, raising `StoreCorrupt` when it is damaged."
-    try: return json.loads(Path(path).read_text())
-    except FileNotFoundError: raise
-    except Exception as e: raise damaged(path, f'corrupt or truncated ({type(e).__name__})') from None
+    "Read a JSON store file, checked against its checksum; `StoreCorrupt` when it is damaged."
+    return read_json(path)[0]
 
 # %% ../nbs/05_store.ipynb #86a3993e
 _CHECKED = {}   # path -> (size, mtime_ns, sha256) of files found intact in this process
@@ -202,8 +274,124 @@ def check_execution(recorded:str, # the mode a stored level or checkpoint was wr
                            f"which gives other numbers; continue it with {_how(recorded)}, "
                            "or move it away to train it again.")
 
+# %% ../nbs/05_store.ipynb #c5a1d0e4
+_ISA: list = []   # oneDNN's instruction set, measured once per process
+
+def onednn_isa() -> str|None:
+    ("The CPU instruction set oneDNN uses in this process (e.g. 'Intel AVX2'; "
+     "`ONEDNN_MAX_CPU_ISA` lowers it), "
+     "from its own report on one small convolution; None without oneDNN.")
+    if not _ISA: _ISA.append(_probe_isa())
+    return _ISA[0]
+
+def _probe_isa() -> str|None:
+    if not torch.backends.mkldnn.is_available(): return None
+    try:
+        with tempfile.TemporaryFile() as f:
+            sys.stdout.flush(); saved = os.dup(1)   # oneDNN reports on the process's standard output
+            try:
+                os.dup2(f.fileno(), 1)
+                with torch.no_grad(), torch.backends.mkldnn.verbose(torch.backends.mkldnn.VERBOSE_ON):
+                    torch.nn.functional.conv2d(torch.ones(2, 16, 16, 16), torch.ones(16, 16, 3, 3))
+            finally: os.dup2(saved, 1); os.close(saved)
+            f.seek(0); text = f.read().decode(errors='replace')
+    except Exception: return None
+    # the header (once per process), else the kernel's own instruction set
+    m = re.search(r',isa:([^,\n]+)', text) or re.search(r',convolution,[^,]*?\b(sse\w*|avx\w*|amx\w*)', text)
+    return m.group(1).strip() if m else None
+
+def environment(device:torch.device) -> dict:
+    ("What fixes a run's bits besides its identity and its execution mode: the device, the CPU's instruction "
+     "sets as oneDNN and ATen see them, torch's version and its threads.")
+    device = torch.device(device)
+    cap = getattr(torch.backends.cpu, 'get_cpu_capability', lambda: None)()
+    env = {'device': f'cuda {torch.cuda.get_device_name(device)}' if device.type == 'cuda' else device.type,
+           # (a str: checkpoints load it)
+           'onednn_isa': onednn_isa(), 'cpu_capability': cap, 'torch': str(torch.__version__),
+           'threads': torch.get_num_threads()}
+    mkl = {k: os.environ[k] for k in ('MKL_ENABLE_INSTRUCTIONS', 'MKL_CBWR') if os.environ.get(k)}
+    return {**env, 'mkl': mkl} if mkl else env
+
+def environment_label(env:dict|None) -> str:
+    "An `environment` in a few words, e.g. 'cpu, oneDNN Intel AVX2, ATen AVX2, torch 2.5.1, 1 thread'."
+    if not env: return 'not recorded'
+    n = env.get('threads')
+    return ', '.join([str(env.get('device')), f"oneDNN {env.get('onednn_isa') or '-'}",
+                      f"ATen {env.get('cpu_capability') or '-'}", f"torch {env.get('torch')}",
+                      f"{n} thread{'' if n == 1 else 's'}"]
+                     + [f'{k}={v}' for k, v in env.get('mkl', {}).items()])
+
+# %% ../nbs/05_store.ipynb #c5a1d0e5
+def mixed_allowed(allow:bool|None=None) -> bool:
+    "`allow`, or when it is None whether `$LOTTERY_ALLOW_MIXED_ENVIRONMENT` is 1 (the command lines' option)."
+    return bool(allow) if allow is not None else os.environ.get('LOTTERY_ALLOW_MIXED_ENVIRONMENT', '') == '1'
+
+class RunEnvironment:
+    ("The environment a run computes in on `device` (measured when first needed), and whether it continues "
+     "units written in another.")
+    def __init__(self, device:torch.device, allow_mixed:bool|None=None):
+        self.device, self.allow_mixed, self._env = torch.device(device), mixed_allowed(allow_mixed), None
+        self.unrecorded, self.noted = [], set()   # stored units continued that record none; lines said
+
+    @property
+    def current(self) -> dict:
+        if self._env is None: self._env = environment(self.device)
+        return self._env
+
+    def check(self, recorded:dict|None, # the environment a stored level or checkpoint records (None: none)
+              what:str, # words naming it, e.g. "Level 2 of seed 0, rewind step 10"
+             ) -> bool: # True when it is another environment, continued because mixing is allowed
+        "Raise one `LotteryError` sentence naming both environments unless `recorded` is this run's."
+        if recorded is None: self.unrecorded.append(what); return False
+        if recorded == self.current: return False
+        if self.allow_mixed: return True
+        diff = [k for k in sorted(set(recorded) | set(self.current)) if recorded.get(k)
+                != self.current.get(k)]
+        raise LotteryError(f"{what} was trained in environment {environment_label(recorded)!r}, but this run "
+                           f"would continue it in {environment_label(self.current)!r} (they differ in "
+                           f"{', '.join(diff)}), which can give other numbers; "
+                           "continue it where it was trained, "
+                           "pass --allow-mixed-environment (allow_mixed_environment=True) to continue it "
+                           "anyway "
+                           "and record that, or move it away to train it again.")
+
+    def say_unrecorded(self):
+        "One line when units this run continues record no environment (written before environments were)."
+        if self.unrecorded and 'unrecorded' not in self.noted:
+            self.noted.add('unrecorded'); n = len(self.unrecorded)
+            _say(f"{self.unrecorded[0]}{f' and {n - 1} more' if n > 1 else ''} record{'s' if n == 1 else ''} "
+                 f"no execution environment (written before environments were recorded); continuing in "
+                 f"{environment_label(self.current)!r}.")
+
+def check_continuation(exp, # an `Experiment` whose `runtime` is this run's `RunEnvironment` (None: no check)
+                       prov:dict, # the provenance of a stored level the run would continue
+                       mode:str|None, # this run's execution mode (None: not checked)
+                       what:str, # words naming the level
+                      ):
+    "Refuse (one sentence) to continue a stored level written in another execution mode or environment."
+    if mode is not None: check_execution(prov.get('execution', ONE_BY_ONE), mode, what)
+    if getattr(exp, 'runtime', None) is not None: exp.runtime.check(prov.get('environment'), what)
+
+def note_dense(exp, seed:int, prov:dict, mode:str|None):
+    ("Say in one line (once per seed) that a seed's dense run was trained in another execution mode or "
+     "environment than the chain levels about to start from it.")
+    rt = getattr(exp, 'runtime', None)
+    if rt is None or ('dense', seed) in rt.noted: return
+    was, now = (prov.get('execution', ONE_BY_ONE), prov.get('environment')), (mode, rt.current)
+    if (was[0] == now[0] or mode is None) and (was[1] is None or was[1] == now[1]): return
+    rt.noted.add(('dense', seed))
+    _say(f"the dense run of seed {seed} was trained in {was[0]!r} on {environment_label(was[1])!r}; "
+         "its levels "
+         f"start in {now[0] or was[0]!r} on {environment_label(now[1])!r}.")
+
 # %% ../nbs/05_store.ipynb #98ee4194
+_REVISION: list = []   # the git revision of this process's code, read once
+
 def _git_revision() -> str|None:
+    if not _REVISION: _REVISION.append(_read_revision())
+    return _REVISION[0]
+
+def _read_revision() -> str|None:
     try:
         root = Path(lottery_nb.__file__).resolve().parent.parent
         rev = subprocess.run(['git', '-C', str(root), 'rev-parse', 'HEAD'], capture_output=True, text=True,
@@ -215,28 +403,40 @@ def _git_revision() -> str|None:
     except Exception: return None
 
 def provenance(device:torch.device) -> dict:
-    "Where and with what a result was computed."
+    "Where and with what a result was computed, with its execution `environment`."
     return {'lottery_nb': lottery_nb.__version__, 'torch': torch.__version__, 'numpy': np.__version__,
             'python': platform.python_version(), 'platform': platform.platform(),
             'host': socket.gethostname(),
             'device': str(device), 'device_name': torch.cuda.get_device_name(device) if device.type == 'cuda'
             else platform.processor() or platform.machine(),
-            'torch_threads': torch.get_num_threads(), 'git_revision': _git_revision()}
+            'torch_threads': torch.get_num_threads(), 'git_revision': _git_revision(),
+            'environment': environment(device)}
 
 class FileCheckpoint:
     "Checkpointer (see `lottery_nb.training.train`) that keeps the in-level checkpoint in a store file."
     def __init__(self, path:Path,
                  # the execution mode (`execution_mode`): recorded, and required of a checkpoint to resume
                  execution:str|None=None,
-                ): self.path, self.execution = Path(path), execution
+                 # the run's `RunEnvironment`: recorded, and a checkpoint of another refused (unless mixing)
+                 runtime:RunEnvironment|None=None,
+                ):
+        self.path, self.execution, self.runtime = Path(path), execution, runtime
+        self.earlier = []   # the other environments of the level (a checkpoint continued under mixing)
     def load(self):
         try: ck = load_torch(self.path)
         except FileNotFoundError: return None
-        if self.execution is not None: check_execution(ck.get('execution', ONE_BY_ONE), self.execution,
-                                                       f'The checkpoint {str(self.path)!r}')
+        what = f'The checkpoint {str(self.path)!r}'
+        if self.execution is not None: check_execution(ck.get('execution', ONE_BY_ONE), self.execution, what)
+        if self.runtime is not None:
+            self.earlier = list(ck.get('earlier_environments', []))
+            if self.runtime.check(ck.get('environment'), what) and ck['environment'] not in self.earlier:
+                self.earlier.append(ck['environment'])
         return ck
-    def save(self, state:dict): save_torch(state if self.execution is None
-                                           else {**state, 'execution': self.execution}, self.path)
+    def save(self, state:dict):
+        extra = {'execution': self.execution} if self.execution is not None else {}
+        if self.runtime is not None: extra['environment'] = self.runtime.current
+        if self.earlier: extra['earlier_environments'] = self.earlier
+        save_torch({**state, **extra}, self.path, seal=True)
     def clear(self):
         with contextlib.suppress(FileNotFoundError): self.path.unlink()
 
@@ -258,14 +458,13 @@ def legacy_hash(cfg:ExperimentConfig) -> str|None:
     k = legacy_key(cfg)
     return k.rsplit('-', 1)[1] if k else None
 
-def _say(msg:str):
-    print(f"lottery-nb: {msg}", file=sys.stderr, flush=True)
-
 # %% ../nbs/05_store.ipynb #b7376858
 class _Layout:
     "Where everything of one experiment lives, and writing its `config.json`."
     def __init__(self, cfg:ExperimentConfig, store:str|Path|None=None, plan:TrainPlan|None=None):
         self.cfg, self.store, self.plan = cfg, check_store(store), plan
+        # the `RunEnvironment` of a run writing it: recorded and checked with checkpoints
+        self.runtime = None
         self.path = self.store / self.key
         self._old = self._legacy_path()
         if self._old is not None: self.path = self._old   # read in place; `create` adopts it
@@ -288,7 +487,7 @@ class _Layout:
         if p.exists() and not list(self.path.glob('.*.tmp')): return self._check_config(p)
         with file_lock(lock_file(p)):
             clean_tmp(self.path, recursive=False)
-            if not p.exists(): save_json(self.cfg.to_dict(), p)
+            if not p.exists(): save_json(self.cfg.to_dict(), p, seal=False)
         return self._check_config(p)
 
     def _check_config(self, p:Path):
@@ -303,7 +502,7 @@ class _Layout:
         with file_lock(lock_file(old / 'config.json')):
             if old.exists() and not new.exists():
                 with writing(new): os.rename(old, new)
-                save_json(self.cfg.to_dict(), new / 'config.json')
+                save_json(self.cfg.to_dict(), new / 'config.json', seal=False)
                 _say(f"adopted the run directory {str(old)!r}, written before run identities were versioned, "
                      f"as {str(new)!r}.")
         self.path, self._old = new, None
@@ -318,29 +517,40 @@ class _Layout:
     def is_done(self, seed:int, rewind:int, level:int) -> bool:
         return (self.level_dir(seed, rewind, level) / 'metrics.json').exists()
     def checkpointer(self, seed:int, rewind:int, level:int, execution:str|None=None) -> FileCheckpoint:
-        ("The in-level checkpoint of a level; with `execution`, "
-         "it is written in and resumed only in that mode.")
-        return FileCheckpoint(self.level_dir(seed, rewind, level) / 'checkpoint.pt', execution)
+        ("The in-level checkpoint of a level; with `execution`, it is written in and resumed only in that "
+         "mode (and in the environment of `runtime`, when set).")
+        return FileCheckpoint(self.level_dir(seed, rewind, level) / 'checkpoint.pt', execution, self.runtime)
     def unit_lock(self, seed:int, rewind:int|None=None) -> Path:
         "The lock of a unit: the dense run of a seed (`rewind=None`) or the chain of a rewind step."
         return lock_file(self.dense_dir(seed) if rewind is None else self.chain_dir(seed, rewind))
 
 # %% ../nbs/05_store.ipynb #95253ea1
+_METRICS: dict = {}   # metrics.json path -> (stat signature, content) read in this process
+
+def read_metrics(path:Path) -> dict:
+    ("A level's `metrics.json` (with its manifest), read once per process while the file is unchanged "
+     "(same size, times and inode); a copy, checked against its checksum.")
+    st = os.stat(path)   # FileNotFoundError: not finished
+    sig, hit = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino), _METRICS.get(str(path))
+    if hit is None or hit[0] != sig: hit = _METRICS[str(path)] = (sig, load_json(path))
+    return copy.deepcopy(hit[1])
+
 class _Readers:
     "Readers of finished levels that check every file against its level's checksums."
     def _need(self, seed:int, rewind:int, level:int, name:str) -> Path:
         d = self.level_dir(seed, rewind, level)
-        if not (d / 'metrics.json').exists():
+        try: man = self.manifest(seed, rewind, level)
+        except FileNotFoundError:
             raise LotteryError(f"Level {level} of seed {seed}, rewind step {rewind} is not in the store "
-                               f"{str(self.path)!r}; run it first (lottery imp or run_imp).")
-        p, entry = d / name, self.manifest(seed, rewind, level).get(name)
+                               f"{str(self.path)!r}; run it first (lottery imp or run_imp).") from None
+        p, entry = d / name, man.get(name)
         if entry is not None: check_file(p, entry)
         elif not p.exists(): raise damaged(p, 'missing although its level is marked done')
         return p
 
     def manifest(self, seed:int, rewind:int, level:int) -> dict:
         "name -> {sha256, size} of the files of a finished level (empty for levels stored before checksums)."
-        return load_json(self.level_dir(seed, rewind, level) / 'metrics.json').get('files', {})
+        return read_metrics(self.level_dir(seed, rewind, level) / 'metrics.json').get('files', {})
 
     def check_level(self, seed:int, rewind:int, level:int, full:bool=False):
         ("Raise `StoreCorrupt` unless every file of a finished level matches its manifest (sizes only unless "
@@ -352,7 +562,8 @@ class _Readers:
         for name, entry in man.items(): check_file(d / name, entry, full)
 
     def metrics(self, seed:int, rewind:int, level:int) -> dict:
-        m = load_json(self._need(seed, rewind, level, 'metrics.json')); m.pop('files', None); return m
+        self._need(seed, rewind, level, 'metrics.json')
+        m = read_metrics(self.level_dir(seed, rewind, level) / 'metrics.json'); m.pop('files', None); return m
     def weights(self, seed:int, rewind:int,
                 level:int) -> dict: return load_torch(self._need(seed, rewind, level, 'weights.pt'))
     def mask(self, seed:int, rewind:int,
@@ -366,13 +577,16 @@ class _Readers:
 # %% ../nbs/05_store.ipynb #9211d367
 def store_level(d:Path, mask, out:dict, metrics:dict, ck:FileCheckpoint|None=None):
     ("Write a finished level: mask, weights, losses, then `metrics.json` with the checksum of every tensor "
-     "file; drop its checkpoint.")
+     "file (and its own); drop its checkpoint.")
     d = Path(d)
     for name, obj in (('mask.pt', mask), ('weights.pt', out['state']),
-                      ('losses.pt', out['losses'])): save_torch(obj, d / name)
+                      ('losses.pt', out['losses'])): save_torch(obj, d / name)   # (the manifest's)
     # tensors only: bitwise reproducible
     keep = sorted(p for p in d.glob('*.pt') if not p.name.startswith('.') and p.name != 'checkpoint.pt')
     files = {p.name: {'sha256': file_digest(p), 'size': p.stat().st_size} for p in keep}
+    if ck is not None and getattr(ck, 'earlier', None):   # resumed from a checkpoint of another environment
+        metrics = {**metrics,
+                   'provenance': {**metrics.get('provenance', {}), 'earlier_environments': ck.earlier}}
     save_json({**metrics, 'files': files}, d / 'metrics.json')
     if ck is not None: ck.clear()
 
@@ -444,6 +658,10 @@ class _Queries:
         if not everything and self.plan is not None: rows = [m for m in rows if self.in_plan(m)]
         return sorted(rows, key=lambda m: (m['rewind_step'], m['level'], m['seed']))
 
+    def to_frame(self, everything:bool=False):
+        "`results` as a pandas `DataFrame` (nested fields as columns `provenance.torch`, ...)."
+        return _frame(self.results(everything), {})
+
 def stored_seeds(exp:Experiment) -> list[int]: return exp.stored_seeds()
 def stored_rewinds(exp:Experiment, seed:int) -> list[int]: return exp.stored_rewinds(seed)
 def stored_levels(exp:Experiment, seed:int, rewind:int) -> list[int]: return exp.stored_levels(seed, rewind)
@@ -472,7 +690,8 @@ def cached(f:Path, # the result's file (.json or .pt)
            partial:Path|None=None,
           ):
     "The analysis result in `f`: read when stored, else computed once (under `f`'s lock) and saved."
-    load, save = (load_torch, save_torch) if Path(f).suffix == '.pt' else (load_json, save_json)
+    load, save = ((load_torch, lambda r, g: save_torch(r, g, seal=True)) if Path(f).suffix == '.pt'
+                  else (load_json, save_json))   # (with their checksums)
     if not cache: return compute()
     if f.exists(): return load(f)
     if not _writable(f.parent):
@@ -490,75 +709,294 @@ def cached(f:Path, # the result's file (.json or .pt)
             with writing(partial): partial.unlink(missing_ok=True)
     return res
 
+# %% ../nbs/05_store.ipynb #c5a1d0ec
+def cache_dir() -> Path:
+    ("Where lottery-nb keeps what it can derive again: `$LOTTERY_CACHE`, else `$XDG_CACHE_HOME/lottery-nb`, "
+     "else `~/.cache/lottery-nb`.")
+    if os.environ.get('LOTTERY_CACHE'): return Path(os.environ['LOTTERY_CACHE']).expanduser()
+    return Path(os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache').expanduser() / 'lottery-nb'
+
+def _facts_key(cfg:ExperimentConfig) -> str|None:
+    "What the facts of `cfg`'s data set depend on: its arguments, the loader's code and its package, hashed."
+    loader = DATASETS.get(cfg.dataset)
+    # a user's: always loaded
+    if loader is None or BUILTIN_DATASETS.get(cfg.dataset) is not loader: return None
+    try: src = inspect.getsource(loader)
+    except (OSError, TypeError): return None
+    try: pkg = importlib.metadata.version(cfg.dataset)   # e.g. the `mnist1d` package that generates it
+    except (importlib.metadata.PackageNotFoundError, ValueError): pkg = None
+    kw = {k: v for k, v in cfg.data_kwargs.items() if k not in IO_ONLY_DATA_KWARGS}
+    try: return canonical_hash({'dataset': cfg.dataset, 'data_kwargs': kw, 'batch_size': cfg.batch_size,
+                                'lottery_nb': lottery_nb.__version__, 'package': pkg,
+                                'loader': hashlib.sha256(src.encode()).hexdigest()}, 16)
+    except (TypeError, ValueError): return None
+
+def _facts_file() -> Path: return cache_dir() / 'data_facts.json'
+
+def data_facts(cfg:ExperimentConfig) -> dict|None:
+    ("`steps_per_epoch`, `num_train` and `num_test` of `cfg`'s data set, as `remember_data` kept them; "
+     "None when they are not known (or it is a user's data set).")
+    key = _facts_key(cfg)
+    if key is None: return None
+    try: return load_json(_facts_file()).get(key)
+    except (OSError, StoreCorrupt, AttributeError): return None
+
+def _facts(cfg:ExperimentConfig, data) -> dict:
+    try: spe = data.steps_per_epoch(cfg.batch_size)
+    except LotteryError: spe = None   # (a batch larger than the training set: `setup` says so)
+    return {'steps_per_epoch': spe, 'num_train': data.num_train, 'num_test': data.num_test}
+
+def remember_data(cfg:ExperimentConfig, data) -> None:
+    "Keep what reading `cfg`'s runs needs of its loaded data set `data` (nothing for a user's data set)."
+    key, facts = _facts_key(cfg), _facts(cfg, data)
+    if key is None or facts['steps_per_epoch'] is None or data_facts(cfg) == facts: return
+    f = _facts_file()
+    with contextlib.suppress(OSError, LotteryError):   # a cache that cannot be written is not used
+        with file_lock(f.with_suffix('.lock')):
+            try: known = load_json(f)
+            except (OSError, StoreCorrupt): known = {}
+            save_json({**(known if isinstance(known, dict) else {}), key: facts}, f)
+
+def data_sizes(cfg:ExperimentConfig) -> dict:
+    ("`data_facts` of `cfg`'s data set; when they are not known, "
+     "from the data set itself (loaded and remembered).")
+    facts = data_facts(cfg)
+    if facts is not None: return facts
+    data = get_data(cfg.dataset, device='cpu', **cfg.data_kwargs)
+    remember_data(cfg, data)
+    return _facts(cfg, data)
+
 # %% ../nbs/05_store.ipynb #6ba02bb6
 def _runs(store:Path, key:str|None=None) -> list[Path]:
+    ("The experiment directories of `store` (only `key`'s when given); "
+     "one sentence for a missing store or key.")
     store = check_store(store)
+    if not store.is_dir(): raise StoreError(f"The store {str(store)!r} does not exist; give the folder that "
+                                            "`lottery imp` or `lottery figures` wrote.")
     if key is not None:
-        if not (store / key / 'config.json').is_file():
+        if (not isinstance(key, str) or key in ('', '.', '..') or Path(key).name != key or '\\' in key
+                or not (store / key / 'config.json').is_file()):
             raise LotteryError(f"{key!r} is not an experiment of the store {str(store)!r}; "
                                f"`lottery store list {store}` lists them.")
         return [store / key]
     return sorted(p.parent for p in store.glob('*/config.json') if p.is_file())
 
-def list_runs(store:str|Path) -> list[dict]:
-    ("One row per experiment in `store`: key, kind, name, dataset, model, stored seeds, finished levels, "
-     "levels in progress.")
+def seed_ranges(seeds) -> str:
+    "Seeds as ranges, e.g. [0, 1, 2, 3, 7] -> '0-3,7'."
+    out, s = [], sorted(seeds)
+    for x in s:
+        if out and x == out[-1][1] + 1: out[-1][1] = x
+        else: out.append([x, x])
+    return ','.join(str(a) if a == b else f'{a}-{b}' for a, b in out)
+
+def seeds_text(seeds) -> str:
+    ("Stored seeds in a few characters: the replicates as ranges, and how many extra dense runs "
+     "(`dense_seeds`, derived from them) estimate ε, e.g. '0-3 (+12 dense for ε)'.")
+    seeds = sorted(seeds)
+    extra = {derive_seed(s, 'dense', j) for s in seeds for j in range(len(seeds))} & set(seeds)
+    reps = [s for s in seeds if s not in extra]
+    return (seed_ranges(reps) or '-') + (f' (+{len(extra)} dense for ε)' if extra else '')
+
+# %% ../nbs/05_store.ipynb #c5a1d0ea
+def run_index(run:Path) -> dict:
+    ("Every finished level of the experiment directory `run` in one pass: its directory relative to `run` "
+     "(`seed_0/dense`, `seed_0/rewind_5/level_1`) -> its metrics (read once per process while unchanged).")
+    out = {}
+    for sd in sorted(Path(run).glob('seed_*')):
+        if not sd.is_dir(): continue
+        dirs = [sd / 'dense'] + sorted((l for r in sd.glob('rewind_*') if r.is_dir()
+                                        for l in r.glob('level_*')),
+                                       key=lambda p: (_num(p.parent), _num(p)))
+        for d in dirs:
+            try: m = read_metrics(d / 'metrics.json')
+            except (FileNotFoundError, NotADirectoryError): continue
+            m.pop('files', None); out[str(d.relative_to(run))] = m
+    return out
+
+def _frame(rows:list, columns:dict):
+    import pandas as pd
+    df = pd.json_normalize(rows, sep='.') if rows else pd.DataFrame()
+    for k, v in reversed(list(columns.items())): df.insert(0, k, v)
+    return df
+
+def load_frame(store:str|Path, # the run store
+               key:str|None=None, # only this experiment
+              ):
+    ("Every finished level of every experiment in `store` as one pandas `DataFrame`: the experiment's key, "
+     "kind, name, dataset and model, then the level's metrics (nested fields as `provenance.torch`, ...); "
+     "level 0 once per seed.")
+    import pandas as pd
+    frames = []
+    for r in list_runs(store, key):
+        rows = list(run_index(Path(r['path'])).values())
+        # (level 0 is the fixed run's)
+        if r['kind'] == 'adaptive': rows = [m for m in rows if m['level'] > 0]
+        frames.append(_frame(rows, {k: r[k] for k in ('key', 'kind', 'name', 'dataset', 'model')}))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+# %% ../nbs/05_store.ipynb #c5a1d0e7
+def _environments(metrics:list) -> tuple:
+    "The environments (labels, in order of first use) the levels `metrics` record, and how many record none."
+    envs, none = [], 0
+    for m in metrics:
+        p = m.get('provenance', {})
+        if p.get('environment') is None: none += 1
+        for e in [*p.get('earlier_environments', []), p.get('environment')]:
+            if e is not None and environment_label(e) not in envs: envs.append(environment_label(e))
+    return envs, none
+
+def list_runs(store:str|Path, key:str|None=None) -> list[dict]:
+    ("One row per experiment in `store` (or its experiment `key`): key, kind, name, dataset, model, stored "
+     "seeds (and as text), finished levels, levels in progress, the environments its levels were computed "
+     "in and whether they are several.")
     rows = []
-    for run in _runs(store):
+    for run in _runs(store, key):
         try: c = load_json(run / 'config.json')
         except StoreCorrupt: c = {}
         seeds = sorted(_num(p.parent.parent) for p in run.glob('seed_*/dense/metrics.json'))
-        done = [p for p in run.glob('seed_*/rewind_*/level_*/metrics.json')]
+        index = run_index(run)
+        envs, none = _environments(index.values())
         rows.append({'key': run.name, 'kind': 'adaptive' if '-adaptive-' in run.name else 'imp',
-                     'name': c.get('name', ''),
-                     'dataset': c.get('dataset'), 'model': c.get('model'), 'seeds': seeds,
-                     'levels': len(done),
-                     'in_progress': len(list(run.rglob('checkpoint.pt'))), 'path': str(run)})
+                     'name': c.get('name', ''), 'dataset': c.get('dataset'), 'model': c.get('model'),
+                     'seeds': seeds, 'seeds_text': seeds_text(seeds),
+                     'levels': sum(1 for rel in index if '/rewind_' in rel),
+                     'in_progress': len(list(run.rglob('checkpoint.pt'))), 'environments': envs,
+                     'unrecorded': none, 'mixed': len(envs) > 1, 'path': str(run)})
     return rows
 
 # %% ../nbs/05_store.ipynb #a83a3f0c
-def _loads(p:Path) -> bool:
-    try: (load_torch if p.suffix == '.pt' else load_json)(p); return True
-    except (StoreCorrupt, FileNotFoundError): return False
+def _file_problem(p:Path, unchecked:list, plain:str='written before checksums') -> str|None:
+    ("Why the store file `p` is damaged (None: it is not); "
+     "a file without a checksum goes to `unchecked` (`plain`: why).")
+    try: _, sealed = (read_torch if p.suffix == '.pt' else read_json)(p)
+    except FileNotFoundError: return None   # removed meanwhile: what a running writer does
+    except StoreCorrupt as e: return ('does not match its checksum' if 'its checksum' in str(e)
+                                      else 'corrupt or truncated')
+    if not sealed: unchecked.append({'path': str(p), 'why': plain})
+    return None
 
-def _level_problem(d:Path) -> str|None:
-    try: man = load_json(d / 'metrics.json').get('files', {})
-    except StoreCorrupt: return 'its metrics.json is corrupt or truncated'
+def _level_problem(d:Path, unchecked:list) -> tuple|None:
+    "(why, what to remove) when the finished level `d` is damaged, else None."
+    try: m, sealed = read_json(d / 'metrics.json')
+    except StoreCorrupt as e: return ('its metrics.json ' + ('does not match its checksum'
+                                                             if 'its checksum' in str(e)
+                                                             else 'is corrupt or truncated'), d)
+    if not sealed: unchecked.append({'path': str(d / 'metrics.json'), 'why': 'written before checksums'})
+    man = m.get('files') or {}
     for name in ('mask.pt', 'weights.pt', 'losses.pt'):
-        if name not in man and not (d / name).exists(): return f'{name} is missing'
+        if name not in man and not (d / name).exists(): return f'{name} is missing', d
     for name, entry in man.items():
-        if not (d / name).exists(): return f'{name} is missing'
+        if not (d / name).exists(): return f'{name} is missing', d
         try: check_file(d / name, entry)
-        except StoreCorrupt: return f'{name} does not match its checksum'
-    bad = [p.name for p in d.glob('*.pt') if p.name not in man and not _loads(p)]
-    return f'{bad[0]} is corrupt or truncated' if bad else None
+        except StoreCorrupt: return f'{name} does not match its checksum', d
+    for p in sorted(d.iterdir()):   # what the manifest does not cover: sweep.json, rewind points added later
+        if (p.name.startswith('.') or p.name in man or p.name == 'metrics.json'
+            or p.suffix not in ('.pt', '.json')):
+            continue
+        late = 'a rewind point added after its dense run (replayed)' if p.name.startswith('rewind_') else None
+        # a rewind point goes alone
+        if (why := _file_problem(p, unchecked, *([late] if late and man else []))):
+            return (f'{p.name} {why}', p) if p.name.startswith('rewind_') else (f'{p.name} {why}', d)
+    return None
 
-def verify(store:str|Path, key:str|None=None) -> list[dict]:
-    "Every problem of `store` (or of its experiment `key`): path, problem, and what `repair` removes."
-    out = []
-    for run in _runs(store, key):
-        for root, dirs, files in os.walk(run):
-            d = Path(root)
-            for t in (f for f in files if f.startswith('.') and f.endswith('.tmp')):
-                out.append({'path': str(d / t), 'problem': 'stale temporary file', 'remove': str(d / t)})
-            if 'metrics.json' in files:
-                why = _level_problem(d)
-                if why: out.append({'path': str(d), 'problem': f'damaged level: {why}', 'remove': str(d)})
-                continue
-            for f in files:
-                p = d / f
-                # config.json too
-                if not f.startswith('.') and f.endswith(('.pt', '.json')) and not _loads(p):
-                    out.append({'path': str(p), 'problem': 'corrupt or truncated', 'remove': str(p)})
+# %% ../nbs/05_store.ipynb #c5a1d0e8
+def adaptive_hash(experiment_hash:str, eval_batch_size:int, resolved:dict) -> str:
+    "The hash in an adaptive run's directory name: the experiment's hash and its resolved adaptive settings."
+    return canonical_hash({'experiment': experiment_hash, 'eval_batch_size': eval_batch_size, **resolved})
+
+def _user_code(cfg:ExperimentConfig) -> bool:
+    "Whether `cfg` names a model or data set that is not lottery-nb's own (its hash needs it registered)."
+    from lottery_nb.models import builtin_model
+    from lottery_nb.data import BUILTIN_DATASETS, DATASETS
+    return not builtin_model(cfg.model) or BUILTIN_DATASETS.get(cfg.dataset) is not DATASETS.get(cfg.dataset)
+
+def _config_problems(run:Path, unchecked:list) -> list:
+    "`config.json` (and an adaptive run's `adaptive.json`) against the hashes in the directory's name."
+    p, out = run / 'config.json', []
+    bad = lambda f, why: [{'path': str(f), 'problem': why, 'remove': str(f)}]
+    try: cfg = ExperimentConfig.from_dict(load_json(p), source=str(p))
+    except StoreCorrupt: return bad(p, 'corrupt or truncated')
+    except LotteryError:
+        unchecked.append({'path': str(p), 'why': 'not a config this lottery-nb reads'}); return []
+    base, _, ah = run.name.partition('-adaptive-')
+    want = base.rsplit('-', 1)[-1]
+    if want not in (cfg.hash, legacy_hash(cfg)):
+        if _user_code(cfg): unchecked.append({'path': str(p),
+                                              'why': 'a user model or data set decides its hash'})
+        else: out += bad(p, f"its config has hash {cfg.hash}, not {want} as its directory's name says "
+                            "(edited by hand)")
+        return out
+    if ah:
+        a = run / 'adaptive.json'
+        try: res = load_json(a)
+        except FileNotFoundError: return out
+        except StoreCorrupt: return out + bad(a, 'corrupt or truncated')
+        h = cfg.hash if want == cfg.hash else legacy_hash(cfg)
+        if adaptive_hash(h, cfg.eval_batch_size, res) != ah:
+            out += bad(a, f"its settings do not give the hash {ah} of its directory's name (edited by hand)")
     return out
 
+# %% ../nbs/05_store.ipynb #c5a1d0e9
+def _held(lock:Path) -> bool:
+    "Whether a process holds the lock file `lock` (a look that creates and writes nothing)."
+    if not lock.exists(): return False
+    try: import fcntl
+    except ImportError:   # (Windows) try the lock itself
+        with file_lock(lock, blocking=False) as got: return not got
+    try: fd = os.open(lock, os.O_RDONLY)
+    except OSError: return False
+    try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB); fcntl.flock(fd, fcntl.LOCK_UN); return False
+    except OSError: return True
+    finally: os.close(fd)
+
+def _stale(run:Path, d:Path, names) -> list:
+    ("The temporary files among `names` in `d` whose writer is gone: "
+     "their lock is free and they are still there.")
+    return [{'path': str(d / t), 'problem': 'stale temporary file', 'remove': str(d / t)}
+            for t in sorted(names) if t.startswith('.') and t.endswith('.tmp')
+            and not _held(_guard(run, d / t)) and (d / t).exists()]
+
+def audit(store:str|Path, key:str|None=None) -> dict:
+    ("Every problem of `store` (or of its experiment `key`), and the files it reads that carry no checksum "
+     "(written before checksums): `{'problems': [...], 'unchecked': [...]}`.")
+    probs, unchecked = [], []
+    for run in _runs(store, key):
+        probs += _config_problems(run, unchecked)
+        for root, dirs, files in os.walk(run):
+            d = Path(root); dirs.sort()
+            probs += _stale(run, d, files)
+            if 'metrics.json' in files:
+                if (bad := _level_problem(d, unchecked)):
+                    probs.append({'path': str(bad[1]), 'problem': f'damaged level: {bad[0]}',
+                                  'remove': str(bad[1])})
+                continue
+            for f in sorted(files):
+                if (f.startswith('.') or not f.endswith(('.pt', '.json')) or d == run
+                    and f in ('config.json', 'adaptive.json')):
+                    continue
+                if (why := _file_problem(d / f, unchecked)): probs.append({'path': str(d / f), 'problem': why,
+                                                                           'remove': str(d / f)})
+    return {'problems': probs, 'unchecked': unchecked}
+
+def verify(store:str|Path, key:str|None=None) -> list[dict]:
+    ("Every problem of `store` (or of its experiment `key`): path, problem, and what `repair` removes "
+     "(`audit` also lists the files without a checksum).")
+    return audit(store, key)['problems']
+
 # %% ../nbs/05_store.ipynb #7e5ffd45
+def _target(name:str) -> str:
+    "The file a temporary file `.<name>.<random>.tmp` is written for (`name` itself otherwise)."
+    if name.startswith('.') and name.endswith('.tmp'): return name[1:].rsplit('.', 2)[0]
+    return name
+
 def _guard(run:Path, path:Path) -> Path:
-    ("The lock that guards `path` of the experiment directory `run`: its unit's, its seed's, "
-     "its analysis' or the config's.")
+    ("The lock that guards `path` of the experiment directory `run` (or its temporary file): its unit's, "
+     "its seed's, its own (an analysis or a seed's threshold, `cached`'s) or the config's.")
     parts = path.relative_to(run).parts
     if parts[0].startswith('seed_') and len(parts) >= 3: return lock_file(run / parts[0] / parts[1])
-    if parts[0].startswith('seed_') and len(parts) == 2: return lock_file(run / parts[0])
+    if parts[0].startswith('seed_') and len(parts) == 2:
+        t = _target(parts[1])
+        return lock_file(run / parts[0]) if t == 'dense' else lock_file(run / parts[0] / t)
     if parts[0] == 'analysis' and len(parts) == 2: return (
         run / 'analysis' / (parts[1].lstrip('.').split('.')[0] + '.lock'))
     return lock_file(run / 'config.json')

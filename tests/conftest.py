@@ -19,7 +19,7 @@ BIN = Path(sys.executable).parent
 ENV = {**os.environ, 'PYTHONUNBUFFERED': '1', 'OMP_NUM_THREADS': '1', 'MKL_NUM_THREADS': '1', 'MPLBACKEND': 'Agg'}
 TIMEOUT = 1800     # seconds for one command of a small model, on a loaded machine
 DEADLINE = 900     # seconds to wait for a file event before giving up
-TIMINGS = ('wall_time', 'finished_at', 'provenance')
+TIMINGS = ('wall_time', 'finished_at', 'provenance', 'checksum')   # (a stored JSON's checksum covers its timings)
 
 
 def run(cmd, timeout=TIMEOUT, cwd=ROOT, env=None) -> subprocess.CompletedProcess:

@@ -71,21 +71,21 @@ def test_unit_is_continued_only_in_its_execution_mode(tmp_path):
     "A chain whose stored level, or a level whose checkpoint, another execution mode wrote is refused in one sentence."
     from lottery_nb.config import get_preset
     from lottery_nb.imp import setup
-    from lottery_nb.store import Experiment
+    from lottery_nb.store import Experiment, load_json, save_json
     args = ['--preset', 'smoke', '--rewind-steps', '5it', '--no-progress']
     store = tmp_path / 'runs'
     ok(cli(*args, '--levels', '1', store=store))
     exp = Experiment(get_preset('smoke', rewind_steps=('5it',)), store, setup(get_preset('smoke'))[2])
     f = exp.level_dir(0, 5, 1) / 'metrics.json'
-    m = json.loads(f.read_text()); assert m['provenance']['execution'] == 'one-by-one'
-    m['provenance']['execution'] = 'ddp over 2 ranks'; f.write_text(json.dumps(m))   # as if `--ddp` had trained it
+    m = load_json(f); assert m['provenance']['execution'] == 'one-by-one'
+    m['provenance']['execution'] = 'ddp over 2 ranks'; save_json(m, f)   # as if `--ddp` had trained it (its checksum too)
     before = snapshot(store)
     p = cli(*args, '--levels', '2', store=store)
     assert p.returncode == 2 and not differences(before, snapshot(store)), p.stderr[-2000:]   # refused before training
     assert ("Level 1 of seed 0, rewind step 5 was trained in execution mode 'ddp over 2 ranks', but this run would continue "
             "it in 'one-by-one', which gives other numbers; continue it with --ddp under torchrun with 2") in p.stderr
     # a checkpoint another mode wrote (here: grouped on a GPU) is refused when its level would resume from it
-    m['provenance']['execution'] = 'one-by-one'; f.write_text(json.dumps(m))
+    m['provenance']['execution'] = 'one-by-one'; save_json(m, f)
     ck = exp.checkpointer(0, 5, 2, 'grouped on cuda'); ck.path.parent.mkdir(parents=True)
     ck.save({'start_step': 5, 'end_step': 40, 'step': 10})
     p = cli(*args, '--levels', '2', store=store)
