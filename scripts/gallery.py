@@ -6,6 +6,12 @@ committed copies stay small), removes gallery images the job no longer writes, a
 `nbs/index.ipynb` (the markdown cell that starts with GALLERY_HEADING): one image per figure, each linking to its figure
 notebook. Then run `python scripts/make_readme.py` (README.md is generated from index.ipynb).
 
+With the job's executed notebooks beside the PNGs (`<src>/notebooks/`, as `lottery figures` writes them), the cell
+also says what the run was (seeds, dense runs: read from the notebooks' scrapbook values, never typed), whether Fig. 4's
+adaptive schedule ever left fixed IMP's ratio, and a table of every "paper says / this run measured" verdict.
+`--compare DIR --compare-label TEXT` adds a second verdict column from another run's executed notebooks (e.g. the GPU
+demonstration's, committed under bench/results/).
+
     python scripts/gallery.py                      # from figures/cpu/
     python scripts/gallery.py --src /other/figures/cpu
 """
@@ -45,15 +51,78 @@ def caption(png: str) -> str:
     return EXTRA_CAPTIONS.get(stem) or (FIGURES[stem][1] if stem in FIGURES else stem)
 
 
-def gallery_markdown(names) -> str:
-    "The gallery cell: a two-column table of images, each linking to its figure notebook's page."
-    cells = [f'[![{caption(n)}](images/gallery/{n})](figures/{FIGURES[figure_of(n)][0]})<br>{caption(n)}' for n in order(names)]
+def scraps(nb_dir) -> dict:
+    "figure name -> its scrapbook values, from the executed notebooks in `nb_dir` ({} when there are none)."
+    out = {}
+    if nb_dir is None or not Path(nb_dir).is_dir(): return out
+    for fig, (nb, _) in FIGURES.items():
+        p = Path(nb_dir) / nb
+        if not p.is_file(): continue
+        cells = json.loads(p.read_text())['cells']
+        out[fig] = {o['metadata']['scrapbook']['name']: o['data']['application/scrapbook.scrap.json+json']['data']
+                    for c in cells if c['cell_type'] == 'code' for o in c.get('outputs', [])
+                    if 'scrapbook' in o.get('metadata', {}) and 'application/scrapbook.scrap.json+json' in o.get('data', {})}
+    return out
+
+
+def seeds_text(s: dict) -> str:
+    "'4 seeds (0-3), 16 dense runs' from the run's scraps; '' when they are not there."
+    seeds, dense = s.get('fig5', {}).get('seeds'), s.get('fig5', {}).get('dense')
+    if not seeds: return ''
+    rng = f'{min(seeds)}-{max(seeds)}' if seeds == list(range(min(seeds), max(seeds) + 1)) and len(seeds) > 1 else ', '.join(map(str, seeds))
+    return f"{len(seeds)} seed{'s' * (len(seeds) != 1)} ({rng})" + (f", {dense[2]} dense run{'s' * (dense[2] != 1)}" if dense else '')
+
+
+def fig4_note(s: dict) -> str:
+    "A sentence for Fig. 4's caption when the adaptive schedule kept fixed IMP's ratio at every level of every seed."
+    f4 = s.get('fig4', {})
+    if f4.get('same_schedule'):
+        return (f" On this run the heuristic never left the {100 * f4['prune_fraction']:.0f}% floor: the adaptive schedule "
+                'is fixed IMP at every level of every seed, so the two curves are one.')
+    return ''
+
+
+def fmt_margin(v: dict) -> str:
+    "A verdict's margin ± uncertainty in its unit, as the figure notebooks' tables print them."
+    if v['verdict'] in ('untestable',): return v['verdict'] + (f": {v['why']}" if v.get('why') else '')
+    k, u = {'error': (100, ' pts'), 'share': (100, '%')}.get(v['unit'], (1, ' ' + v['unit']))
+    return f"{v['verdict']} ({k * v['margin']:+.2f} ± {k * v['uncertainty']:.2f}{u})"
+
+
+def verdict_table(s: dict, other: dict | None = None, label: str = 'this run', other_label: str = 'compared run') -> list:
+    "Markdown lines: every verdict row of the run (figure, claim, verdict with margin), with an optional second run."
+    rows = [(fig, v) for fig in FIGURES for v in s.get(fig, {}).get('verdicts', [])]
+    if not rows: return []
+    find = lambda fig, claim: next((w for w in (other or {}).get(fig, {}).get('verdicts', []) if w['claim'] == claim), None)
+    head = f'| figure | claim | {label} |' + (f' {other_label} |' if other is not None else '')
+    lines = [head, '|---|---|---|' + ('---|' if other is not None else '')]
+    for fig, v in rows:
+        cell = f"| {fig[3:]} | {v['claim'].replace('|', '/')} | {fmt_margin(v)} |"
+        if other is not None: w = find(fig, v['claim']); cell += f" {fmt_margin(w) if w else '–'} |"
+        lines.append(cell)
+    n = {k: sum(v['verdict'] == k for _, v in rows) for k in ('yes', 'no', 'undecided', 'untestable', 'by construction')}
+    lines += ['', f"{len(rows)} rows on this run: " + ', '.join(f'{c} {k}' for k, c in n.items()) + '.']
+    return lines
+
+
+def gallery_markdown(names, s: dict | None = None, other: dict | None = None, other_label: str = 'compared run') -> str:
+    "The gallery cell: a two-column table of images, each linking to its figure notebook's page, then the verdicts."
+    s = s or {}
+    cap = lambda n: caption(n) + (fig4_note(s) if n == 'fig4.png' else '')
+    cells = [f'[![{caption(n)}](images/gallery/{n})](figures/{FIGURES[figure_of(n)][0]})<br>{cap(n)}' for n in order(names)]
     if len(cells) % 2: cells.append(' ')
     rows = [f'| {a} | {b} |' for a, b in zip(cells[::2], cells[1::2])]
+    what = seeds_text(s)
+    table = verdict_table(s, other, 'this run (`cpu`)', other_label)
     return '\n'.join([GALLERY_HEADING, '',
-                      'The figures of the `cpu` main job (`bash scripts/main.sh`: MNIST-1D, 4 seeds, on a laptop CPU), as it wrote them '
-                      'to `figures/cpu/`; each links to its notebook, which states what the paper says and what this run measured.',
-                      '', '| | |', '|---|---|', *rows])
+                      f"The figures of the `cpu` main job (`bash scripts/main.sh`: MNIST-1D{', ' + what if what else ''}, on a laptop CPU), "
+                      'as it wrote them to `figures/cpu/`; each links to its notebook, which states what the paper says and what this '
+                      'run measured.',
+                      '', '| | |', '|---|---|', *rows]
+                     + (['', '#### What this run decides', '',
+                         'Every "paper says / this run measured" row of the figure notebooks, with its margin and 90% uncertainty '
+                         '(a row is yes or no only when its whole interval is on one side; each notebook\'s power table says how '
+                         'many seeds an undecided row would need).', '', *table] if table else []))
 
 
 def shrink(src: Path, dst: Path, width: int):
@@ -77,6 +146,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--src', default=str(root / 'figures' / 'cpu'), help='folder of the main job\'s PNGs (default: figures/cpu)')
     p.add_argument('--width', type=int, default=900, help='largest width in pixels (default 900)')
+    p.add_argument('--compare', help="another run's executed figure notebooks, for a second verdict column")
+    p.add_argument('--compare-label', default='compared run', help='the heading of that column')
     a = p.parse_args(argv)
     src = Path(a.src)
     pngs = sorted(q.name for q in src.glob('fig*.png'))
@@ -86,7 +157,9 @@ def main(argv=None):
     for old in DEST.glob('*.png'):
         if old.name not in pngs: old.unlink()
     for n in pngs: shrink(src / n, DEST / n, a.width)
-    write_index(gallery_markdown(pngs))
+    other = scraps(a.compare) if a.compare else None
+    if a.compare and not other: raise SystemExit(f'gallery: no executed figure notebooks in {a.compare}')
+    write_index(gallery_markdown(pngs, scraps(src / 'notebooks'), other, a.compare_label))
     for n in pngs: print(f'{DEST.relative_to(root) / n}: {(DEST / n).stat().st_size // 1024} KiB')
     print('gallery: updated nbs/index.ipynb; now run: python scripts/make_readme.py')
 
