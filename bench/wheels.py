@@ -95,9 +95,10 @@ def imported_modules() -> dict:
     return out
 
 
-def distribution_of(module: str) -> str:
+def distribution_of(module: str, _known: dict = {}) -> str:
     "The distribution that provides `module` (as installed here; the module's own name when unknown)."
-    return norm(md.packages_distributions().get(module, [module])[0])
+    if not _known: _known.update(md.packages_distributions())   # (one scan of the installed packages)
+    return norm(_known.get(module, [module])[0])
 
 
 def check(folder: Path = WHEELS, do_import: bool = False) -> list:
