@@ -611,6 +611,7 @@ def _group_step(g:_Group, sts:list, opts:TrainOptions, x:torch.Tensor, y:torch.T
 # %% ../nbs/04a_group.ipynb #c584aa61
 class CudaGraph:
     "`fn` captured once in a `torch.cuda.CUDAGraph` (on `stream`); `replay()` runs it."
+    warmup = 3   # steps run (and undone) before the capture: cuBLAS and cuDNN set themselves up
     def __init__(self, fn:Callable, stream=None):
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph, stream=stream): fn()
@@ -619,6 +620,7 @@ class CudaGraph:
 class EagerGraph:
     ("The CPU stand-in of `CudaGraph`: keeps `fn` and calls it at each `replay()` (the graph path without "
      "CUDA).")
+    warmup = 1   # one step run and undone, as before a capture
     def __init__(self, fn:Callable, stream=None): self.fn, self.replays = fn, 0
     def replay(self): self.fn(); self.replays += 1
 
@@ -654,15 +656,15 @@ class _StepGraph:
             torch._foreach_mul_(g.bufs, self.v['mom']); torch._foreach_add_(g.bufs, grads)
             torch._foreach_addcmul_(g.params, g.bufs, self.v['nlr'])
 
-    def _capture(self, warmup:int=3):
-        "Run the step `warmup` times (on a side stream on CUDA), put the state back, and capture it."
+    def _capture(self):
+        "Run the step the graph's `warmup` times (on a side stream on CUDA), put the state back, and capture it."
         state = self.g.params + self.g.bufs + list(self.g.gm.buffers())
         saved = [t.detach().clone() for t in state]
         cuda = self.x.device.type == 'cuda'
         side = torch.cuda.Stream(self.x.device) if cuda else None
         if cuda: side.wait_stream(torch.cuda.current_stream(self.x.device))
         with torch.cuda.stream(side) if cuda else contextlib.nullcontext():
-            for _ in range(warmup): self.body()
+            for _ in range(self.g.graph.warmup): self.body()
         if cuda: torch.cuda.current_stream(self.x.device).wait_stream(side)
         with torch.no_grad():
             for t, s in zip(state, saved): t.copy_(s)
