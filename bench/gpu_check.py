@@ -434,6 +434,9 @@ def group_speed_rows(p: Part, S: Setup, row):
                               TrainOptions(capture=cap, precision='bf16'))):
         if cpu and opts.tf32: p.row(f'ResNet-20 grouped R=12 + capture{label}', 12, B, '', '', '',
                                     'SKIPPED: TF32 exists on CUDA only'); continue
+        if cpu and opts.precision == 'bf16': p.row(f'ResNet-20 grouped R=12 + capture{label}', R12, B, '', '', '',
+                                                   'SKIPPED on the CPU: bf16 autocast is slow there (correctness '
+                                                   'runs it)'); continue
         row(key, f'ResNet-20 grouped R=12 + capture{label}' + (f' (--tiny: R={R12})' if tiny else ''), R12, B,
             lambda n, o=opts: train_group(S.model, S.data, runs(R12, n), options=o, graph=graph),
             note='steps/s of each run; images/s of all runs; each call captures anew (timed)' + stand_in)
@@ -660,10 +663,14 @@ def part_figures(p: Part, S):
         return
     common = ['--preset', 'cpu_gpu32', '--store', W / 'runs', '--out', W / 'out', '--no-progress']
     env, t0 = GF.kernel_env(), time.perf_counter()
-    proc = GF.start(common + (['--jobs', '2'] + GF.DEMO_TINY if tiny else ['--jobs', '3']), W / 'demo.log', env)
-    GF.finish([proc], p.left() - 5)
+    if tiny:   # Fig. 3 with a coarse plane in a call of its own, at the same time (the store's locks order them)
+        procs = [GF.start(common + ['--only', 'fig1,fig2,fig4,fig5', '--jobs', '2'] + GF.DEMO_TINY, W / 'demo.log', env),
+                 GF.start(common + ['--only', 'fig3'] + GF.FIG3_TINY + GF.DEMO_TINY, W / 'demo_fig3.log', env)]
+    else: procs = [GF.start(common + ['--jobs', '3'], W / 'demo.log', env)]
+    GF.finish(procs, p.left() - 5)
     took, names = time.perf_counter() - t0, ['fig1', 'fig2', 'fig3', 'fig4', 'fig5']
     times = figure_rows(p, W / 'out' / 'cpu_gpu32' / 'notebooks', W / 'demo.log', names)
+    if tiny: p.rep.note('figures', f"--tiny: fig3 ran in a call of its own with {' '.join(GF.FIG3_TINY)} (demo_fig3.log).")
     cfg = get_preset('cpu_gpu32')
     p.row('demonstration: lottery figures --preset cpu_gpu32' + (' (--tiny settings, CPU)' if tiny else ''),
           verdict(finished(times, names)), f'{took:.1f}',
@@ -699,7 +706,8 @@ def part_rehearsal(p: Part, S):
     env, t0 = GF.kernel_env(), time.perf_counter()
     figs10 = ['fig5'] if tiny else ['fig2', 'fig5']   # the dry run: the CIFAR loader, ResNets, groups; figs 2, 3 on GPU
     a = GF.start(['--preset', 'cifar10_resnet20', '--only', ','.join(figs10), '--jobs', '2'] + base, W / 'c10.log', env)
-    c = GF.start(['--preset', 'cifar100_resnet18', '--only', 'fig4', '--seeds', '0,1'] + base, W / 'c100.log', env)
+    c = GF.start(['--preset', 'cifar100_resnet18', '--only', 'fig4', '--seeds', '0,1'] + base + (GF.FIG4_TINY if tiny else []),
+                 W / 'c100.log', env)
     GF.finish([a, c], p.left() - (5 if tiny else 60))
     if tiny:
         for n in ('fig2', 'fig3'): p.row(f'cifar10_resnet20 {n}', 'SKIPPED', '', 'on the GPU only (the CPU dry run runs '
@@ -714,7 +722,8 @@ def part_rehearsal(p: Part, S):
     t100 = figure_rows(p, nb100, W / 'c100.log', ['fig4'], 'cifar100_resnet18 ')
     ok = finished(t10, figs10 + ([] if tiny else ['fig3'])) and finished(t100, ['fig4'])
     p.row('rehearsal: CIFAR files in torchvision\'s format, a shortened schedule', verdict(ok),
-          f'{took:.1f}', ' '.join(map(str, spec['args'])) + f"; {spec['train']} training and {spec['test']} test images")
+          f'{took:.1f}', ' '.join(map(str, spec['args'] + (GF.FIG4_TINY if tiny else []))) +
+          f"; {spec['train']} training and {spec['test']} test images")
     p.rep.data['rehearsal'] = dict(seconds=took, notebooks={k: v[1] for k, v in {**t10, **t100}.items()}, tiny=tiny)
     bad_cifar_rows(p, root)
 

@@ -15,11 +15,14 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRAP = 'application/scrapbook.scrap.json+json'
 
 # the demonstration: `cpu_gpu32` as it is on a GPU; at --tiny size on the CPU (the same notebooks and code paths)
-DEMO_TINY = ['--set', 'device=cpu', '--set', 'capture=none', '--seeds', '0,1', '--set', 'dense_seeds=2', '--levels', '2',
+DEMO_TINY = ['--set', 'device=cpu', '--set', 'capture=none', '--seeds', '0,1', '--set', 'dense_seeds=2', '--levels', '1',
              '--rewind-steps', '0it,5it,10it', '--set', 'training_steps=40it', '--set', 'milestones=20it,30it',
              '--set', 'checkpoint_every=20it', '--set', 'group_size=8', '--set', 'data_kwargs={"num_test": 500}']
+# the demonstration's Fig. 3 at --tiny size: a coarse plane (its own parameters: a `lottery figures` call of its own)
+FIG3_TINY = ['--param', 'grid=9', '--param', 'plane_test_examples=200']
 # the rehearsal: a shortened schedule of the paper presets (a few hundred steps on a GPU, one epoch on the CPU; Fig. 4
-# needs at least one epoch of dense training)
+# needs at least one epoch of dense training); on the CPU Fig. 4's sweep tries one ratio (ResNet-18 points are slow)
+FIG4_TINY = ['--param', 'ratios=[0.5]', '--param', 'subsample=16']
 REHEARSE = {False: dict(train=10240, test=2000, args=['--set', 'training_steps=300it', '--set', 'milestones=150it,225it',
                                                       '--rewind-steps', '0it,10it,50it', '--levels', '2',
                                                       '--set', 'checkpoint_every=100it', '--set', 'group_size=12']),

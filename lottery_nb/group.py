@@ -367,9 +367,10 @@ class GroupLimit:
                 ):
         self.size, self.say, self.estimate, self.said = size, say, estimate, set()
 
-    def tell(self, text:str):
-        "Say `text` unless it was said before."
-        if text not in self.said and self.say: self.said.add(text); self.say(text)
+    def tell(self, text:str, key=None):
+        "Say `text` unless it (or another text of the same `key`) was said before."
+        key = text if key is None else key
+        if key not in self.said and self.say: self.said.add(key); self.say(text)
 
     def chunk(self, n:int) -> int:
         "The size of the first of the equal chunks that `n` runs are trained in."
@@ -385,11 +386,12 @@ class GroupLimit:
         if self.estimate:
             self.tell(f"Group of {runs} {type(template).__name__} runs at batch {batch_size}: about "
                       f"{_gib(est['total'])} by estimate (state {_gib(est['state'])}, activations "
-                      f"{_gib(est['activations'])}, inputs {_gib(est['inputs'])}){where}.")
+                      f"{_gib(est['activations'])}, inputs {_gib(est['inputs'])}){where}.",
+                      key=('estimate', runs, batch_size))
         if fits < runs and (self.size is None or fits < self.size):
             self.size = fits
             self.tell(f"Groups of at most {fits} runs fit in the memory free on {dev} by estimate; "
-                      "larger groups are trained in chunks of that size, one after the other.")
+                      "larger groups are trained in chunks of that size, one after the other.", key=('fit', fits))
         return est
 
     def halve(self, runs:int, unfinished:int, dev:torch.device):
@@ -501,7 +503,12 @@ class _Group:
         for pos, s in zip(keep, sts):
             s.update(state={k: v[pos] for k, v in sd.items()},
                      buf=None if self.first[pos] else [b[pos] for b in self.bufs], fresh=False)
+        self.close()
         return _Group(template, sts, dev, opts, self.graph)
+
+    def close(self):
+        "Let the captured graph go now (it refers back to the group: a cycle the collector would free late)."
+        self.stepper = None
 
 # %% ../nbs/04a_group.ipynb #e441ef24
 def train_group(model:nn.Module, # template network on the training device (its weights are not used)
@@ -558,7 +565,7 @@ def _train_chunk(model, data, runs:list, idx:list, results:list, report:Callable
         if done:
             keep = [pos for pos in range(len(active)) if pos not in done]
             active = [active[pos] for pos in keep]
-            if not active: return
+            if not active: g.close(); return
             g = g.carry(active, keep, model, dev, opts); batches.keep(keep)
         _group_step(g, active, opts, *next(batches))
 
