@@ -1,28 +1,43 @@
-"""GPU check: prove and time the GPU path in one command, in at most 8 minutes on one GPU, with no data set.
+"""GPU check: prove and time the GPU path, the figure notebooks end to end included, in one 10-minute call on one GPU.
 
-CIFAR-shaped synthetic data (labels a fixed random linear function of the images, so the loss falls) and the real
-models. Four parts run in order, each under its own wall budget (`--budget-*`, seconds), so a slow part cannot starve
-the rest; a part that throws is reported FAIL with its one-line reason and the next part runs; a row that runs out of
-GPU memory is reported SKIPPED with the reason. Progress lines go to stdout as each part starts and ends, and the
-report is rewritten after every row, so a killed run still leaves a partial report.
+CIFAR-shaped synthetic data (labels a fixed random linear function of the images, so the loss falls), the real models
+and the real notebooks. The parts run in order, each under its own wall budget (`--budget-<part>`, seconds) and all
+under one deadline (`--deadline`, 560 s on a GPU), so a slow part cannot starve the rest; a part that throws is
+reported FAIL with its one-line reason and the next part runs; a row that runs out of GPU memory is reported SKIPPED
+with the reason. Progress lines go to stdout as each part starts and ends, and the report is rewritten after every
+row, so a killed run still leaves every finished row.
 
-  correctness  grouped (R=4) against one-by-one training of ResNet-20 with a pruning mask: relative weight
+  packages     the figure notebooks' imports against the GPU machine's packages and the pinned wheels
+               (bench/wheels.py; on the GPU each module is imported).
+  correctness  grouped (R=4) and grouped with the whole step captured in a CUDA graph (with and without
+               channels_last) against one-by-one training of ResNet-20 with a pruning mask: relative weight
                difference, masks after one more pruning step, loss curves; capture on against off; channels_last
-               against not; each with its tolerance and PASS/FAIL. bf16 and TF32 are reported as the options they
-               are (INFO), with their difference from fp32.
-  speed        ResNet-20 steps/s and images/s: naive DataLoader loop, our trainer, grouped R=4 and R=12, capture;
-               ResNet-18 (CIFAR-100 shape); ResNet-50 (224x224, the largest batch of 256/128/64/32 that fits);
-               each row's ratio against the naive row of the same run.
-  level        12 ResNet-20 runs (4 seeds x 3 rewind steps) trained as one group for a fixed number of steps: the
-               projected time of one level of 62,400 steps and of the whole Fig. 2 CIFAR-10 suite (a projection from
-               the measured rate, not a measured time).
+               against not; each with its tolerance and PASS/FAIL. bf16 and TF32 are reported as the opt-in options
+               they are (INFO), with their difference from fp32. On the CPU the captured step runs on EagerGraph.
+  speed        ResNet-20 steps/s and images/s: naive DataLoader loop, our trainer, grouped R=4 and R=12, grouped
+               R=12 + capture (+ channels_last; TF32 and bf16 opt-in rows), torch.compile capture; the MNIST-1D CNN
+               of cpu_gpu32 in a group of 96; ResNet-18 (CIFAR-100 shape); ResNet-50 (224x224, the largest batch of
+               256/128/64/32 that fits); each ResNet-20 row's ratio against the naive row of the same run.
+  level        12 ResNet-20 runs (4 seeds x 3 rewind steps) trained as one group, the fastest fp32 way measured, for
+               a fixed number of steps: the projected time of one level of 62,400 steps and of the whole Fig. 2
+               CIFAR-10 suite (a projection from the measured rate, not a measured time).
+  memory       the group memory estimate against the peak CUDA measures; a group that runs out of memory (injected)
+               is halved, said once, and ends as the group never out of memory.
+  figures      `lottery figures --preset cpu_gpu32` (32 seeds, 128 dense runs): fig1 to fig5 end to end, timed, and
+               the verdicts beside the committed CPU run's (--tiny: the same notebooks at toy size on the CPU).
+  rehearsal    cifar10_resnet20 (Figs. 2, 3, 5) and cifar100_resnet18 (Fig. 4) on synthetic files in torchvision's
+               CIFAR format, a shortened schedule, timed; a missing or corrupt file gives the CPU's sentence.
   torchrun     2 processes on one device: NCCL if it allows, else the reason and gloo on the same device; DDP
                training (train_ddp) and the evaluation shared by the ranks against one process's evaluation.
 
 fp32 rows are true fp32: the script turns off TF32 (PyTorch lets cuDNN use TF32 by default) and the TF32 row turns it on.
 
-    PYTHONPATH=. python3 bench/gpu_check.py --out bench/results          # on a GPU: bench/results/gpu-<card>-<date>.md
-    PYTHONPATH=. python3 bench/gpu_check.py --device cpu --tiny --out /tmp/dry.md   # the CPU dry run, seconds
+    bash bench/prepare_wheels.sh                                   # here, once: .whl/ for the GPU machine
+    PYTHONPATH=. python3 bench/gpu_check.py --device cpu --tiny --out /tmp/dry.md   # the CPU dry run, minutes
+
+The one command on a lent GPU (the device tool's `run`, carry [".whl"], timeout_s 600; bench/results/README.md):
+
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site || exit; export PYTHONUNBUFFERED=1; nvidia-smi -L; python3 bench/gpu_check.py --out $OUT --work /tmp/gc --deadline 530 2>&1 | tee $OUT/gpu_check.log; tar czf $OUT/figures.tgz -C /tmp/gc --exclude=./runs --exclude='./cifar*' .
 """
 import argparse, copy, datetime, gc, json, math, os, platform, re, shlex, signal, statistics, subprocess, sys, tempfile
 import textwrap, time
