@@ -482,7 +482,7 @@ def get_preset(name:str, # a key of `PRESETS`
 def _cpu_gpu32():
     "The `cpu` experiment at 32 replicates and 128 dense runs on one GPU, grouped and captured."
     return _cpu().replace(name='cpu_gpu32', seeds=tuple(range(32)), dense_seeds=128, device='cuda',
-                          group_size=128, capture='reduce-overhead',
+                          group_size=128, capture='reduce-overhead', checkpoint_every='1000it',
                           description='The cpu experiment at 32 seeds and 128 dense runs on one GPU: every '
                                       'chain of a level and every dense run in one grouped computation, each '
                                       'step a CUDA graph.')
@@ -491,7 +491,7 @@ def _cpu_gpu32():
 def _cpu_fig4_gpu():
     "`cpu_fig4` on one GPU: 8 replicates, 128 dense runs, the fixed IMP grouped and captured."
     return _cpu_fig4().replace(name='cpu_fig4_gpu', seeds=tuple(range(8)), dense_seeds=128, device='cuda',
-                               group_size=128, capture='reduce-overhead',
+                               group_size=128, capture='reduce-overhead', checkpoint_every='1000it',
                                description='cpu_fig4 on one GPU, 8 seeds, 128 dense runs: '
                                            'Fig. 4 of cpu_gpu32.')
 
