@@ -735,6 +735,9 @@ def part_rehearsal(p: Part, S):
     t10 = figure_rows(p, nb10, W / 'c10.log', figs10, 'cifar10_resnet20 ')
     if not tiny: t10.update(figure_rows(p, nb10, W / 'c10_fig3.log', ['fig3'], 'cifar10_resnet20 '))
     t100 = figure_rows(p, nb100, W / 'c100.log', ['fig4'], 'cifar100_resnet18 ')
+    if tiny: p.rep.note('rehearsal', f"--tiny: cifar100_resnet18's Fig. 4 ran with {' '.join(GF.FIG4_TINY)} (ResNet-20 on the "
+                                     "CIFAR-100 files: ResNet-18's pruning and sweeps take minutes of a CPU; the GPU runs "
+                                     "ResNet-18).")
     ok = finished(t10, figs10 + ([] if tiny else ['fig3'])) and finished(t100, ['fig4'])
     p.row('rehearsal: CIFAR files in torchvision\'s format, a shortened schedule', verdict(ok),
           f'{took:.1f}', ' '.join(map(str, spec['args'] + (GF.FIG4_TINY if tiny else []))) +
