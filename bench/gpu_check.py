@@ -1,28 +1,43 @@
-"""GPU check: prove and time the GPU path in one command, in at most 8 minutes on one GPU, with no data set.
+"""GPU check: prove and time the GPU path, the figure notebooks end to end included, in one 10-minute call on one GPU.
 
-CIFAR-shaped synthetic data (labels a fixed random linear function of the images, so the loss falls) and the real
-models. Four parts run in order, each under its own wall budget (`--budget-*`, seconds), so a slow part cannot starve
-the rest; a part that throws is reported FAIL with its one-line reason and the next part runs; a row that runs out of
-GPU memory is reported SKIPPED with the reason. Progress lines go to stdout as each part starts and ends, and the
-report is rewritten after every row, so a killed run still leaves a partial report.
+CIFAR-shaped synthetic data (labels a fixed random linear function of the images, so the loss falls), the real models
+and the real notebooks. The parts run in order, each under its own wall budget (`--budget-<part>`, seconds) and all
+under one deadline (`--deadline`, 560 s on a GPU), so a slow part cannot starve the rest; a part that throws is
+reported FAIL with its one-line reason and the next part runs; a row that runs out of GPU memory is reported SKIPPED
+with the reason. Progress lines go to stdout as each part starts and ends, and the report is rewritten after every
+row, so a killed run still leaves every finished row.
 
-  correctness  grouped (R=4) against one-by-one training of ResNet-20 with a pruning mask: relative weight
+  packages     the figure notebooks' imports against the GPU machine's packages and the pinned wheels
+               (bench/wheels.py; on the GPU each module is imported).
+  correctness  grouped (R=4) and grouped with the whole step captured in a CUDA graph (with and without
+               channels_last) against one-by-one training of ResNet-20 with a pruning mask: relative weight
                difference, masks after one more pruning step, loss curves; capture on against off; channels_last
-               against not; each with its tolerance and PASS/FAIL. bf16 and TF32 are reported as the options they
-               are (INFO), with their difference from fp32.
-  speed        ResNet-20 steps/s and images/s: naive DataLoader loop, our trainer, grouped R=4 and R=12, capture;
-               ResNet-18 (CIFAR-100 shape); ResNet-50 (224x224, the largest batch of 256/128/64/32 that fits);
-               each row's ratio against the naive row of the same run.
-  level        12 ResNet-20 runs (4 seeds x 3 rewind steps) trained as one group for a fixed number of steps: the
-               projected time of one level of 62,400 steps and of the whole Fig. 2 CIFAR-10 suite (a projection from
-               the measured rate, not a measured time).
+               against not; each with its tolerance and PASS/FAIL. bf16 and TF32 are reported as the opt-in options
+               they are (INFO), with their difference from fp32. On the CPU the captured step runs on EagerGraph.
+  speed        ResNet-20 steps/s and images/s: naive DataLoader loop, our trainer, grouped R=4 and R=12, grouped
+               R=12 + capture (+ channels_last; TF32 and bf16 opt-in rows), torch.compile capture; the MNIST-1D CNN
+               of cpu_gpu32 in a group of 96; ResNet-18 (CIFAR-100 shape); ResNet-50 (224x224, the largest batch of
+               256/128/64/32 that fits); each ResNet-20 row's ratio against the naive row of the same run.
+  level        12 ResNet-20 runs (4 seeds x 3 rewind steps) trained as one group, the fastest fp32 way measured, for
+               a fixed number of steps: the projected time of one level of 62,400 steps and of the whole Fig. 2
+               CIFAR-10 suite (a projection from the measured rate, not a measured time).
+  memory       the group memory estimate against the peak CUDA measures; a group that runs out of memory (injected)
+               is halved, said once, and ends as the group never out of memory.
+  figures      `lottery figures --preset cpu_gpu32` (32 seeds, 128 dense runs): fig1 to fig5 end to end, timed, and
+               the verdicts beside the committed CPU run's (--tiny: the same notebooks at toy size on the CPU).
+  rehearsal    cifar10_resnet20 (Figs. 2, 3, 5) and cifar100_resnet18 (Fig. 4) on synthetic files in torchvision's
+               CIFAR format, a shortened schedule, timed; a missing or corrupt file gives the CPU's sentence.
   torchrun     2 processes on one device: NCCL if it allows, else the reason and gloo on the same device; DDP
                training (train_ddp) and the evaluation shared by the ranks against one process's evaluation.
 
 fp32 rows are true fp32: the script turns off TF32 (PyTorch lets cuDNN use TF32 by default) and the TF32 row turns it on.
 
-    PYTHONPATH=. python3 bench/gpu_check.py --out bench/results          # on a GPU: bench/results/gpu-<card>-<date>.md
-    PYTHONPATH=. python3 bench/gpu_check.py --device cpu --tiny --out /tmp/dry.md   # the CPU dry run, seconds
+    bash bench/prepare_wheels.sh                                   # here, once: .whl/ for the GPU machine
+    PYTHONPATH=. python3 bench/gpu_check.py --device cpu --tiny --out /tmp/dry.md   # the CPU dry run, minutes
+
+The one command on a lent GPU (the device tool's `run`, carry [".whl"], timeout_s 600; bench/results/README.md):
+
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site || exit; export PYTHONUNBUFFERED=1; nvidia-smi -L; python3 bench/gpu_check.py --out $OUT --work /tmp/gc --deadline 530 2>&1 | tee $OUT/gpu_check.log; tar czf $OUT/figures.tgz -C /tmp/gc --exclude=./runs --exclude='./cifar*' .
 """
 import argparse, copy, datetime, gc, json, math, os, platform, re, shlex, signal, statistics, subprocess, sys, tempfile
 import textwrap, time
@@ -36,23 +51,39 @@ if str(ROOT) not in sys.path: sys.path.insert(0, str(ROOT))
 
 from lottery_nb.config import LotteryError, get_preset  # noqa: E402
 from lottery_nb.data import TensorDataSet  # noqa: E402
-from lottery_nb.group import GroupRun, train_group  # noqa: E402
+from lottery_nb.group import EagerGraph, GroupLimit, GroupRun, group_memory, train_group  # noqa: E402
 from lottery_nb.models import get_model, prunable_names  # noqa: E402
 from lottery_nb.pruning import dense_mask, magnitude_prune  # noqa: E402
-from lottery_nb.training import TrainOptions, get_device, train  # noqa: E402
+from lottery_nb.training import MemoryCheckpoint, TrainOptions, get_device, train  # noqa: E402
+sys.path.insert(0, str(ROOT / 'bench'))
+import gpu_figures as GF  # noqa: E402
+import wheels  # noqa: E402
 
 ROWS = {  # part -> how the rows of a full GPU run begin; the CPU dry run writes each of them too (run or SKIPPED)
+    'packages': ('imports of the figure notebooks', 'requirements of the pinned wheels', 'wheel folder'),
     'correctness': ('rounding floor', 'scale of a real difference', 'grouped R=4 vs one by one', 'channels_last vs not',
-                    'bf16 autocast vs fp32', 'TF32 vs fp32', 'capture'),
+                    'bf16 autocast vs fp32', 'TF32 vs fp32', 'capture', 'grouped R=4 + capture vs one by one',
+                    'grouped R=4 + capture + channels_last vs one by one'),
     'speed': ('ResNet-20 naive', 'ResNet-20 ours', 'ResNet-20 grouped R=4', 'ResNet-20 grouped R=12', 'ResNet-18',
-              'ResNet-50', 'ResNet-20 capture'),
+              'ResNet-50', 'ResNet-20 capture', 'ResNet-20 grouped R=12 + capture', 'ResNet-20 grouped R=12 + capture + '
+              'channels_last', 'ResNet-20 grouped R=12 + capture, TF32', 'ResNet-20 grouped R=12 + capture, bf16',
+              'MNIST-1D CNN grouped R=', 'MNIST-1D CNN grouped R=96 + capture'),
     'level': ('measured:', 'projected: one level', 'projected: Fig. 2 CIFAR-10 suite'),
+    'memory': ('estimate: ResNet-20 group of 12', 'estimate: MNIST-1D CNN group of 96', 'out of memory with more than 3'),
+    'figures': ('fig1', 'fig2', 'fig3', 'fig4', 'fig5', 'demonstration', 'verdicts decided', 'contradictions'),
+    'rehearsal': ('cifar10_resnet20 fig2', 'cifar10_resnet20 fig3', 'cifar10_resnet20 fig5', 'cifar100_resnet18 fig4',
+                  'rehearsal', 'missing CIFAR file', 'corrupt CIFAR file'),
     'torchrun': ('nccl:', 'gloo:'),   # on a GPU the gloo rows come only where NCCL refuses two ranks on one device
 }
 SECTIONS = {  # part -> (title, table columns); the CPU dry run writes every one of them
+    'packages': ('Packages the figure notebooks need', ('check', 'result', 'detail')),
     'correctness': ('Correctness', ('check', 'measured', 'tolerance', 'result')),
     'speed': ('Speed', ('row', 'runs', 'batch', 'steps/s', 'images/s', 'vs naive', 'note')),
     'level': ('One partial paper level, and the projection', ('quantity', 'value', 'note')),
+    'memory': ('Group memory: the estimate, and running out', ('check', 'value', 'result', 'note')),
+    'figures': ('Demonstration: lottery figures --preset cpu_gpu32', ('row', 'result', 'seconds', 'detail')),
+    'rehearsal': ('Rehearsal: the paper presets on CIFAR files in torchvision\'s format', ('row', 'result', 'seconds',
+                                                                                          'detail')),
     'torchrun': ('torchrun on one device', ('check', 'result', 'detail')),
 }
 # Two fp32 paths that round differently (other CUDA kernels) may differ by the larger of a fixed bound and FLOOR_X x
@@ -257,7 +288,7 @@ def part_correctness(p: Part, S: Setup):
     """Each comparison at growing horizons: after 1 step rounding is tiny and a check decides; over 200 steps at lr 0.1
     from a step-0 start the trajectory is chaotic (a one-ulp change grows to a real difference) and the row says so."""
     dev, cpu = p.dev, p.dev.type == 'cpu'
-    horizons = (1, 3) if p.a.tiny else (1, 20, 200)
+    horizons = (1, 3) if p.a.tiny else (1, 20)
     p.rep.note('correctness', f"ResNet-20, batch {S.batch}, from a level-1 mask (20% pruned) at step 0, the paper's lr "
                f"schedule, fp32 unless named, after {', '.join(map(str, horizons))} steps. Weight differences are relative "
                f"to the distance travelled. Tolerances: grouped {'bitwise (the CPU path is exact)' if cpu else 'as others'}; "
@@ -288,15 +319,20 @@ def correctness_at(p: Part, S: Setup, steps: int, last: bool):
     pair_rows(p, f'rounding floor (one-ulp start vs not), {at}', fl, None, info=True)
     pair_rows(p, f'scale of a real difference (data order of seed 1 vs seed 0), {at}', other, None, info=True)
     def grouped():
-        runs = [GroupRun(S.cfg, S.plan, s, S.start, 0, steps, mask=S.mask) for s in range(4)]
-        group = train_group(S.model, S.data, runs)
-        cs = [cmp(a, b) for a, b in zip(single, group)]
-        worst = dict(rel=max(c['rel'] for c in cs), loss=max(c['loss'] for c in cs), mask=max(c['mask'] for c in cs),
-                     held=all(c['held'] for c in cs), bitwise=all(c['bitwise'] for c in cs))
+        worst = group_worst(S, steps, single, cmp)
         pair_rows(p, f'grouped R=4 vs one by one (worst of 4 runs), {at}', worst, None if cpu else tol,
                   info and not cpu, decisive)
         p.rep.data['grouped_rel'] = max(p.rep.data.get('grouped_rel', 0.0), worst['rel'])
     p.guard(f'grouped R=4 vs one by one, {at}', grouped)
+    # the whole group step captured (CudaGraph); on the CPU its code path with the stand-in EagerGraph
+    stand_in = ' (CPU: the captured step run by EagerGraph, no CUDA graph)' if cpu else ''
+    for what, cl in (('grouped R=4 + capture', False), ('grouped R=4 + capture + channels_last', True)):
+        def captured(what=what, cl=cl):
+            opts = TrainOptions(channels_last=cl, capture='none' if cpu else 'reduce-overhead')
+            worst = group_worst(S, steps, single, cmp, opts, EagerGraph if cpu else None)
+            pair_rows(p, f'{what} vs one by one (worst of 4 runs){stand_in}, {at}', worst, tol, info, decisive)
+            p.rep.data.setdefault('captured_rel', {})[f'{what}, {steps}'] = worst['rel']
+        p.guard(f'{what} vs one by one, {at}', captured)
     for what, opts, shown in (('channels_last vs not', TrainOptions(channels_last=True), False),
                               ('bf16 autocast vs fp32', TrainOptions(precision='bf16'), True),
                               ('TF32 vs fp32', TrainOptions(tf32=True), True)):
@@ -316,6 +352,14 @@ def correctness_at(p: Part, S: Setup, steps: int, last: bool):
         pair_rows(p, f'capture ({opts.capture}) vs not, {at}', cmp(ref, S.train(steps, options=opts)), tol, info, decisive)
         p.rep.data['capture_compiled'] = True
     p.guard(f'capture ({opts.capture}) vs not, {at}', cap)
+
+
+def group_worst(S, steps: int, single: list, cmp, options=None, graph=None) -> dict:
+    "A group of 4 runs (seeds 0-3) against the same runs trained one by one: the worst of each comparison."
+    runs = [GroupRun(S.cfg, S.plan, s, S.start, 0, steps, mask=S.mask) for s in range(4)]
+    cs = [cmp(a, b) for a, b in zip(single, train_group(S.model, S.data, runs, options=options, graph=graph))]
+    return dict(rel=max(c['rel'] for c in cs), loss=max(c['loss'] for c in cs), mask=max(c['mask'] for c in cs),
+                held=all(c['held'] for c in cs), bitwise=all(c['bitwise'] for c in cs))
 
 
 # ---------------------------------------------------------------- part 2: speed
@@ -368,6 +412,7 @@ def part_speed(p: Part, S: Setup):
         row(f'r20_group{R}', f'ResNet-20 grouped R={R} (train_group)', R, B, lambda n, R=R: train_group(
             S.model, S.data, [GroupRun(S.cfg, S.plan, s, S.start, 0, n, mask=S.mask) for s in range(R)]),
             note='steps/s of each run; images/s of all runs')
+    group_speed_rows(p, S, row)
     d100 = synthetic(dev, 64 if tiny else 2560, 64 if tiny else 1000, 100)
     c18 = get_preset('cifar100_resnet18', batch_size=B, device=dev.type); p18 = c18.resolve(390)
     m18 = p.guard('ResNet-18 model', lambda: get_model('resnet18', 100, (3, 32, 32), seed=0).to(dev))
@@ -388,6 +433,41 @@ def part_speed(p: Part, S: Setup):
               f'capture is started with at least {need:.0f} s'); return
     row('r20_capture', f'ResNet-20 capture ({opts.capture})', 1, B, lambda n: S.train(n, options=opts),
         w=max(warm, 3), note='warm-up (compile, graph capture) not timed')
+
+
+def group_speed_rows(p: Part, S: Setup, row):
+    "Grouped training with the whole step captured (CudaGraph; EagerGraph on the CPU), its options, and MNIST-1D groups."
+    dev, tiny, cpu, B = p.dev, p.a.tiny, p.dev.type == 'cpu', S.batch
+    cap, graph = ('none', EagerGraph) if cpu else ('reduce-overhead', None)
+    stand_in = '; CPU: the captured step run eagerly by EagerGraph (no CUDA graph)' if cpu else ''
+    runs = lambda R, n, st=S: [GroupRun(st.cfg, st.plan, s, st.start, 0, n, mask=st.mask) for s in range(R)]
+    R12 = 4 if tiny else 12
+    for key, label, opts in (('r20_group12_capture', '', TrainOptions(capture=cap)),
+                             ('r20_group12_capture_cl', ' + channels_last', TrainOptions(capture=cap, channels_last=True)),
+                             ('r20_group12_capture_tf32', ', TF32 (opt-in)', TrainOptions(capture=cap, tf32=True)),
+                             ('r20_group12_capture_bf16', ', bf16 autocast (opt-in)',
+                              TrainOptions(capture=cap, precision='bf16'))):
+        if cpu and opts.tf32: p.row(f'ResNet-20 grouped R=12 + capture{label}', 12, B, '', '', '',
+                                    'SKIPPED: TF32 exists on CUDA only'); continue
+        if cpu and opts.precision == 'bf16': p.row(f'ResNet-20 grouped R=12 + capture{label}', R12, B, '', '', '',
+                                                   'SKIPPED on the CPU: bf16 autocast is slow there (correctness '
+                                                   'runs it)'); continue
+        row(key, f'ResNet-20 grouped R=12 + capture{label}' + (f' (--tiny: R={R12})' if tiny else ''), R12, B,
+            lambda n, o=opts: train_group(S.model, S.data, runs(R12, n), options=o, graph=graph),
+            note='steps/s of each run; images/s of all runs; each call captures anew (timed)' + stand_in)
+    R = 8 if tiny else 96
+    m = get_model('mnist1d_cnn', 10, (1, 40), seed=0, width=16, depth=3).to(dev)
+    M = type('M', (), {})()   # the MNIST-1D CNN of the cpu preset on synthetic 1x40 inputs (mnist1d is not needed)
+    M.data = synthetic(dev, 256 if tiny else 4000, 64 if tiny else 1000, 10, shape=(1, 40))
+    M.cfg = get_preset('cpu', device=dev.type); M.plan = M.cfg.resolve(M.data.steps_per_epoch(128))
+    M.start, M.mask = {k: v.clone() for k, v in m.state_dict().items()}, None
+    size = f' (--tiny: R={R})' if tiny else ''
+    for key, label, o, g in ((f'm1d_group{R}', f'MNIST-1D CNN grouped R={R}', None, None),
+                             (f'm1d_group{R}_capture', f'MNIST-1D CNN grouped R=96 + capture{size}',
+                              TrainOptions(capture=cap), graph)):
+        row(key, label, R, 128, lambda n, o=o, g=g: train_group(m, M.data, runs(R, n, M), options=o, graph=g),
+            note="the cpu preset's model and batch, synthetic inputs: one level of cpu_gpu32 is 96 runs"
+                 + (stand_in if g else ''))
 
 
 def resnet50_plain(num_classes: int = 1000) -> torch.nn.Module:
@@ -452,30 +532,43 @@ def suite_steps() -> tuple[int, int, int]:
     return dense, chains, cfg.levels
 
 
+def fastest_fp32(p: Part) -> tuple:
+    "The fastest fp32 way the speed part measured to train a group of 12: (speed key, options, graph, words)."
+    cpu, sp = p.dev.type == 'cpu', p.rep.data.get('speed', {})
+    cap, graph = ('none', EagerGraph) if cpu else ('reduce-overhead', None)
+    ways = [('r20_group12', None, None, 'eager'), ('r20_group12_capture', TrainOptions(capture=cap), graph, 'captured'),
+            ('r20_group12_capture_cl', TrainOptions(capture=cap, channels_last=True), graph,
+             'captured, channels_last')]
+    measured = [w for w in ways if w[0] in sp]
+    return max(measured, key=lambda w: sp[w[0]]['steps_per_s']) if measured else ways[0]
+
+
 def part_level(p: Part, S: Setup):
-    dev = p.dev
-    cfg = S.cfg
-    r12 = p.rep.data.get('speed', {}).get('r20_group12', {}).get('steps_per_s')
+    dev, cfg, sp = p.dev, S.cfg, p.rep.data.get('speed', {})
+    key, opts, graph, how = fastest_fp32(p)
+    r12 = sp.get(key, {}).get('steps_per_s')
     # about --level-seconds of timed training at the group-of-12 rate the speed part measured (100 steps without it)
-    steps = 3 if p.a.tiny else int(min(1000, max(20, r12 * p.a.level_seconds))) if r12 else 100
+    steps = 3 if p.a.tiny else int(min(2000, max(20, r12 * p.a.level_seconds))) if r12 else 100
     def runs(n, offset=0):
         return [GroupRun(cfg, S.plan, s, S.start, r + offset, r + offset + n, mask=S.mask, where=f'seed {s}, rewind {r}')
                 for s in cfg.seeds for r in S.plan.rewind_steps]
-    train_group(S.model, S.data, runs(1 if p.a.tiny else 10))   # warm-up, not timed
-    t = timed(dev, lambda: train_group(S.model, S.data, runs(steps, 10)))
+    go = lambda n, offset: train_group(S.model, S.data, runs(n, offset), options=opts, graph=graph)
+    go(1 if p.a.tiny else 10, 0)   # warm-up, not timed
+    t = timed(dev, lambda: go(steps, 10))
     rate = steps / t
     R = len(cfg.seeds) * len(S.plan.rewind_steps)
     dense, chains, levels = suite_steps()
     level_s = LEVEL_STEPS / rate
-    r4 = p.rep.data.get('speed', {}).get('r20_group4', {}).get('steps_per_s')
-    dense_s = LEVEL_STEPS / (r4 or rate)
+    r4 = sp.get('r20_group4', {}).get('steps_per_s')
+    dense_s = LEVEL_STEPS / max(r4 or rate, rate)   # a group of 4 trains at least as fast per run as one of 12
     suite_s = dense_s + levels * level_s
-    one = p.rep.data.get('speed', {}).get('r20_ours', {}).get('steps_per_s')
+    one = sp.get('r20_ours', {}).get('steps_per_s')
     p.rep.data['level'] = dict(runs=R, steps=steps, batch=S.batch, group_steps_per_s=rate, level_hours=level_s / 3600,
-                               suite_hours=suite_s / 3600, suite_steps=dense + chains,
+                               suite_hours=suite_s / 3600, suite_steps=dense + chains, how=how,
                                one_by_one_suite_hours=(dense + chains) / one / 3600 if one else None)
     p.row(f'measured: {R} ResNet-20 runs as one group (4 seeds x rewind {"/".join(map(str, S.plan.rewind_steps))})',
-          f'{rate:.2f} steps/s per run, {rate * R * S.batch:.0f} images/s', f'{steps} steps, batch {S.batch}, masked, fp32')
+          f'{rate:.2f} steps/s per run, {rate * R * S.batch:.0f} images/s',
+          f'{steps} steps, batch {S.batch}, masked, fp32, {how} (the fastest fp32 group of 12 in the speed part)')
     p.row('projected: one level of 62,400 steps (all 12 runs)', f'{level_s / 3600:.2f} h',
           'projection from the measured rate; evaluation and pruning not included')
     p.row(f'projected: Fig. 2 CIFAR-10 suite ({(dense + chains) / 1e6:.2f} M steps: 4 dense runs + {levels} levels of 12 chains)',
@@ -484,6 +577,194 @@ def part_level(p: Part, S: Setup):
     if one:
         p.row('projected: the same suite one run at a time (ours row)', f'{(dense + chains) / one / 3600:.1f} h',
               'projection from the measured one-by-one rate')
+
+
+# ---------------------------------------------------------------- packages
+def part_packages(p: Part, S):
+    "The figure notebooks' imports against the GPU machine's packages and the pinned wheels (bench/wheels.py)."
+    rows = wheels.check(do_import=p.dev.type == 'cuda')   # on the GPU machine, after the wheels are installed
+    imports = [r for r in rows if r[0].startswith('import ') and not r[0].endswith(' here')]
+    bad = [r[0] for r in imports if r[1] != 'ok']
+    pinned = len(wheels.pins())
+    p.row(f'imports of the figure notebooks ({len(imports)} packages)', verdict(not bad),
+          f"missing: {', '.join(bad)}" if bad else f"{sum('machine' in r[2] for r in imports)} on the GPU machine, "
+          f"{sum('wheel' in r[2] for r in imports)} from the {pinned} pinned wheels (bench/wheels.txt)")
+    req = [r for r in rows if r[0].startswith('wheel ')]
+    badr = [f'{r[0].split(":")[0]}: {r[2]}' for r in req if r[1] != 'ok']
+    p.row(f'requirements of the pinned wheels ({len(req)})', verdict(not badr), '; '.join(badr) or
+          'every requirement is on the machine or pinned')
+    folder = [r for r in rows if r[0].startswith(f'{wheels.WHEELS.name}/')]
+    p.row('wheel folder' + (f' {folder[0][0]}' if folder else ''), verdict(folder[0][1] == 'ok') if folder else 'SKIPPED',
+          folder[0][2] if folder else f'{wheels.WHEELS} is not here (bench/prepare_wheels.sh makes it, where PyPI is reachable)')
+    done = [r for r in rows if r[0].endswith(' here')]
+    if done:
+        bad = [f'{r[0]}: {r[2]}' for r in done if r[1] != 'ok']
+        p.row(f'imported here ({len(done)} modules)', verdict(not bad), '; '.join(bad)[:300] or 'all imported')
+
+
+# ---------------------------------------------------------------- group memory
+def part_memory(p: Part, S: Setup):
+    dev, cuda = p.dev, p.dev.type == 'cuda'
+    def peak(fn) -> float | None:
+        if not cuda: return None
+        free(dev); sync(dev); base = torch.cuda.memory_allocated(dev); torch.cuda.reset_peak_memory_stats(dev)
+        fn(); sync(dev)
+        return torch.cuda.max_memory_allocated(dev) - base
+    m1 = get_model('mnist1d_cnn', 10, (1, 40), seed=0, width=16, depth=3).to(dev)
+    d1 = synthetic(dev, 256 if p.a.tiny else 4000, 64, 10, shape=(1, 40))
+    c1 = get_preset('cpu', device=dev.type); pl1 = c1.resolve(d1.steps_per_epoch(128))
+    st1 = {k: v.clone() for k, v in m1.state_dict().items()}
+    for label, tpl, shape, R, B, fn in (
+            ('ResNet-20 group of 12', S.template, (3, 32, 32), 12, S.batch, lambda: train_group(
+                S.model, S.data, [GroupRun(S.cfg, S.plan, s, S.start, 0, 2, mask=S.mask) for s in range(12)])),
+            ('MNIST-1D CNN group of 96', m1, (1, 40), 96, 128, lambda: train_group(
+                m1, d1, [GroupRun(c1, pl1, s, st1, 0, 2) for s in range(96)]))):
+        def go(label=label, tpl=tpl, shape=shape, R=R, B=B, fn=fn):
+            est = group_memory(tpl, shape, R, B)['total']
+            got = peak(fn) if not p.a.tiny or R <= 12 else None
+            p.row(f'estimate: {label} at batch {B}', f'{est / 2**30:.3f} GiB',
+                  'INFO' if got is None else f'measured peak {got / 2**30:.3f} GiB ({est / got:.2f}x)',
+                  'eager fp32, 2 steps; the estimate leaves out the CUDA context and cuDNN workspaces' if cuda else
+                  'measured on CUDA only (torch.cuda.max_memory_allocated)')
+            p.rep.data.setdefault('memory', {})[label] = dict(estimate=est, peak=got)
+        p.guard(f'estimate: {label}', go)
+    p.guard('out of memory with more than 3 runs', lambda: oom_row(p, S))
+
+
+def oom_row(p: Part, S: Setup):
+    "A group of 6 that runs out of memory (injected) with more than 3 runs: halved once, nothing lost, as without."
+    import lottery_nb.group as G
+    real, said, steps = G._group_step, [], []
+    def injected(g, sts, *a):
+        if len(sts) > 3 and sts[0]['step'] == 2: raise torch.cuda.OutOfMemoryError('CUDA out of memory (injected)')
+        return real(g, sts, *a)
+    runs = lambda: [GroupRun(S.cfg, S.plan, s, S.start, 0, 4, mask=S.mask, checkpointer=MemoryCheckpoint())
+                    for s in range(6)]
+    G._group_step = injected
+    try: got = train_group(S.model, S.data, runs(), on_steps=steps.append, limit=GroupLimit(say=said.append))
+    finally: G._group_step = real
+    ref = train_group(S.model, S.data, runs())
+    rel = max(rel_diff(a['state'], b['state'], S.start) for a, b in zip(got, ref))
+    same = all(torch.equal(a['state'][k], b['state'][k]) for a, b in zip(got, ref) for k in a['state'])
+    halved = [s for s in said if s.startswith('Out of memory')]
+    # on the CPU a group's runs are bitwise the runs alone; on CUDA groups of 3 and 6 round differently (reported)
+    ok = len(halved) == 1 and len(got) == 6 and sum(steps) == 24 and (same or p.dev.type != 'cpu')
+    p.row('out of memory with more than 3 runs (injected at step 2 of a group of 6)',
+          f"{'bitwise equal' if same else f'{rel:.1e} relative'} to the group never out of memory; said "
+          f"{len(halved)}x; {sum(steps)}/24 steps counted once", verdict(ok),
+          (halved[0] if halved else 'nothing said')[:160])
+
+
+# ---------------------------------------------------------------- the figures: demonstration and rehearsal
+def figure_rows(p: Part, folder: Path, log: Path, names: list, prefix: str = '') -> dict:
+    "One row per notebook of a `lottery figures` run (its executed notebooks, its log); name -> (ok, seconds, error)."
+    times = GF.executed(folder, log)
+    for n in names:
+        ok, s, err = times.get(n, (None, None, ''))
+        p.row(f'{prefix}{n}', 'not run' if n not in times else 'not finished' if ok is None else verdict(ok),
+              '' if s is None else f'{s:.1f}', err or (f'see {log.name}: {GF.log_tail(log)}' if ok is None else ''))
+    return times
+
+
+def finished(times: dict, names: list) -> bool:
+    return all(times.get(n, (None,))[0] for n in names)
+
+
+def part_figures(p: Part, S):
+    "`lottery figures --preset cpu_gpu32`: every notebook end to end on the device, timed; verdicts beside the CPU run's."
+    W, tiny, dev = Path(p.a.work), p.a.tiny, p.dev
+    if dev.type == 'cpu' and not tiny:
+        for r in ROWS['figures']: p.row(r, 'SKIPPED', '', 'the demonstration is for a GPU; the CPU runs it with --tiny')
+        return
+    common = ['--preset', 'cpu_gpu32', '--store', W / 'runs', '--out', W / 'out', '--no-progress']
+    env, t0 = GF.kernel_env(), time.perf_counter()
+    if tiny:   # Fig. 3 with a coarse plane in a call of its own, at the same time (the store's locks order them)
+        procs = [GF.start(common + ['--only', 'fig1,fig2,fig4,fig5', '--jobs', '2'] + GF.DEMO_TINY, W / 'demo.log', env),
+                 GF.start(common + ['--only', 'fig3'] + GF.FIG3_TINY + GF.DEMO_TINY, W / 'demo_fig3.log', env)]
+    else: procs = [GF.start(common + ['--jobs', '3'], W / 'demo.log', env)]
+    GF.finish(procs, p.left() - 5)
+    took, names = time.perf_counter() - t0, ['fig1', 'fig2', 'fig3', 'fig4', 'fig5']
+    times = figure_rows(p, W / 'out' / 'cpu_gpu32' / 'notebooks', W / 'demo.log', names)
+    if tiny: p.rep.note('figures', f"--tiny: fig3 ran in a call of its own with {' '.join(GF.FIG3_TINY)} (demo_fig3.log).")
+    cfg = get_preset('cpu_gpu32')
+    p.row('demonstration: lottery figures --preset cpu_gpu32' + (' (--tiny settings, CPU)' if tiny else ''),
+          verdict(finished(times, names)), f'{took:.1f}',
+          f'{len(cfg.seeds)} seeds x {len(cfg.rewind_steps)} rewind steps, {cfg.dense_seeds} dense runs, group_size '
+          f'{cfg.group_size}, capture {cfg.capture}' + (f'; here: {" ".join(map(str, GF.DEMO_TINY))}' if tiny else ''))
+    p.rep.data['demo'] = dict(seconds=took, notebooks={k: v[1] for k, v in times.items()}, tiny=tiny)
+    verdict_rows(p, W / 'out' / 'cpu_gpu32' / 'notebooks', tiny)
+
+
+def verdict_rows(p: Part, folder: Path, tiny: bool):
+    "The demonstration's verdicts: how many are decided, the table beside the committed CPU run, contradictions."
+    gv, cv = GF.verdicts(folder), GF.verdicts(ROOT / 'nbs' / 'figures')
+    allv = [v for vs in gv.values() for v in vs]
+    decided = [v for v in allv if v['verdict'] in ('yes', 'no')]
+    p.row('verdicts decided (yes or no)', f'{len(decided)} of {len(allv)}', '',
+          '; '.join(f"{f}: {sum(v['verdict'] in ('yes', 'no') for v in vs)}/{len(vs)}" for f, vs in gv.items()))
+    bad = GF.compare(gv, cv)
+    p.row('contradictions with the committed CPU run (a yes against a no)', 'INFO' if tiny else verdict(not bad), '',
+          '; '.join(f'{f}: {c!r} {a} here, {b} on the CPU' for f, c, a, b in bad)[:400] or 'none' +
+          (' (--tiny: toy settings, not a test of the claims)' if tiny else ''))
+    p.rep.data['verdicts'] = gv
+    if gv: p.rep.note('figures', '\n'.join(['Verdicts of the demonstration, beside the committed CPU run '
+                                            '(nbs/figures, the `cpu` preset at 4 seeds):', ''] + GF.verdict_table(gv, cv)))
+
+
+def part_rehearsal(p: Part, S):
+    "cifar10_resnet20 (Figs. 2, 3, 5) and cifar100_resnet18 (Fig. 4) on synthetic CIFAR files, a shortened schedule."
+    W, tiny, dev = Path(p.a.work), p.a.tiny, p.dev
+    spec, root = GF.REHEARSE[tiny], W / 'cifar'
+    for which in ('cifar10', 'cifar100'): GF.write_cifar(root, which, spec['train'], spec['test'])
+    base = ['--store', W / 'runs', '--out', W / 'out', '--no-progress', '--set', f'device={dev.type}',
+            '--set', f'data_kwargs={{"root": "{root}"}}'] + spec['args']
+    env, t0 = GF.kernel_env(), time.perf_counter()
+    figs10 = ['fig5'] if tiny else ['fig2', 'fig5']   # the dry run: the CIFAR loader, ResNets, groups; figs 2, 3 on GPU
+    a = GF.start(['--preset', 'cifar10_resnet20', '--only', ','.join(figs10), '--jobs', '2'] + base, W / 'c10.log', env)
+    c = GF.start(['--preset', 'cifar100_resnet18', '--only', 'fig4', '--seeds', '0,1'] + base + (GF.FIG4_TINY if tiny else []),
+                 W / 'c100.log', env)
+    GF.finish([a, c], p.left() - (5 if tiny else 60))
+    if tiny:
+        for n in ('fig2', 'fig3'): p.row(f'cifar10_resnet20 {n}', 'SKIPPED', '', 'on the GPU only (the CPU dry run runs '
+                                         f'{n} on cpu_gpu32 above, and the CIFAR loader and ResNets with fig5 and fig4)')
+    else:
+        b = GF.start(['--preset', 'cifar10_resnet20', '--only', 'fig3', '--param', 'grid=21'] + base, W / 'c10_fig3.log', env)
+        GF.finish([b], p.left() - 5)
+    took = time.perf_counter() - t0
+    nb10, nb100 = W / 'out' / 'cifar10_resnet20' / 'notebooks', W / 'out' / 'cifar100_resnet18' / 'notebooks'
+    t10 = figure_rows(p, nb10, W / 'c10.log', figs10, 'cifar10_resnet20 ')
+    if not tiny: t10.update(figure_rows(p, nb10, W / 'c10_fig3.log', ['fig3'], 'cifar10_resnet20 '))
+    t100 = figure_rows(p, nb100, W / 'c100.log', ['fig4'], 'cifar100_resnet18 ')
+    if tiny: p.rep.note('rehearsal', f"--tiny: cifar100_resnet18's Fig. 4 ran with {' '.join(GF.FIG4_TINY)} (ResNet-20 on the "
+                                     "CIFAR-100 files: ResNet-18's pruning and sweeps take minutes of a CPU; the GPU runs "
+                                     "ResNet-18).")
+    ok = finished(t10, figs10 + ([] if tiny else ['fig3'])) and finished(t100, ['fig4'])
+    p.row('rehearsal: CIFAR files in torchvision\'s format, a shortened schedule', verdict(ok),
+          f'{took:.1f}', ' '.join(map(str, spec['args'] + (GF.FIG4_TINY if tiny else []))) +
+          f"; {spec['train']} training and {spec['test']} test images")
+    p.rep.data['rehearsal'] = dict(seconds=took, notebooks={k: v[1] for k, v in {**t10, **t100}.items()}, tiny=tiny)
+    bad_cifar_rows(p, root)
+
+
+def bad_cifar_rows(p: Part, root: Path):
+    "A CIFAR root with a missing or a corrupt file: the same sentence on the device as on the CPU."
+    import shutil
+    from lottery_nb.data import clear_data_cache, get_data
+    def message(r, device):
+        clear_data_cache()
+        try: get_data('cifar10', device=device, root=r)
+        except LotteryError as e: return str(e)
+        return None
+    for what, spoil in (('missing CIFAR file', lambda f: f.unlink()), ('corrupt CIFAR file', lambda f: f.write_bytes(b'not a pickle'))):
+        def go(what=what, spoil=spoil):
+            r = root.parent / f'cifar_{what.split()[0]}'
+            shutil.rmtree(r, ignore_errors=True); shutil.copytree(root, r)
+            spoil(r / 'cifar-10-batches-py' / 'data_batch_3')
+            on_dev, on_cpu = message(r, p.dev), message(r, 'cpu')
+            p.row(f'{what} (data_batch_3) on {p.dev.type}', verdict(on_dev is not None and on_dev == on_cpu), '',
+                  f'{on_dev!r}'[:300] + ('' if on_dev == on_cpu else f' differs from the CPU: {on_cpu!r}'[:200]))
+        p.guard(what, go)
+    clear_data_cache()
 
 
 # ---------------------------------------------------------------- part 4: torchrun
@@ -556,7 +837,7 @@ def launch(p: Part, backend: str, devname: str, timeout: float) -> tuple:
 
 def part_torchrun(p: Part, S: Setup):
     dev = p.dev
-    deadline = time.perf_counter() + p.a.budget_torchrun
+    deadline = p.deadline
     devname = 'cuda:0' if dev.type == 'cuda' else 'cpu'
     tries = [('nccl', devname), ('gloo', devname)] if dev.type == 'cuda' else [('gloo', 'cpu')]
     if dev.type != 'cuda': p.row('nccl: 2 processes on one device', 'SKIPPED', 'NCCL needs CUDA; the CPU dry run runs gloo')
@@ -610,6 +891,15 @@ def header(dev, a) -> tuple:
 def slug(s: str) -> str: return re.sub(r'[^a-z0-9]+', '-', s.lower()).strip('-')
 
 
+PARTS = {'packages': part_packages, 'correctness': part_correctness, 'speed': part_speed, 'level': part_level,
+         'memory': part_memory, 'figures': part_figures, 'rehearsal': part_rehearsal, 'torchrun': part_torchrun}
+# default wall seconds of each part on a GPU; with --deadline (560 s by default there) they fit a 10-minute call
+BUDGETS = {'packages': 20, 'correctness': 70, 'speed': 90, 'level': 20, 'memory': 25, 'figures': 230, 'rehearsal': 110,
+           'torchrun': 40}
+BUDGETS_TINY = {**BUDGETS, 'correctness': 160, 'speed': 160, 'level': 50, 'memory': 60, 'figures': 600, 'rehearsal': 400,
+                'torchrun': 80}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--device', default='cuda', help="'cuda' (default), 'cuda:N' or 'cpu'")
@@ -621,10 +911,22 @@ def main(argv=None):
     ap.add_argument('--capture-seconds', type=float, default=90.0,
                     help='start a capture row only with this much of its part left (its compile is not cut off)')
     ap.add_argument('--level-seconds', type=float, default=20.0, help='timed seconds the partial level aims at')
-    for k, v in (('correctness', 160), ('speed', 140), ('level', 50), ('torchrun', 80)):
-        ap.add_argument(f'--budget-{k}', type=float, default=v, help=f'wall seconds for the {k} part (default {v})')
+    for k, v in BUDGETS.items():
+        ap.add_argument(f'--budget-{k}', type=float, default=None,
+                        help=f'wall seconds for the {k} part (default {v}; with --tiny {BUDGETS_TINY[k]})')
+    ap.add_argument('--deadline', type=float, default=None,
+                    help='wall seconds for the whole check (default 560 on a GPU, none with --tiny): a part gets at most '
+                         'what is left, and the parts after it are reported as not run')
+    ap.add_argument('--work', default=None, help='folder for the figure runs: store, executed notebooks, figures, logs '
+                                                 '(default: a new temporary folder)')
+    ap.add_argument('--only', default=None, help=f"comma-separated parts to run, from: {', '.join(BUDGETS)} (default: all)")
     a = ap.parse_args(argv)
+    for k in BUDGETS:   # a busy CPU runs the dry run's notebooks slowly: its budgets are larger
+        if getattr(a, 'budget_' + k) is None: setattr(a, 'budget_' + k, (BUDGETS_TINY if a.tiny else BUDGETS)[k])
     try:
+        only = list(BUDGETS) if a.only is None else [x.strip() for x in a.only.split(',') if x.strip()]
+        if not only or set(only) - set(BUDGETS):
+            raise LotteryError(f"--only {a.only!r} is not allowed; name parts from {', '.join(BUDGETS)}.")
         if not re.fullmatch(r'cpu|cuda(:\d+)?', a.device):
             raise LotteryError(f"--device {a.device!r} is not allowed; use 'cuda', 'cuda:N' or 'cpu'.")
         dev = get_device(a.device)
@@ -648,8 +950,14 @@ def main(argv=None):
     except Exception as e:
         rep.header.append(f"- FAIL: the shared setup (data, ResNet-20, mask) stopped with {one_line(e)}; no part ran")
         rep.write(); print(rep.header[-1], file=sys.stderr, flush=True); return 1
-    for name, fn in (('correctness', part_correctness), ('speed', part_speed), ('level', part_level), ('torchrun', part_torchrun)):
-        run_part(rep, name, getattr(a, 'budget_' + name), lambda p, fn=fn: fn(p, S), dev, a)
+    a.work = a.work or tempfile.mkdtemp(prefix='gpu_check_work_')
+    Path(a.work).mkdir(parents=True, exist_ok=True)
+    rep.header.append(f"- figure runs (store, executed notebooks, figures, logs): {a.work}")
+    deadline = t0 + (a.deadline if a.deadline is not None else math.inf if a.tiny else 560)
+    for name, fn in PARTS.items():
+        if name not in only: continue
+        left = deadline - time.perf_counter()
+        run_part(rep, name, max(0.0, min(getattr(a, 'budget_' + name), left)), lambda p, fn=fn: fn(p, S), dev, a)
     rep.data['total_seconds'] = round(time.perf_counter() - t0, 1); rep.write()
     print(f"\nreport: {out} ({rep.data['total_seconds']:.0f} s)", flush=True)
     return 0

@@ -477,6 +477,24 @@ def get_preset(name:str, # a key of `PRESETS`
                                                f"choose one of {', '.join(PRESETS)}.")
     return PRESETS[name]().replace(**overrides) if overrides else PRESETS[name]()
 
+# %% ../nbs/00_config.ipynb #a35c971b
+@register_preset('cpu_gpu32')
+def _cpu_gpu32():
+    "The `cpu` experiment at 32 replicates and 128 dense runs on one GPU, grouped and captured."
+    return _cpu().replace(name='cpu_gpu32', seeds=tuple(range(32)), dense_seeds=128, device='cuda',
+                          group_size=128, capture='reduce-overhead', checkpoint_every='1000it',
+                          description='The cpu experiment at 32 seeds and 128 dense runs on one GPU: every '
+                                      'chain of a level and every dense run in one grouped computation, each '
+                                      'step a CUDA graph.')
+
+@register_preset('cpu_fig4_gpu')
+def _cpu_fig4_gpu():
+    "`cpu_fig4` on one GPU: 8 replicates, 128 dense runs, the fixed IMP grouped and captured."
+    return _cpu_fig4().replace(name='cpu_fig4_gpu', seeds=tuple(range(8)), dense_seeds=128, device='cuda',
+                               group_size=128, capture='reduce-overhead', checkpoint_every='1000it',
+                               description='cpu_fig4 on one GPU, 8 seeds, 128 dense runs: '
+                                           'Fig. 4 of cpu_gpu32.')
+
 # %% ../nbs/00_config.ipynb #8de3f75a
 def project_root(start:str|Path|None=None) -> Path|None:
     ("The nearest folder at or above `start` (default: "

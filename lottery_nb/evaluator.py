@@ -5,6 +5,7 @@
 # %% ../nbs/07b_evaluator.ipynb #48d8cc9d
 from __future__ import annotations
 
+import itertools
 import time
 import warnings
 from pathlib import Path
@@ -96,22 +97,36 @@ class _Forward:
         return out
 
 # %% ../nbs/07b_evaluator.ipynb #22cf2622
+def _fixed_key(fixed:dict) -> str:
+    "The non-floating entries of a combination (e.g. `num_batches_tracked`) as text: blocks share them."
+    return repr(sorted((k, v.tolist()) for k, v in fixed.items()))
+
 class _Batched(_Forward):
     "Evaluation of many points: vertices alone and exactly, the others `batch_points` at a time under vmap."
     @torch.no_grad()
-    def _eval_block(self, comb:Combiner, C:np.ndarray) -> list[dict]:
-        st, K = comb.stacked(C), len(C)
+    def _eval_block(self, parts:list) -> list[dict]:
+        "Parts `(combiner, rows of coefficients)`, all with the same fixed entries, under one vmap per batch."
+        sts = [comb.stacked(C) for comb, C in parts]
+        st = sts[0] if len(sts) == 1 else {k: torch.cat([s[k] for s in sts]) for k in sts[0]}
+        K, fixed = sum(len(C) for _, C in parts), parts[0][0].fixed
         res = [{} for _ in range(K)]
         for s, batches in self.batches.items():
             wrong, loss, n = torch.zeros(K, dtype=torch.long, device=self.device), [0.0] * K, 0
             for x, y in batches:
-                o = self._vfn(st, comb.fixed, x)  # (K, B, classes)
+                o = self._vfn(st, fixed, x)  # (K, B, classes)
                 ce = F.cross_entropy(o.permute(0, 2, 1), y.expand(K, -1), reduction='none').sum(1).tolist()
                 loss = [a + b for a, b in zip(loss, ce)]
                 wrong += (o.argmax(-1) != y).sum(1); n += len(y)
             for k, w in enumerate(wrong.tolist()): res[k][f'{s}_error'], res[k][f'{s}_loss'] = (w / n,
                                                                                                 loss[k] / n)
         return res
+
+    def _eval_vertex(self, comb:Combiner, i:int, memo:dict) -> dict:
+        ("Stored point `i` of `comb`, evaluated alone and exactly, "
+         "once per call (`memo`) however many jobs use it.")
+        key = id(comb.points[i].state)
+        if key not in memo: memo[key] = self._eval_one(comb.exact[i])
+        return memo[key]
 
     def evaluate(self,
                  points, # a list of 1-3 `Point`s, or `combiner(points)`
@@ -120,31 +135,53 @@ class _Batched(_Forward):
                 ) -> dict: # '<split>_error' and '<split>_loss' -> array of K values
         ("Evaluate K affine combinations of `points` (Appendix C's extrapolation rule outside their hull), "
          "in fp32.")
-        # fp32 on CUDA too (PyTorch lets cuDNN use TF32 by default)
-        with tf32_mode(TrainOptions(), self.device):
-            comb = points if isinstance(points, Combiner) else self.combiner(points)
-            C = comb.check(coeffs)
-            rows = [None] * len(C)
-            batched = []
+        return self.evaluate_many([(points, coeffs)], bar)[0]
+
+# %% ../nbs/07b_evaluator.ipynb #d7fb1e32
+@torch.no_grad()
+def _evaluate_many(self,
+                   jobs:list, # `(points, coeffs)` pairs, as `evaluate` takes them: e.g. the paths of a figure
+                   bar=None, # a progress bar over all rows
+                  ) -> list[dict]: # one `evaluate` result per job
+    ("`evaluate` for many jobs at once: each stored point once, "
+     "and the other rows of all jobs in shared vmap "
+     "blocks of `batch_points` (jobs whose non-floating entries differ never share a block).")
+    with tf32_mode(TrainOptions(), self.device):   # fp32 on CUDA too (PyTorch lets cuDNN use TF32 by default)
+        combs = [p if isinstance(p, Combiner) else self.combiner(p) for p, _ in jobs]
+        Cs = [comb.check(c) for comb, (_, c) in zip(combs, jobs)]
+        rows, memo, batched = [[None] * len(C) for C in Cs], {}, {}
+        for j, (comb, C) in enumerate(zip(combs, Cs)):
             for k, c in enumerate(C):
-                if self.use_vmap and comb.vertex(c) is None: batched.append(k)
-                else: rows[k] = self._eval_one(comb.single(c)); bar and bar.update(1)
-            i = 0
-            while i < len(batched):
-                blk = batched[i:i + self.batch_points]
-                try: out = self._eval_block(comb, C[blk])
-                except torch.OutOfMemoryError:
-                    if self.batch_points == 1: raise
-                    self.batch_points = max(1, self.batch_points // 2); continue
-                except (RuntimeError, NotImplementedError) as e:
-                    warnings.warn(f"vmap failed for this model ({type(e).__name__}: {str(e)[:120]}); "
-                                  "evaluating points one at a time.")
-                    self.use_vmap = False
-                    out = [self._eval_one(comb.single(C[k])) for k in blk]
-                for k, r in zip(blk, out): rows[k] = r
-                bar and bar.update(len(blk))
-                i += len(blk)
-        return {key: np.array([r[key] for r in rows]) for key in rows[0]}
+                v = comb.vertex(c)
+                if self.use_vmap and v is None:
+                    batched.setdefault(_fixed_key(comb.fixed), []).append((j, k)); continue
+                rows[j][k] = (self._eval_vertex(comb, v, memo) if v is not None
+                              else self._eval_one(comb.single(c)))
+                bar and bar.update(1)
+        for todo in batched.values(): self._eval_blocks(todo, combs, Cs, rows, bar)
+    return [{key: np.array([r[key] for r in rs]) for key in rs[0]} for rs in rows]
+
+def _eval_blocks(self, todo:list, combs:list, Cs:list, rows:list, bar):
+    "Rows `todo` ((job, row) pairs) in vmap blocks of `batch_points`, halved on running out of memory."
+    i = 0
+    while i < len(todo):
+        blk = todo[i:i + self.batch_points]
+        parts = [(combs[j], Cs[j][[k for _, k in grp]])   # a job's consecutive rows: one stacking
+                 for j, grp in itertools.groupby(blk, key=lambda t: t[0])]
+        try: out = self._eval_block(parts)
+        except torch.OutOfMemoryError:
+            if self.batch_points == 1: raise
+            self.batch_points = max(1, self.batch_points // 2); continue
+        except (RuntimeError, NotImplementedError) as e:
+            warnings.warn(f"vmap failed for this model ({type(e).__name__}: {str(e)[:120]}); "
+                          "evaluating points one at a time.")
+            self.use_vmap = False
+            out = [self._eval_one(combs[j].single(Cs[j][k])) for j, k in blk]
+        for (j, k), r in zip(blk, out): rows[j][k] = r
+        bar and bar.update(len(blk))
+        i += len(blk)
+
+_Batched.evaluate_many, _Batched._eval_blocks = _evaluate_many, _eval_blocks
 
 # %% ../nbs/07b_evaluator.ipynb #2a94cbbf
 class PointEvaluator(_Batched):

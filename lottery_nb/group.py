@@ -5,9 +5,13 @@
 # %% ../nbs/04a_group.ipynb #0b8fcca9
 from __future__ import annotations
 
+import contextlib
 import copy
+import gc
+import math
+import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import torch
@@ -16,6 +20,7 @@ from torch import nn
 from torch.func import functional_call
 
 from .config import ExperimentConfig, LotteryError, TrainPlan, is_int
+from .data import CIFARDataSet, TensorDataSet, crop_flip, crop_flip_params, derive_seed
 from .pruning import Mask, check_mask
 from .training import (TrainOptions, check_every, check_losses, checkpoint_state, is_check_step,
                                  is_checkpoint_step, prepare_model, sgd_weight_decay, sgdw_factor,
@@ -24,7 +29,8 @@ from .training import (TrainOptions, check_every, check_losses, checkpoint_state
 
 # %% auto #0
 __all__ = ['GroupedConv', 'GroupedBatchNorm', 'GroupedLinear', 'GroupedModel', 'stack_states', 'unstack_state', 'GroupRun',
-           'check_group', 'group_plan', 'group_sgd_step', 'train_group']
+           'check_group', 'group_plan', 'group_sgd_step', 'GroupBatches', 'is_oom', 'group_memory', 'free_memory',
+           'GroupLimit', 'train_group', 'CudaGraph', 'EagerGraph']
 
 # %% ../nbs/04a_group.ipynb #ed96d416
 class GroupedConv(nn.Module):
@@ -259,6 +265,147 @@ def group_sgd_step(params:list, # stacked parameters [R, ...] (their `.grad` set
         src = [(bf if use_buf else p.grad)[r] for p, bf in zip(params, bufs) for r in rs]
         torch._foreach_add_([p[r] for p in params for r in rs], src, alpha=-l)
 
+# %% ../nbs/04a_group.ipynb #2a06280d
+def _gatherable(data) -> bool:
+    "Whether `data` is one of the tensor data sets whose batches `GroupBatches` gathers for all runs at once."
+    return type(data) in (TensorDataSet, CIFARDataSet)
+
+class GroupBatches:
+    "The training batches of a group's runs as one `[R, B, ...]` input and `[R, B]` labels per step."
+    def __init__(self, data, # a `lottery_nb.data.DataSet`
+                 seeds:list, # each run's data-order seed
+                 steps:list, # each run's next step
+                 batch_size:int):
+        self.data, self.seeds, self.steps, self.bs = data, list(seeds), list(steps), batch_size
+        self.fast = _gatherable(data)
+        if self.fast: self.spe, self.perms = data.steps_per_epoch(batch_size), [None] * len(self.seeds)
+        else: self.its = [data.train_batches(s, t, batch_size) for s, t in zip(seeds, steps)]
+
+    def keep(self, positions:list):
+        "Go on with the runs at `positions` only."
+        for k in ('seeds', 'steps', 'perms' if self.fast else 'its'):
+            setattr(self, k, [getattr(self, k)[p] for p in positions])
+
+    def _indices(self, r:int) -> torch.Tensor:
+        "Run r's indices of its next step: the slice of its epoch order (`lottery_nb.data.DataSet._steps`)."
+        e, i = divmod(self.steps[r], self.spe)
+        if self.perms[r] is None or self.perms[r][0] != e:
+            self.perms[r] = (e, self.data.epoch_order(self.seeds[r], e).to(self.data.device))
+        return self.perms[r][1][i * self.bs:(i + 1) * self.bs]
+
+    def _augment(self, x:torch.Tensor) -> torch.Tensor:
+        ("Each run's augmentation of its step, from its own generator (CIFAR's crop and flip: "
+         "one call for all).")
+        gens = [torch.Generator().manual_seed(derive_seed(s, 'augment', t))
+                for s, t in zip(self.seeds, self.steps)]
+        if type(self.data) is not CIFARDataSet:
+            return torch.stack([self.data.augment_batch(x[r], g) for r, g in enumerate(gens)])
+        dy, dx, flip = (torch.cat(t) for t in zip(*(crop_flip_params(x.shape[1], g) for g in gens)))
+        return crop_flip(x.flatten(0, 1), dy, dx, flip).view(x.shape)
+
+    def __next__(self) -> tuple:
+        if not self.fast:
+            xs, ys = zip(*(next(it) for it in self.its))
+            return torch.stack(xs), torch.stack(ys)
+        idx = torch.stack([self._indices(r) for r in range(len(self.seeds))])
+        x, y = self.data.x_train[idx], self.data.y_train[idx]
+        if self.data.augment: x = self._augment(x)
+        self.steps = [t + 1 for t in self.steps]
+        return self.data.inputs(x), y
+
+# %% ../nbs/04a_group.ipynb #89be9152
+def is_oom(e:BaseException) -> bool:
+    ("Whether `e` is a device's out-of-memory error (PyTorch's own, "
+     "or cuDNN's or cuBLAS's as a `RuntimeError`).")
+    return isinstance(e, torch.cuda.OutOfMemoryError) or (isinstance(e, RuntimeError)
+                                                          and 'out of memory' in str(e).lower())
+
+def _leaf_output_bytes(template:nn.Module, input_shape:tuple) -> int:
+    "Bytes of the outputs of every leaf module for one example: a forward pass of a CPU copy on two examples."
+    m, total = copy.deepcopy(template).cpu().train(), [0]
+    def add(mod, inp, out):
+        if isinstance(out, torch.Tensor): total[0] += out.numel() * out.element_size()
+    hooks = [mod.register_forward_hook(add) for mod in m.modules() if not list(mod.children())]
+    try:
+        with torch.no_grad(): m(torch.zeros(2, *input_shape))
+    finally:
+        for h in hooks: h.remove()
+    return total[0] // 2
+
+def group_memory(template:nn.Module, # the runs' architecture
+                 input_shape:tuple, # one example's shape, e.g. `data.input_shape`
+                 runs:int, # R
+                 batch_size:int,
+                ) -> dict: # bytes: per_run, state, activations, inputs, total
+    "An estimate of the device memory a training step of a group of `runs` needs (see above)."
+    pb = sum(p.numel() * p.element_size() for p in template.parameters())
+    bb = sum(b.numel() * b.element_size() for b in template.buffers())
+    state, act = 4 * pb + bb, 2 * _leaf_output_bytes(template, input_shape) * batch_size
+    # the batch, and its copy in the static input of a graph
+    inp = 2 * math.prod(input_shape) * 4 * batch_size
+    per_run = state + act + inp
+    return dict(per_run=per_run, state=state * runs, activations=act * runs, inputs=inp * runs,
+                total=per_run * runs)
+
+def _gib(b:float) -> str: return f'{b / 2**30:.2f} GiB'
+
+def free_memory(dev:torch.device) -> int|None:
+    ("Bytes a new allocation can take on CUDA device `dev` (free, plus what PyTorch holds unused); "
+     "None elsewhere.")
+    if torch.device(dev).type != 'cuda': return None
+    free, _ = torch.cuda.mem_get_info(dev)
+    return free + torch.cuda.memory_reserved(dev) - torch.cuda.memory_allocated(dev)
+
+# %% ../nbs/04a_group.ipynb #72bbcd8a
+def _say_stderr(text:str): print(text, file=sys.stderr, flush=True)
+
+class GroupLimit:
+    "The most runs one grouped computation holds on a device: found from the estimate, halved on running out."
+    def __init__(self, size:int|None=None, # the limit to start from (None: none until memory says)
+                 say:Callable|None=_say_stderr, # say(text): where the sentences go (each one once)
+                 estimate:bool=True, # say the memory estimate of each group size before it trains
+                ):
+        self.size, self.say, self.estimate, self.said = size, say, estimate, set()
+
+    def tell(self, text:str, key=None):
+        "Say `text` unless it (or another text of the same `key`) was said before."
+        key = text if key is None else key
+        if key not in self.said and self.say: self.said.add(key); self.say(text)
+
+    def chunk(self, n:int) -> int:
+        "The size of the first of the equal chunks that `n` runs are trained in."
+        if self.size is None or n <= self.size: return n
+        return -(-n // -(-n // self.size))
+
+    def fit(self, template:nn.Module, input_shape:tuple, runs:int, batch_size:int, dev:torch.device) -> dict:
+        ("Estimate the group's memory, say it (once per size), "
+         "and lower the limit to what the device has free.")
+        est, free = group_memory(template, input_shape, runs, batch_size), free_memory(dev)
+        fits = runs if free is None else max(1, int(0.9 * free // est['per_run']))
+        where = f" ({_gib(free)} free on {dev})" if free is not None else f" (on {dev})"
+        if self.estimate:
+            self.tell(f"Group of {runs} {type(template).__name__} runs at batch {batch_size}: about "
+                      f"{_gib(est['total'])} by estimate (state {_gib(est['state'])}, activations "
+                      f"{_gib(est['activations'])}, inputs {_gib(est['inputs'])}){where}.",
+                      key=('estimate', runs, batch_size))
+        if fits < runs and (self.size is None or fits < self.size):
+            self.size = fits
+            self.tell(f"Groups of at most {fits} runs fit in the memory free on {dev} by estimate; "
+                      "larger groups are trained in chunks of that size, one after the other.", key=('fit', fits))
+        return est
+
+    def halve(self, runs:int, unfinished:int, dev:torch.device):
+        "After running out of memory with `runs` runs: halve the limit and say so (a single run: refused)."
+        if runs <= 1:
+            raise LotteryError(f"One run alone does not fit in the memory of {dev} (out of memory with a "
+                               "group "
+                               "of 1); lower batch_size or use a device with more memory.")
+        self.size = -(-runs // 2)
+        self.tell(f"Out of memory on {dev} with a group of {runs} runs: "
+                  f"groups of at most {self.size} runs from "
+                  f"here on; {unfinished} unfinished run(s) of that group start again from their last "
+                  "checkpoints (the finished ones are kept).")
+
 # %% ../nbs/04a_group.ipynb #75460ee0
 def _run_state(gm, pos:int) -> dict:
     return {k: v[pos].detach().to('cpu', copy=True) for k, v in gm.state_dict().items()}
@@ -271,7 +418,16 @@ def _sgd_state(names:list, bufs:list, pos:int, r:GroupRun, lr:float) -> dict:
              for j, b in enumerate(bufs)} if r.cfg.momentum else {}
     return {'state': state, 'param_groups': [{**pg, 'lr': lr, 'params': list(range(len(names)))}]}
 
-def _prepare(r:GroupRun, i:int, tparams:dict, dev, on_steps) -> dict:
+def _reporter(on_steps:Callable|None, runs:list) -> Callable:
+    ("`report(i, step)`: tell `on_steps` run i's steps up to `step` that it was not told before "
+     "(a run trained again after running out of memory is not counted twice).")
+    told = {i: r.start_step for i, r in enumerate(runs)}
+    def report(i:int, step:int):
+        if on_steps and step > told[i]: on_steps(step - told[i])
+        told[i] = max(told[i], step)
+    return report
+
+def _prepare(r:GroupRun, i:int, tparams:dict, dev, report:Callable) -> dict:
     "A run's starting point: its start state, or its checkpoint when one exists for the same span."
     end = r.plan.total if r.end_step is None else r.end_step
     if not 0 <= r.start_step <= end <= r.plan.total:
@@ -282,8 +438,9 @@ def _prepare(r:GroupRun, i:int, tparams:dict, dev, on_steps) -> dict:
     if r.mask is not None:
         check_mask(r.mask, tparams)
         mask = {n: m for n, m in r.mask.items() if not bool(m.all())}
-    s = dict(run=r, end=end, mask=mask, step=r.start_step, losses=torch.zeros(end - r.start_step, device=dev),
-             done_before=0.0, state=r.start_state, buf=None, fresh=True, snaps=set(r.snapshot_steps),
+    s = dict(run=r, i=i, end=end, mask=mask, step=r.start_step, done_before=0.0, state=r.start_state,
+             buf=None,
+             losses=torch.zeros(end - r.start_step, device=dev), fresh=True, snaps=set(r.snapshot_steps),
              check_every=check_every(r.plan))
     ck = r.checkpointer.load() if r.checkpointer is not None else None
     if ck is not None and (ck['start_step'], ck['end_step']) == (r.start_step, end):
@@ -291,24 +448,24 @@ def _prepare(r:GroupRun, i:int, tparams:dict, dev, on_steps) -> dict:
         s.update(state=ck['model'], step=ck['step'], done_before=ck.get('wall_time', 0.0), fresh=False,
                  buf=[st.get(j, {}).get('momentum_buffer') for j in range(len(tparams))])
         s['losses'][:ck['step'] - r.start_step] = ck['losses'].to(dev)
-        if on_steps: on_steps(ck['step'] - r.start_step)
+        report(i, ck['step'])
     s['resumed_at'] = s['step'] if s['step'] > r.start_step else None
-    s['last_report'] = s['step']
     return s
 
 # %% ../nbs/04a_group.ipynb #2575039a
 class _Group:
     ("The stacked state of the active runs: grouped model, momentum buffers, gradient masks, "
-     "per-run hyperparameters.")
-    def __init__(self, template, sts:list, dev, opts:TrainOptions):
+     "the losses of the last steps, and the captured step if there is one.")
+    def __init__(self, template, sts:list, dev, opts:TrainOptions, graph:type|None=None):
         names = [n for n, _ in template.named_parameters()]
-        self.gm = GroupedModel(template, len(sts), opts.channels_last).to(dev)
+        self.gm = GroupedModel(template, len(sts), opts.channels_last).to(dev).train()
         self.gm.load_state_dict(stack_states([s['state'] for s in sts]))
-        self.params = [dict(self.gm.named_parameters())[n] for n in names]
+        named = dict(self.gm.named_parameters())
+        self.params = [named[n] for n in names]
         with torch.no_grad():
             for pos, s in enumerate(sts):
                 if s['fresh'] and s['mask']:
-                    for n, m in s['mask'].items(): dict(self.gm.named_parameters())[n][pos].mul_(m.to(dev))
+                    for n, m in s['mask'].items(): named[n][pos].mul_(m.to(dev))
         self.bufs = [torch.zeros_like(p) for p in self.params]
         self.first = [not s['buf'] for s in sts]   # runs whose optimiser has taken no step yet
         for pos, s in enumerate(sts):
@@ -317,11 +474,28 @@ class _Group:
         masked = sorted({n for s in sts for n in (s['mask'] or {})}, key=names.index)
         self.masks = []
         for n in masked:
-            p = dict(self.gm.named_parameters())[n]; M = torch.ones_like(p)
+            M = torch.ones_like(named[n])
             for pos, s in enumerate(sts):
-                if n in (s['mask'] or {}): M[pos] = s['mask'][n].to(dev, p.dtype)
-            self.masks.append((p, M))
-        self.fwd = prepare_model(self.gm, opts)
+                if n in (s['mask'] or {}): M[pos] = s['mask'][n].to(dev, M.dtype)
+            self.masks.append((named[n], M))
+        # a captured step runs the grouped model itself (no torch.compile inside a graph of our own)
+        self.graph, self.stepper = graph, None
+        self.fwd = prepare_model(self.gm, opts if graph is None else replace(opts, capture='none'))
+        # losses of the steps since the last flush
+        self.log, self.k = torch.zeros(64, len(sts), device=dev), 0
+
+    def record(self, loss:torch.Tensor, sts:list):
+        "Keep the losses of the step just taken (one copy for the group) and move every run to its next step."
+        if self.k == len(self.log): self.flush(sts)
+        self.log[self.k].copy_(loss.detach()); self.k += 1
+        for s in sts: s['step'] += 1
+
+    def flush(self, sts:list):
+        "Write the kept losses into each run's loss record."
+        for pos, s in enumerate(sts):
+            a = s['step'] - self.k - s['run'].start_step
+            s['losses'][a:a + self.k] = self.log[:self.k, pos]
+        self.k = 0
 
     def carry(self, sts:list, keep:list, template, dev, opts):
         "A smaller group of the runs at positions `keep`, with their current state."
@@ -329,7 +503,12 @@ class _Group:
         for pos, s in zip(keep, sts):
             s.update(state={k: v[pos] for k, v in sd.items()},
                      buf=None if self.first[pos] else [b[pos] for b in self.bufs], fresh=False)
-        return _Group(template, sts, dev, opts)
+        self.close()
+        return _Group(template, sts, dev, opts, self.graph)
+
+    def close(self):
+        "Let the captured graph go now (it refers back to the group: a cycle the collector would free late)."
+        self.stepper = None
 
 # %% ../nbs/04a_group.ipynb #e441ef24
 def train_group(model:nn.Module, # template network on the training device (its weights are not used)
@@ -338,43 +517,71 @@ def train_group(model:nn.Module, # template network on the training device (its 
                 # progress callback, called with the number of steps just done (all runs)
                 on_steps:Callable|None=None,
                 options:TrainOptions|None=None, # execution options (default: the paper's fp32 numerics)
+                # the most runs per computation, kept across calls (default: a new one that says no estimate)
+                limit:GroupLimit|None=None,
+                # step capture: None (`CudaGraph` if capture='reduce-overhead' on CUDA) or `EagerGraph`
+                graph:type|None=None,
                # per run, as `train` returns: {'state', 'losses', 'start_step', 'end_step', 'wall_time'}
                ) -> list[dict]:
-    ("Train `runs` as one grouped computation; each result equals that of `train` on the run (bitwise on the "
-     "CPU).")
+    ("Train `runs` as one grouped computation (in chunks when memory asks); "
+     "each result equals that of `train` "
+     "on the run (bitwise on the CPU).")
     check_group(runs)
     dev = next(model.parameters()).device
     opts = (options or TrainOptions()).check(dev)
-    tparams = dict(model.named_parameters())
-    sts = [_prepare(r, i, tparams, dev, on_steps) for i, r in enumerate(runs)]
-    names = list(tparams)
-    bs = runs[0].cfg.batch_size
-    for s in sts: s['batches'] = data.train_batches(s['run'].seed, s['step'], bs)
-    results, active, t0 = [None] * len(runs), list(range(len(runs))), time.perf_counter()
-    g = _Group(model, sts, dev, opts)
-    g.gm.train()
+    if graph is None and opts.capture == 'reduce-overhead': graph = CudaGraph
+    limit = limit if limit is not None else GroupLimit(estimate=False)
+    limit.fit(model, data.input_shape, len(runs), runs[0].cfg.batch_size, dev)
+    results, report, todo = [None] * len(runs), _reporter(on_steps, runs), list(range(len(runs)))
+    while todo:
+        chunk, ran_out = todo[:limit.chunk(len(todo))], False
+        try: _train_chunk(model, data, runs, chunk, results, report, opts, graph)
+        except Exception as e:
+            if not is_oom(e): raise
+            ran_out = True
+        if ran_out:   # (here, the failed group's tensors are no longer referenced)
+            gc.collect()
+            if dev.type == 'cuda': torch.cuda.empty_cache()
+            limit.halve(len(chunk), sum(results[i] is None for i in chunk), dev)
+        todo = [i for i in todo if results[i] is None]
+    return results
+
+def _train_chunk(model, data, runs:list, idx:list, results:list, report:Callable, opts:TrainOptions, graph):
+    "Train the runs at positions `idx` of `runs` as one group, each result into `results` as the run ends."
+    dev, t0, names = (next(model.parameters()).device, time.perf_counter(),
+                      [n for n, _ in model.named_parameters()])
+    sts = [_prepare(runs[i], i, dict(model.named_parameters()), dev, report) for i in idx]
+    batches = GroupBatches(data, [s['run'].seed for s in sts], [s['step'] for s in sts],
+                           runs[0].cfg.batch_size)
+    g, active = _Group(model, sts, dev, opts, graph), sts
     while True:
-        done = [pos for pos, i in enumerate(active) if _at_step(sts[i], pos, g, names, on_steps, t0)]
+        due = [pos for pos, s in enumerate(active) if _due(s)]
+        if due: g.flush(active)
+        done = [pos for pos in due if _at_step(active[pos], pos, g, names, report, t0)]
         for pos in done:
-            s = sts[active[pos]]
-            results[active[pos]] = train_result(_run_state(g.gm, pos), s['losses'], s['run'].start_step,
-                                                s['end'],
-                                                s['done_before'] + time.perf_counter() - t0)
+            s = active[pos]
+            results[s['i']] = train_result(_run_state(g.gm, pos), s['losses'], s['run'].start_step, s['end'],
+                                           s['done_before'] + time.perf_counter() - t0)
         if done:
             keep = [pos for pos in range(len(active)) if pos not in done]
             active = [active[pos] for pos in keep]
-            if not active: break
-            g = g.carry([sts[i] for i in active], keep, model, dev, opts); g.gm.train()
-        _group_step(g, [sts[i] for i in active], opts)
-    return results
+            if not active: g.close(); return
+            g = g.carry(active, keep, model, dev, opts); batches.keep(keep)
+        _group_step(g, active, opts, *next(batches))
 
-def _at_step(s:dict, pos:int, g:_Group, names:list, on_steps, t0:float) -> bool:
+def _due(s:dict) -> bool:
+    "Whether run `s` has something to do at its step: a snapshot, a check (and checkpoint), or its end."
+    r, step = s['run'], s['step']
+    return (step in s['snaps'] or step == s['end']
+            or is_check_step(step, r.start_step, s['end'], s['check_every']))
+
+def _at_step(s:dict, pos:int, g:_Group, names:list, report:Callable, t0:float) -> bool:
     "Run `s` (at `pos`) at its step: snapshot, loss check, progress, checkpoint as `train`; True at its end."
     r, step = s['run'], s['step']
     if step in s['snaps'] and r.on_snapshot is not None: r.on_snapshot(step, _run_state(g.gm, pos))
     if is_check_step(step, r.start_step, s['end'], s['check_every']):
         check_losses(s['losses'], r.start_step, step, r.where, r.cfg.lr)
-        if on_steps: on_steps(step - s['last_report']); s['last_report'] = step
+        report(s['i'], step)
         if (r.checkpointer is not None
             and is_checkpoint_step(step, r.start_step, s['end'], r.plan, s['resumed_at'])):
             r.checkpointer.save(checkpoint_state(r.start_step, s['end'], step, _run_state(g.gm, pos),
@@ -384,27 +591,97 @@ def _at_step(s:dict, pos:int, g:_Group, names:list, on_steps, t0:float) -> bool:
     return step == s['end']
 
 # %% ../nbs/04a_group.ipynb #632530af
-def _group_step(g:_Group, sts:list, opts:TrainOptions):
-    "One optimiser step of every active run."
-    xs, ys = zip(*(next(s['batches']) for s in sts))
-    x, y = torch.stack(xs), torch.stack(ys)
+def _group_loss(out:torch.Tensor, y:torch.Tensor) -> torch.Tensor:
+    "Each run's mean cross-entropy: per run on the CPU (a run's own arithmetic), in one launch elsewhere."
+    if out.device.type == 'cpu': return torch.stack([F.cross_entropy(out[p], y[p]) for p in range(len(out))])
+    return F.cross_entropy(out.flatten(0, 1), y.flatten(), reduction='none').view(len(out), -1).mean(1)
+
+def _group_step(g:_Group, sts:list, opts:TrainOptions, x:torch.Tensor, y:torch.Tensor):
+    "One optimiser step of every active run, eager or by the captured graph."
     lrs = [s['run'].plan.lr_at(s['step']) for s in sts]
-    with step_context(opts, x.device):
-        out = g.fwd(x)
-        # bitwise per run
-        if x.device.type == 'cpu': loss = torch.stack([F.cross_entropy(out[p], y[p])
-                                                       for p in range(len(sts))])
-        # one launch
-        else: loss = F.cross_entropy(out.flatten(0, 1), y.flatten(), reduction='none').view(len(sts),
-                                                                                            -1).mean(1)
-    g.gm.zero_grad(set_to_none=True)
-    with tf32_mode(opts, x.device): loss.sum().backward()
-    with torch.no_grad():
-        if g.masks: torch._foreach_mul_([p.grad for p, _ in g.masks], [M for _, M in g.masks])
-    cfgs = [s['run'].cfg for s in sts]
-    group_sgd_step(g.params, g.bufs, lrs, [c.momentum for c in cfgs], [sgd_weight_decay(c) for c in cfgs],
-                   [sgdw_factor(c, s['run'].plan, lr) for lr, s, c in zip(lrs, sts, cfgs)], g.first)
+    decays = [sgdw_factor(s['run'].cfg, s['run'].plan, lr) for s, lr in zip(sts, lrs)]
+    if g.graph is not None:
+        if g.stepper is None: g.stepper = _StepGraph(g, sts, opts, x, y)
+        loss = g.stepper.step(x, y, lrs, decays)
+    else:
+        with step_context(opts, x.device): loss = _group_loss(g.fwd(x), y)
+        g.gm.zero_grad(set_to_none=True)
+        with tf32_mode(opts, x.device): loss.sum().backward()
+        with torch.no_grad():
+            if g.masks: torch._foreach_mul_([p.grad for p, _ in g.masks], [M for _, M in g.masks])
+        cfgs = [s['run'].cfg for s in sts]
+        group_sgd_step(g.params, g.bufs, lrs, [c.momentum for c in cfgs], [sgd_weight_decay(c) for c in cfgs],
+                       decays, g.first)
     g.first = [False] * len(sts)
-    loss = loss.detach()
-    for p, s in enumerate(sts):
-        s['losses'][s['step'] - s['run'].start_step] = loss[p]; s['step'] += 1
+    g.record(loss, sts)
+
+# %% ../nbs/04a_group.ipynb #c584aa61
+class CudaGraph:
+    "`fn` captured once in a `torch.cuda.CUDAGraph` (on `stream`); `replay()` runs it."
+    warmup = 3   # steps run (and undone) before the capture: cuBLAS and cuDNN set themselves up
+    def __init__(self, fn:Callable, stream=None):
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph, stream=stream): fn()
+    def replay(self): self.graph.replay()
+
+class EagerGraph:
+    ("The CPU stand-in of `CudaGraph`: keeps `fn` and calls it at each `replay()` (the graph path without "
+     "CUDA).")
+    warmup = 1   # one step run and undone, as before a capture
+    def __init__(self, fn:Callable, stream=None): self.fn, self.replays = fn, 0
+    def replay(self): self.fn(); self.replays += 1
+
+# %% ../nbs/04a_group.ipynb #d8e3ecba
+class _StepGraph:
+    ("One optimiser step of every run of a group, reading only static tensors: captured once, "
+     "replayed each step.")
+    def __init__(self, g:_Group, sts:list, opts:TrainOptions, x:torch.Tensor, y:torch.Tensor):
+        dev, cfgs = x.device, [s['run'].cfg for s in sts]
+        num = lambda vals: torch.tensor(vals, dtype=torch.float32, device=dev)
+        self.g, self.opts, self.x, self.y, self.loss = g, opts, x.clone(), y.clone(), num([0.0] * len(sts))
+        self.nlr, self.decay = num([0.0] * len(sts)), num([1.0] * len(sts))   # -lr and the sgdw factor
+        self.mom, self.wd = num([c.momentum for c in cfgs]), num([sgd_weight_decay(c) for c in cfgs])
+        self.last = None
+        per = lambda t: [t.view(-1, *[1] * (p.dim() - 1)) for p in g.params]   # [R] -> one view per parameter
+        self.v = {k: per(getattr(self, k)) for k in ('nlr', 'decay', 'mom', 'wd')}
+        # gradients in place: the graph writes them each step
+        for p in g.params: p.grad = torch.zeros_like(p)
+        self.graph = self._capture()
+
+    def body(self):
+        "The step: forward, loss, backward, masks, decay, weight decay, momentum, update (tensor ops only)."
+        g, o, dev = self.g, self.opts, self.x.device
+        grads = [p.grad for p in g.params]
+        torch._foreach_zero_(grads)
+        with step_context(o, dev): loss = _group_loss(g.fwd(self.x), self.y)
+        with tf32_mode(o, dev): loss.sum().backward()
+        with torch.no_grad():
+            self.loss.copy_(loss.detach())
+            if g.masks: torch._foreach_mul_([p.grad for p, _ in g.masks], [M for _, M in g.masks])
+            torch._foreach_mul_(g.params, self.v['decay'])
+            torch._foreach_addcmul_(grads, g.params, self.v['wd'])
+            torch._foreach_mul_(g.bufs, self.v['mom']); torch._foreach_add_(g.bufs, grads)
+            torch._foreach_addcmul_(g.params, g.bufs, self.v['nlr'])
+
+    def _capture(self):
+        "Run the step the graph's `warmup` times (on a side stream on CUDA), put the state back, and capture it."
+        state = self.g.params + self.g.bufs + list(self.g.gm.buffers())
+        saved = [t.detach().clone() for t in state]
+        cuda = self.x.device.type == 'cuda'
+        side = torch.cuda.Stream(self.x.device) if cuda else None
+        if cuda: side.wait_stream(torch.cuda.current_stream(self.x.device))
+        with torch.cuda.stream(side) if cuda else contextlib.nullcontext():
+            for _ in range(self.g.graph.warmup): self.body()
+        if cuda: torch.cuda.current_stream(self.x.device).wait_stream(side)
+        with torch.no_grad():
+            for t, s in zip(state, saved): t.copy_(s)
+        return self.g.graph(self.body, side)
+
+    def step(self, x:torch.Tensor, y:torch.Tensor, lrs:list, decays:list) -> torch.Tensor:
+        "Copy the batch and the step's numbers in, replay; the runs' losses."
+        self.x.copy_(x); self.y.copy_(y)
+        if (lrs, decays) != self.last:
+            self.nlr.copy_(torch.tensor([-l for l in lrs])); self.decay.copy_(torch.tensor(decays))
+            self.last = (lrs, decays)
+        self.graph.replay()
+        return self.loss

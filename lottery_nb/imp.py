@@ -186,6 +186,14 @@ def imp_wr(run, seed:int, rewind:int) -> int:
 class _GroupedRunner(_Runner):
     """Trains units together: `dense_group(seeds)` and `chain_group(chains)`, each run stored exactly as
     `_Runner` stores it."""
+    @property
+    def limit(self):
+        "The most runs per grouped computation on this device (`GroupLimit`), kept for the whole experiment."
+        if getattr(self, '_limit', None) is None:
+            from lottery_nb.group import GroupLimit
+            self._limit = GroupLimit(estimate=self.dev.type != 'cpu')   # the estimate: said on a GPU
+        return self._limit
+
     def _store(self, d, seed, rewind, level, mask, run, out):
         model = self.model(seed); model.load_state_dict(out['state'])
         store_finished(self, d, mask, out, model, seed, rewind, level, run.checkpointer)
@@ -204,7 +212,8 @@ class _GroupedRunner(_Runner):
                                  checkpointer=exp.checkpointer(s, 0, 0, self.mode), on_snapshot=save_point,
                                  where=f'seed {s}, dense'))
         self.on_unit(dense_label(cfg, todo))
-        outs = train_group(self.model(todo[0]), self.data, runs, on_steps=self.on_steps, options=self.opts)
+        outs = train_group(self.model(todo[0]), self.data, runs, on_steps=self.on_steps, options=self.opts,
+                           limit=self.limit)
         for s, m, run, out in zip(todo, masks, runs, outs):
             self._store(exp.dense_dir(s), s, None, 0, m, run, out)
 
@@ -227,7 +236,8 @@ class _GroupedRunner(_Runner):
             if not runs: return
             self.on_unit('; '.join(f'level {l}/{cfg.levels} (seed {s}, rewind {r})' for s, r, l, _ in info))
             model = self.model(info[0][0])
-            outs = train_group(model, self.data, runs, on_steps=self.on_steps, options=self.opts)
+            outs = train_group(model, self.data, runs, on_steps=self.on_steps, options=self.opts,
+                               limit=self.limit)
             for (s, r, level, mask), run, out in zip(info, runs, outs):
                 self._store(exp.level_dir(s, r, level), s, r, level, mask, run, out)
 

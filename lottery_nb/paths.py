@@ -21,7 +21,8 @@ from .store import Experiment, analysis_file, cached, data_sizes, stored_levels,
 
 # %% auto #0
 __all__ = ['DEFAULT_BETAS', 'error_barrier', 'is_linearly_connected', 'test_examples', 'matching_threshold', 'is_matching',
-           'interpolation_path', 'in_lcs_set', 'projection_path', 'barrier_matrix', 'mean_barrier_matrix']
+           'interpolation_path', 'interpolation_paths', 'in_lcs_set', 'projection_path', 'barrier_matrix',
+           'mean_barrier_matrix']
 
 # %% ../nbs/07c_paths.ipynb #88f068ac
 def error_barrier(path:dict, # a result of `interpolation_path`
@@ -143,6 +144,31 @@ def _point_loader(exp):
         return pts[ref]
     return get
 
+# %% ../nbs/07c_paths.ipynb #e19cbf17
+def _paths(exp, ev_get, get_point, pairs:list, betas, ei, cache, bar=None) -> list[dict]:
+    ("`_path` for many `(ref_a, ref_b)` pairs: those not in the cache evaluated together "
+     "(`PointEvaluator.evaluate_many`), each cached where `_path` caches it.")
+    keyed = [(ra, rb, {'a': _ref_key(ra), 'b': _ref_key(rb), 'betas': betas, **ei}) for ra, rb in pairs]
+    files = [analysis_file(exp, 'path', inputs) for _, _, inputs in keyed]
+    todo, fresh = [k for k, f in enumerate(files) if not (cache and f.exists())], {}
+    if len(todo) > 1:
+        pts = [check_points([get_point(keyed[k][0]), get_point(keyed[k][1])]) for k in todo]
+        ev, t0 = ev_get(), time.perf_counter()
+        res = ev.evaluate_many([(p, [[1 - b, b] for b in betas]) for p in pts], bar)
+        prov = eval_provenance(ev, t0)
+        # its share of the batch
+        prov.update(wall_time=prov['wall_time'] / len(todo), batched_with=len(todo))
+        for k, r in zip(todo, res):
+            fresh[k] = {'kind': 'path', 'inputs': keyed[k][2], 'betas': betas,
+                        **{x: v.tolist() for x, v in r.items()}, **prov}
+    out = []
+    for k, (ra, rb, inputs) in enumerate(keyed):
+        if k in fresh:
+            out.append(_path_result(cached(files[k], lambda k=k: fresh[k], cache), ra, rb)); continue
+        out.append(_path(exp, ev_get, get_point, ra, rb, betas, ei, cache, bar if k in todo else None))
+        if bar and k not in todo: bar.update(len(betas))
+    return out
+
 # %% ../nbs/07c_paths.ipynb #6a576f49
 def interpolation_path(exp:Experiment, # the experiment
                        a:tuple, # first point w_a: (seed, rewind, level)
@@ -171,6 +197,34 @@ def interpolation_path(exp:Experiment, # the experiment
     bar = eval_bar(len(betas), progress, f'path {ra} -> {rb}')
     try: return _path(exp, _lazy_evaluator(exp, ei, device, batch_points), _point_loader(exp), ra, rb, betas,
                       ei, cache, bar)
+    finally:
+        if bar: bar.close()
+
+# %% ../nbs/07c_paths.ipynb #f9c7d1ae
+def interpolation_paths(exp:Experiment, # the experiment
+                        pairs:list, # `(a, b)` pairs of stored solutions, each `(seed, rewind, level)`
+                        betas=DEFAULT_BETAS, # beta grid of every path (0 and 1 are added)
+                        splits=('test', 'train'), # which splits to evaluate
+                        bn:str='interpolate', bn_samples:int|None=None, bn_seed:int=0,
+                        bn_batch_size:int|None=None, limit:int|None=None, device:str|None=None,
+                        batch_points:int|None=None, # points per vmap call, shared by the paths
+                        # read and write the analysis cache (the files of `interpolation_path`)
+                        cache:bool=True,
+                        progress:bool=True, # one progress bar over every path's points
+                       ) -> list[dict]: # one `interpolation_path` result per pair
+    ("`interpolation_path` for many pairs at once (e.g. every segment of a figure): each stored point "
+     "evaluated once, the other points of all paths in shared vmap blocks.")
+    splits = check_eval_args(exp, splits, bn, bn_samples, bn_seed, bn_batch_size, limit, batch_points)
+    betas = _check_betas(betas)
+    if not isinstance(pairs, (list, tuple)) or not all(isinstance(p, (list, tuple)) and len(p) == 2
+                                                       for p in pairs):
+        raise LotteryError(f"pairs={pairs!r} is not a list of (a, b) pairs of (seed, rewind, level) points.")
+    refs = [(resolve_point(exp, a), resolve_point(exp, b)) for a, b in pairs]
+    ei = eval_inputs(exp, splits, bn, bn_samples, bn_seed, bn_batch_size, limit)
+    bar = eval_bar(len(refs) * len(betas), progress, f'{len(refs)} paths')
+    try: return _paths(exp, _lazy_evaluator(exp, ei, device, batch_points), _point_loader(exp), refs, betas,
+                       ei,
+                       cache, bar)
     finally:
         if bar: bar.close()
 
@@ -256,17 +310,19 @@ def barrier_matrix(exp:Experiment, # the experiment
 
 # %% ../nbs/07c_paths.ipynb #d31814b4
 def _matrix(exp, get, get_point, inputs, s, cache, progress) -> dict:
-    "Every pair's path (each through the cache) assembled into the matrices."
+    "Every pair's path (each through the cache, the missing ones batched) assembled into the matrices."
     seed, rewind, levels, betas, n, t0 = (inputs['seed'], inputs['rewind'], inputs['levels'], inputs['betas'],
                                           len(inputs['levels']), time.perf_counter())
     pairs = [(i, j) for i in range(n) for j in range(i + 1, n)] or [(0, 0)]
     bar = eval_bar(len(pairs) * len(betas), progress, f'matrix seed {seed}, rewind {rewind}')
     M = {k: np.zeros((n, n)) for k in ('max_error', 'barrier', 'max_loss', 'loss_barrier')}
     err, loss = np.zeros(n), np.zeros(n)
-    for i, j in pairs:
-        p = _path(exp, get, get_point, (seed, rewind, levels[i]), (seed, rewind, levels[j]), betas,
-                  {k: v for k, v in inputs.items() if k not in ('seed', 'rewind', 'levels', 'betas')}, cache)
-        if bar: bar.update(len(betas))
+    ps = _paths(exp, get, get_point,
+                [((seed, rewind, levels[i]), (seed, rewind, levels[j])) for i, j in pairs],
+                betas, {k: v for k, v in inputs.items() if k not in ('seed', 'rewind', 'levels', 'betas')},
+                cache,
+                bar)   # the pairs not cached: evaluated together
+    for (i, j), p in zip(pairs, ps):
         vals = {'max_error': p[f'{s}_error'].max(), 'barrier': p[f'{s}_barrier'],
                 'max_loss': p[f'{s}_loss'].max(), 'loss_barrier': p[f'{s}_loss_barrier']}
         for k, v in vals.items(): M[k][i, j] = M[k][j, i] = v

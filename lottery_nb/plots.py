@@ -272,7 +272,7 @@ COMMON_PARAMS = dict(preset=str, store=(str, None), out_dir=(str, None), seeds=(
 
 # A figure's own preset within a family, where the paper uses a different setting per figure: `--preset cpu`
 # runs Fig. 4 on `cpu_fig4` (the `cpu` CNN has no room for the adaptive saving; see bench/calibrate_fig4.py).
-FIGURE_PRESETS = {'fig4': {'cpu': 'cpu_fig4'}}
+FIGURE_PRESETS = {'fig4': {'cpu': 'cpu_fig4', 'cpu_gpu32': 'cpu_fig4_gpu'}}
 
 def default_out_dir() -> Path:
     ("Where figures go unless told otherwise: `<project root>/figures` in a checkout (whatever folder a "

@@ -1,6 +1,7 @@
 """bench/gpu_check.py, the one-command GPU check: its CPU dry run runs every part and writes every section and row a
-GPU run writes, without the packages the GPU machine lacks; bad input exits 2 with one sentence; a part that throws or
-runs out of its budget is reported and the next part runs."""
+GPU run writes (the figure notebooks end to end at toy size among them), its own process without the packages the GPU
+machine lacks; bad input exits 2 with one sentence; a part that throws or runs out of its budget is reported and the
+next part runs. bench/wheels.py: the figure notebooks' imports are on the GPU machine or pinned as wheels."""
 import importlib.util
 import json
 import re
@@ -12,12 +13,14 @@ import torch
 from conftest import ROOT, run
 
 BLOCKED = ('mnist1d', 'papermill', 'scrapbook', 'nbdev', 'fastcore', 'torchvision')   # absent on the GPU machine
+# gpu_check's own process and its torchrun workers run without them; the figure runs it starts (lottery figures and
+# their kernels) take them from the wheels there (bench/wheels.py), from the environment here
 BLOCKER = f'''import sys
 class _Absent:
-    "Make these packages look uninstalled, as on the GPU machine."
+    "Make these packages look uninstalled, as on the GPU machine before the wheels."
     def find_spec(self, name, path=None, target=None):
         if name.split('.')[0] in {BLOCKED!r}: raise ModuleNotFoundError(f"No module named {{name!r}} (blocked by the test)")
-sys.meta_path.insert(0, _Absent())
+if sys.argv and sys.argv[0].endswith(('gpu_check.py', 'worker.py')): sys.meta_path.insert(0, _Absent())
 '''
 
 
@@ -63,6 +66,12 @@ def test_dry_run_covers_every_section_and_row(dry):
     for part in gc_mod.SECTIONS: assert f'>> {part}: start' in p.stdout and f'>> {part}: end' in p.stdout
     assert 'FAIL' not in text, text   # on the CPU every check passes (or is INFO/SKIPPED with its reason)
     assert "torchvision's architecture rebuilt here: torchvision is not installed" in text   # blocked, as on the GPU machine
+    demo = [l for l in text.splitlines() if l.startswith(('| fig', '| demonstration'))]
+    assert sum(' | PASS | ' in l for l in demo) >= 6, demo     # fig1..fig5 end to end, and the demonstration row
+    assert '| cifar10_resnet20 fig5 | PASS |' in text and '| cifar100_resnet18 fig4 | PASS |' in text
+    assert '| missing CIFAR file (data_batch_3) on cpu | PASS |' in text and '| corrupt CIFAR file (data_batch_3) on cpu | PASS |' in text
+    assert '| out of memory with more than 3 runs (injected at step 2 of a group of 6) | bitwise equal' in text
+    assert 'Verdicts of the demonstration, beside the committed CPU run' in text
     assert '- command: `PYTHONPATH=. python3 bench/gpu_check.py --device cpu --tiny --out' in text
 
 
@@ -77,6 +86,10 @@ def test_dry_run_results(dry):
     lv = data['level']
     assert lv['runs'] == 12 and lv['suite_steps'] == 4 * 62400 + 12 * sum(62400 - r for r in (0, 250, 2000)) * 4
     assert lv['level_hours'] == pytest.approx(62400 / lv['group_steps_per_s'] / 3600)
+    assert set(data['demo']['notebooks']) == {'fig1', 'fig2', 'fig3', 'fig4', 'fig5'} and data['demo']['tiny']
+    assert {'fig2', 'fig5'} <= set(data['verdicts']) and set(data['rehearsal']['notebooks']) == {'fig4', 'fig5'}
+    assert data['captured_rel']['grouped R=4 + capture, 1'] == 0.0   # the captured step's code: one-by-one's bits here
+    assert data['memory']['ResNet-20 group of 12']['estimate'] > 0 and data['memory']['ResNet-20 group of 12']['peak'] is None
     tr = data['torchrun']['gloo']
     assert tr['finite'] and tr['shared']['n'] == tr['alone']['n'] == 100
     assert round(tr['shared']['error'] * 100) == round(tr['alone']['error'] * 100)   # error counts: exactly equal
@@ -159,3 +172,64 @@ def test_rebuilt_resnet50_is_torchvisions_architecture():
     ours, theirs = gc_mod.resnet50_plain(), get_model('resnet50', 1000, (3, 224, 224), seed=0)
     assert [v.shape for v in ours.state_dict().values()] == [v.shape for v in theirs.state_dict().values()]
     assert sum(p.numel() for p in ours.parameters()) == 25_557_032
+
+
+def test_only_and_deadline(capsys, tmp_path):
+    "--only runs the named parts; a part past the deadline is reported as stopped, not run; a bad part name: exit 2."
+    assert gc_mod.main(['--device', 'cpu', '--tiny', '--only', 'nope', '--out', str(tmp_path / 'x.md')]) == 2
+    assert "--only 'nope' is not allowed; name parts from packages, correctness" in capsys.readouterr().err
+    assert gc_mod.main(['--device', 'cpu', '--tiny', '--only', 'packages,level', '--deadline', '0', '--out',
+                        str(tmp_path / 'r.md'), '--work', str(tmp_path / 'w')]) == 0
+    text = (tmp_path / 'r.md').read_text()
+    assert '## Packages the figure notebooks need' in text and '## Correctness' not in text
+    assert text.count("Stopped: the part's budget of 0 s was spent") == 2
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / 'bench' / f'{name}.py')
+    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+    return mod
+
+
+def test_wheels_cover_the_figure_notebooks(monkeypatch):
+    "Every package the figure notebooks import is on the GPU machine or pinned, with every requirement of the pins."
+    wh = load('wheels')
+    mods = wh.imported_modules()
+    assert {'torch', 'numpy', 'matplotlib', 'scrapbook', 'IPython', 'papermill', 'ipykernel', 'mnist1d'} <= set(mods)
+    pins = wh.pins()
+    assert {'papermill', 'nbclient', 'ipykernel', 'jupyter-client', 'scrapbook', 'ipywidgets', 'mnist1d'} <= set(pins)
+    assert not set(pins) & wh.device_packages()   # nothing carried that the machine has
+    rows = wh.check(folder=ROOT / 'no-such-folder')
+    assert [r for r in rows if r[1] != 'ok'] == []
+    monkeypatch.setattr(wh, 'device_packages', lambda: set())   # a machine without numpy: the check says so
+    assert any(r[1] == 'MISSING' and r[0].startswith('import numpy') for r in wh.check(folder=ROOT / 'no-such-folder'))
+
+
+def test_synthetic_cifar_files_read_by_the_real_loader(tmp_path):
+    GF = load('gpu_figures')
+    from lottery_nb.data import clear_data_cache, get_data
+    for which, classes in (('cifar10', 10), ('cifar100', 100)):
+        GF.write_cifar(tmp_path, which, 50, 20)
+        clear_data_cache()
+        d = get_data(which, root=tmp_path)
+        assert (d.num_train, d.num_test, d.num_classes, d.input_shape) == (50, 20, classes, (3, 32, 32))
+        assert len(set(d.y_train.tolist())) > 1
+    clear_data_cache()
+
+
+def test_verdicts_are_read_and_compared(tmp_path):
+    "Verdicts come from the executed notebooks' scrapbook outputs; a yes against a no of the same row is a contradiction."
+    GF = load('gpu_figures')
+    def nb(path, verdicts):
+        out = {'output_type': 'display_data', 'metadata': {}, 'data': {GF.SCRAP: {
+            'name': 'verdicts', 'data': verdicts, 'encoder': 'json', 'version': 1}}}
+        path.write_text(json.dumps({'cells': [{'cell_type': 'code', 'source': '', 'outputs': [out]}]}))
+    v = lambda c, x: dict(claim=c, verdict=x, margin=0.1, uncertainty=0.05, n=4)
+    (tmp_path / 'g').mkdir(); (tmp_path / 'c').mkdir()
+    nb(tmp_path / 'g' / 'fig2_x.ipynb', [v('a', 'yes'), v('b', 'no'), v('c', 'undecided')])
+    nb(tmp_path / 'c' / 'fig2_x.ipynb', [v('a', 'no'), v('b', 'no'), v('c', 'yes')])
+    g, c = GF.verdicts(tmp_path / 'g'), GF.verdicts(tmp_path / 'c')
+    assert GF.compare(g, c) == [('fig2', 'a', 'yes', 'no')]
+    assert GF.verdict_table(g, c)[2] == '| fig2 | a | yes | 0.1 ± 0.05 | 4 | no |'
+    committed = GF.verdicts(ROOT / 'nbs' / 'figures')   # the CPU gallery the demonstration is set beside
+    assert {'fig2', 'fig5'} <= set(committed)

@@ -265,3 +265,159 @@ def test_checkpoints_move_between_group_and_train():
     assert steps[0] == 40 and sum(steps) == STEPS
     assert all(torch.equal(resumed['state'][k], straight['state'][k]) for k in straight['state'])
     assert torch.equal(resumed['losses'], straight['losses'])
+
+
+# ---------------------------------------------------------------- issue 27: batches, memory, capture
+def write_cifar_pickles(root, n_train=40, n_test=10):
+    "Tiny CIFAR-10 and CIFAR-100 files in the python-version format (as 01_data's tests write them)."
+    import pickle
+    g = torch.Generator().manual_seed(0)
+    c10, c100 = root / 'cifar-10-batches-py', root / 'cifar-100-python'; c10.mkdir(); c100.mkdir()
+    x = torch.randint(0, 256, (n_train + n_test, 3072), dtype=torch.uint8, generator=g).numpy()
+    y = [i % 10 for i in range(n_train + n_test)]
+    per = n_train // 5
+    dump = lambda f, d: pickle.dump(d, open(f, 'wb'))
+    for i in range(5): dump(c10 / f'data_batch_{i + 1}', {b'data': x[i * per:(i + 1) * per], b'labels': y[i * per:(i + 1) * per]})
+    dump(c10 / 'test_batch', {b'data': x[n_train:], b'labels': y[n_train:]})
+    dump(c100 / 'train', {b'data': x[:n_train], b'fine_labels': [7 * v for v in y[:n_train]]})
+    dump(c100 / 'test', {b'data': x[n_train:], b'fine_labels': [7 * v for v in y[n_train:]]})
+
+
+@pytest.mark.parametrize('which', ['cifar10', 'cifar100', 'synthetic'])
+def test_group_batches_are_the_runs_own(tmp_path, which):
+    "GroupBatches gathers the batches of all runs at once; each run's batch is bitwise its own train_batches' (CIFAR's augmentation too)."
+    from lottery_nb.data import clear_data_cache
+    from lottery_nb.group import GroupBatches
+    if which != 'synthetic': write_cifar_pickles(tmp_path)
+    data = get_data(which, root=tmp_path) if which != 'synthetic' else get_data('synthetic')
+    assert which == 'synthetic' or data.augment
+    seeds, starts, bs = [0, 5, 9], [0, 3, 7], 8
+    gb, its = GroupBatches(data, seeds, starts, bs), [data.train_batches(s, t, bs) for s, t in zip(seeds, starts)]
+    assert gb.fast
+    for step in range(12):   # several epochs (5 steps each at 40 images)
+        if step == 6: gb.keep([2, 0]); its = [its[2], its[0]]
+        x, y = next(gb)
+        for r, it in enumerate(its):
+            xr, yr = next(it)
+            assert torch.equal(x[r], xr) and torch.equal(y[r], yr), (step, r)
+    clear_data_cache()
+
+
+def run_oom(cfg, data, plan, runs, model, fail_above, at_step, said, steps):
+    "train_group with a device that runs out of memory with more than `fail_above` runs when the first run is at `at_step`."
+    import lottery_nb.group as G
+    from lottery_nb.group import GroupLimit
+    real = G._group_step
+    def injected(g, sts, *a):
+        if len(sts) > fail_above and sts[0]['step'] == at_step: raise torch.cuda.OutOfMemoryError('CUDA out of memory (test)')
+        real(g, sts, *a)
+    G._group_step = injected
+    try: return train_group(model, data, runs, on_steps=steps.append, limit=GroupLimit(say=said.append, estimate=False))
+    finally: G._group_step = real
+
+
+def test_out_of_memory_halves_and_loses_nothing():
+    """Out of memory at a group size: the group is halved (said once), finished runs are kept, the others go on from their
+    checkpoints, every step is counted once, and every run ends with the bits of `train` (on the CPU)."""
+    from lottery_nb.training import MemoryCheckpoint
+    from dataclasses import replace
+    cfg = small_cfg(); data = get_data(cfg.dataset, **cfg.data_kwargs)
+    plan = cfg.resolve(data.steps_per_epoch(cfg.batch_size))
+    runs, model = make_runs(cfg, data, plan)
+    runs = [replace(r, checkpointer=MemoryCheckpoint(), end_step=70 if i == 1 else None) for i, r in enumerate(runs)]
+    said, steps = [], []
+    out = run_oom(cfg, data, plan, runs, model, 1, 45, said, steps)   # halved twice: 4 -> 2 -> 1
+    assert [s.split(':')[0] for s in said] == ['Out of memory on cpu with a group of 4 runs',
+                                               'Out of memory on cpu with a group of 2 runs']
+    assert sum(steps) == sum((r.end_step or plan.total) - r.start_step for r in runs)
+    for r, g in zip(runs, out):
+        one = train(model, data, cfg, plan, r.seed, r.start_state, r.start_step, r.end_step, mask=r.mask)
+        assert all(torch.equal(one['state'][k], g['state'][k]) for k in one['state']) and torch.equal(one['losses'], g['losses'])
+    with pytest.raises(LotteryError, match='One run alone does not fit in the memory of cpu'):
+        run_oom(cfg, data, plan, [replace(runs[0], checkpointer=None)], model, 0, 3, [], [])
+
+
+def test_groups_larger_than_the_free_memory_train_in_chunks(monkeypatch):
+    "When the estimate exceeds the free memory (here: said to be 3 runs' worth), the group trains in equal chunks, said once."
+    import lottery_nb.group as G
+    cfg = small_cfg(); data = get_data(cfg.dataset, **cfg.data_kwargs)
+    plan = cfg.resolve(data.steps_per_epoch(cfg.batch_size))
+    runs, model = make_runs(cfg, data, plan)
+    per_run = G.group_memory(model, data.input_shape, 1, cfg.batch_size)['per_run']
+    monkeypatch.setattr(G, 'free_memory', lambda dev: int(2.5 * per_run / 0.9))
+    sizes, real = [], G._Group
+    monkeypatch.setattr(G, '_Group', lambda tpl, sts, *a: sizes.append(len(sts)) or real(tpl, sts, *a))
+    said = []
+    out = train_group(model, data, runs, limit=G.GroupLimit(say=said.append))
+    assert sizes == [2, 1, 2, 1] and len(said) == 2 and 'Groups of at most 2 runs fit' in said[1]   # (rewind 10 ends first)
+    assert 'Group of 4 ' in said[0] and 'by estimate' in said[0]
+    for r, g in zip(runs, out):
+        one = train(model, data, cfg, plan, r.seed, r.start_state, r.start_step, mask=r.mask)
+        assert all(torch.equal(one['state'][k], g['state'][k]) for k in one['state'])
+
+
+def test_captured_group_step_on_the_cpu_stand_in():
+    """The captured step (EagerGraph: its code without a CUDA graph) for runs with other optimisers, learning rates,
+    spans and a checkpoint resumed: within rounding of `train` (a tolerance: another code path; measured bitwise here),
+    pruned weights held at 0, every group size captured anew."""
+    from dataclasses import replace
+    from lottery_nb.group import EagerGraph
+    from lottery_nb.training import MemoryCheckpoint
+    cfg = small_cfg(); data = get_data(cfg.dataset, **cfg.data_kwargs)
+    plan = cfg.resolve(data.steps_per_epoch(cfg.batch_size))
+    runs, model = make_runs(cfg, data, plan)
+    w = cfg.replace(optimizer='sgdw', weight_decay=0.01); z = cfg.replace(momentum=0.0, lr=0.05)
+    runs = [runs[0], replace(runs[1], cfg=w), replace(runs[2], cfg=z, plan=z.resolve(plan.steps_per_epoch), end_step=50),
+            replace(runs[3], checkpointer=MemoryCheckpoint())]
+    graphs = []
+    class Counting(EagerGraph):
+        def __init__(self, fn, stream=None): super().__init__(fn, stream); graphs.append(self)
+    out = train_group(model, data, runs, graph=Counting)
+    assert [g.replays for g in graphs] == [50, 20, 10]   # run 2 ends at 50, runs 1 and 3 at 80 (from 10): recaptured
+    ck = runs[3].checkpointer.state; assert ck['step'] == 70   # resumed from here below
+    again = train_group(model, data, [runs[3]], graph=EagerGraph)[0]
+    for r, g in zip(runs, out):
+        one = train(model, data, r.cfg, r.plan, r.seed, r.start_state, r.start_step, r.end_step, mask=r.mask)
+        for k, v in one['state'].items():
+            if v.is_floating_point(): assert (g['state'][k] - v).norm() <= 1e-5 * v.norm() + 1e-7, (r.where, k)
+        assert torch.allclose(g['losses'], one['losses'], rtol=1e-5, atol=1e-6)
+        assert all(bool((g['state'][n][~m] == 0).all()) for n, m in r.mask.items())
+    assert all(torch.equal(again['state'][k], out[3]['state'][k]) for k in again['state'])
+
+
+def test_cuda_route_with_capture_on_the_cpu(monkeypatch):
+    """What CUDA runs, as far as the CPU can: the channel-grouped kernels (exact_cpu=False), eager and with the whole step
+    run by the captured-step code (EagerGraph), ResNet-20 and the MNIST-1D CNN, judged as bench/gpu_check.py judges:
+    after one step, the weight difference from one-by-one training relative to the distance travelled, against the
+    larger of a fixed bound and 10x the rounding floor (a one-ulp change of the start) of the same step. At batch 8 a
+    rounding difference can flip a ReLU and move one step's update by ~1e-3 (here the floor measured 2e-6 to 2.6e-3
+    and the grouped kernels 7e-5 to 1.8e-3), so the fixed bound is 1e-2; a wrong mask, momentum or learning rate moves
+    it by 0.1 to 1. The captured step against the eager group step on the same kernels: 1e-6 (measured 0)."""
+    import functools
+    import lottery_nb.group as G
+    from lottery_nb.data import TensorDataSet
+    def rel(a, b, start):
+        num = sum(((a[k] - b[k]).double() ** 2).sum() for k in b if b[k].is_floating_point())
+        return (num / sum(((b[k] - start[k]).double() ** 2).sum() for k in b if b[k].is_floating_point())).sqrt().item()
+    up = lambda st: {k: torch.nextafter(v, torch.full_like(v, 1e9)) if v.is_floating_point() else v for k, v in st.items()}
+    g = torch.Generator().manual_seed(0)
+    for name, shape, kw in (('resnet20', (3, 32, 32), {}), ('mnist1d_cnn', (1, 40), dict(width=16, depth=3))):
+        data = TensorDataSet('syn', torch.randn(64, *shape, generator=g), torch.randint(0, 10, (64,), generator=g),
+                             torch.randn(16, *shape, generator=g), torch.randint(0, 10, (16,), generator=g), 10)
+        cfg = get_preset('cifar10_resnet20', batch_size=8, device='cpu'); plan = cfg.resolve(data.steps_per_epoch(8))
+        model = get_model(name, 10, shape, seed=0, **kw)
+        init = model.state_dict()
+        mask = magnitude_prune(init, dense_mask(init, prunable_names(model)), 0.2)
+        runs = [GroupRun(cfg, plan, s, apply_mask(get_model(name, 10, shape, seed=s, **kw).state_dict(), mask), s, s + 1,
+                         mask=mask) for s in range(3)]
+        with monkeypatch.context() as m:
+            m.setattr(G, 'GroupedModel', functools.partial(G.GroupedModel, exact_cpu=False))
+            eager, graph = train_group(model, data, runs), train_group(model, data, runs, graph=G.EagerGraph)
+        for r, e, gr in zip(runs, eager, graph):
+            one = train(model, data, cfg, plan, r.seed, r.start_state, r.start_step, r.end_step, mask=r.mask)
+            floor = rel(train(model, data, cfg, plan, r.seed, up(r.start_state), r.start_step, r.end_step, mask=r.mask)['state'],
+                        one['state'], r.start_state)
+            assert rel(gr['state'], one['state'], r.start_state) <= max(1e-2, 10 * floor), (name, r.seed)
+            assert rel(gr['state'], e['state'], r.start_state) <= 1e-6, (name, r.seed)
+            assert torch.allclose(gr['losses'], one['losses'], rtol=1e-4)
+            assert all(bool((gr['state'][n][~m] == 0).all()) for n, m in mask.items())

@@ -14,7 +14,9 @@ PINNED = {'cifar10_resnet20': 'cifar10-resnet20-841b522985a2',
           'imagenet_resnet50': 'imagenet-resnet50-e77b9a56843a',
           'cpu': 'mnist1d-mnist1d_cnn-ddd45cf51b77',
           'cpu_fig4': 'mnist1d-mlp-babda0d2da45',
-          'smoke': 'synthetic-mlp-2fa44bd329cc'}
+          'smoke': 'synthetic-mlp-2fa44bd329cc',
+          'cpu_gpu32': 'mnist1d-mnist1d_cnn-a8fb71b50fc9',     # cpu with capture='reduce-overhead' (issue 27)
+          'cpu_fig4_gpu': 'mnist1d-mlp-419944bb24b0'}          # cpu_fig4 with capture='reduce-overhead'
 # the keys of the same presets before those two changes (shared order, 1,000 MNIST-1D test examples): they stay the
 # keys of those settings, so stored runs of the old order are found with `--set data_order=shared`
 OLD = dict(data_order='shared')
@@ -108,7 +110,7 @@ def test_execution_mode_is_recorded_not_hashed():
     from lottery_nb.store import execution_mode
     cpu, gpu = torch.device('cpu'), torch.device('cuda')
     for name in PINNED:
-        base = get_preset(name)
+        base = get_preset(name, group_size=1)   # (cpu_gpu32 and cpu_fig4_gpu group by default)
         grouped, ddp = base.replace(group_size=4), base.replace(parallel='ddp')
         assert grouped.key == ddp.key == base.key == PINNED[name]
         assert execution_mode(base, cpu) == execution_mode(grouped, cpu) == execution_mode(base, gpu) == 'one-by-one'

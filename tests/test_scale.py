@@ -171,3 +171,27 @@ def test_unit_held_elsewhere_leaves_the_group(stores, tmp_path):
         assert not list(exp.chain_dir(1, 10).glob('level_*'))                 # nothing of the held chain was trained
     assert p.wait(timeout=DEADLINE) == 0
     assert differences(snapshot(store), snapshot(grouped)) == []
+
+
+def test_run_imp_out_of_memory_loses_nothing(tmp_path, monkeypatch, capsys):
+    """A grouped run_imp whose device runs out of memory with more than 2 runs (injected) halves its groups, says so
+    once, and writes the store the unit-by-unit runner writes (on the CPU: every file the same bits)."""
+    import lottery_nb.group as G
+    from lottery_nb.config import get_preset
+    from lottery_nb.imp import run_imp
+    torch.set_num_threads(1)
+    cfg = get_preset('smoke', seeds=(0, 1, 2), rewind_steps=('0it', '5it'))
+    real, fails = G._group_step, []
+    def injected(g, sts, *a):
+        if len(sts) > 2 and sts[0]['step'] in (12, 17): fails.append(len(sts)); raise torch.cuda.OutOfMemoryError('test')
+        real(g, sts, *a)
+    monkeypatch.setattr(G, '_group_step', injected)
+    run_imp(cfg.replace(group_size=8), tmp_path / 'g', progress=False)
+    said = capsys.readouterr().err.splitlines()
+    monkeypatch.setattr(G, '_group_step', real)
+    run_imp(cfg, tmp_path / 'one', progress=False)
+    assert fails and [s for s in said if s.startswith('Out of memory')] == [
+        'Out of memory on cpu with a group of 3 runs: groups of at most 2 runs from here on; 3 unfinished run(s) of that '
+        'group start again from their last checkpoints (the finished ones are kept).']   # once: the next groups fit
+    a, b = snapshot(tmp_path / 'one'), snapshot(tmp_path / 'g')
+    assert not differences(without(a, 'group_size'), without(b, 'group_size'))
