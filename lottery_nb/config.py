@@ -17,16 +17,14 @@ from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['RETIRED_FIELDS', 'STORE_VERSION', 'IO_ONLY_FIELDS', 'IO_ONLY_DATA_KWARGS', 'IDENTITY_BASELINE', 'IDENTITY_SOURCES',
-           'PRESETS', 'LotteryError', 'parse_step', 'to_steps', 'is_int', 'canonical_hash', 'ExperimentConfig',
-           'load_config', 'run_identity', 'legacy_key', 'TrainPlan', 'register_preset', 'get_preset', 'project_root',
-           'default_store', 'as_config', 'store_path', 'parse_override']
+__all__ = ['PRESETS', 'LotteryError', 'to_steps', 'ExperimentConfig', 'load_config', 'TrainPlan', 'register_preset', 'get_preset',
+           'project_root', 'default_store']
 
 # %% ../nbs/00_config.ipynb #22f6d654
 class LotteryError(ValueError):
     "A mistake in user input: the message is one sentence naming the bad value and what is allowed."
 
-# %% ../nbs/00_config.ipynb #7a7b0695
+# %% ../nbs/00_config.ipynb #4cfe8137
 _STEP_RE = re.compile(r'^(?:(\d+)ep)?(?:(\d+)it)?$')
 
 def parse_step(s:str|int, # a step string such as '2000it', '160ep', '1ep50it', or an int (iterations)
@@ -43,6 +41,7 @@ def parse_step(s:str|int, # a step string such as '2000it', '160ep', '1ep50it', 
                            "'160ep' or '1ep50it'.")
     return int(m.group(1) or 0), int(m.group(2) or 0)
 
+# %% ../nbs/00_config.ipynb #e00a5a4f
 def to_steps(s:str|int, # a step string or an int
              steps_per_epoch:int, # optimiser steps in one epoch (drop_last)
             ) -> int:
@@ -50,7 +49,7 @@ def to_steps(s:str|int, # a step string or an int
     ep, it = parse_step(s)
     return ep * steps_per_epoch + it
 
-# %% ../nbs/00_config.ipynb #181c6d89
+# %% ../nbs/00_config.ipynb #122e5e84
 _CHOICES = dict(optimizer=('sgd', 'sgdw'), schedule=('piecewise', 'cosine'),
                 prune_scope=('global', 'layerwise'),
                 prune_method=('magnitude', 'random'), data_order=('shared', 'per_run'),
@@ -59,10 +58,13 @@ _CHOICES = dict(optimizer=('sgd', 'sgdw'), schedule=('piecewise', 'cosine'),
 _TUPLE_FIELDS = ('milestones', 'rewind_steps', 'seeds')
 _DICT_FIELDS = ('data_kwargs', 'model_kwargs', 'extra_identity')
 
-def is_int(v, numpy:bool=True) -> bool:
+def is_int(v, # the value to check
+           numpy:bool=True, # whether numpy integers count (config fields: plain ints only)
+          ) -> bool:
     "An integer and not a bool; numpy integers count unless `numpy=False` (config fields: plain ints only)."
     return isinstance(v, (int, np.integer) if numpy else int) and not isinstance(v, bool)
 
+# %% ../nbs/00_config.ipynb #e18ddd50
 def _check_numbers(c):
     "The sizes, counts and numbers of config `c`, and `parallel` with `group_size`; part of `_check_fields`."
     if not (isinstance(c.prune_fraction, (int, float)) and 0 < c.prune_fraction < 1):
@@ -89,6 +91,7 @@ def _check_numbers(c):
             raise LotteryError(f"{k}={v!r} must be a finite number >= 0.")
     if c.lr <= 0: raise LotteryError(f"lr={c.lr!r} must be > 0.")
 
+# %% ../nbs/00_config.ipynb #429d8e99
 def _check_runs(c):
     "The seeds, rewind steps, step strings, device and JSON fields of config `c`; part of `_check_fields`."
     if not c.seeds: raise LotteryError("seeds=() is empty; give at least one integer seed.")
@@ -115,6 +118,7 @@ def _check_runs(c):
                                                            "JSON (numbers, strings, lists, dicts); "
                                                            "the run identity needs them as JSON.") from None
 
+# %% ../nbs/00_config.ipynb #92c30794
 def _check_fields(c):
     "Check every field of config `c` on its own, raising a one-sentence `LotteryError` at the first bad one."
     for k in ('dataset', 'model'):
@@ -194,32 +198,32 @@ class ExperimentConfig(_ConfigRecord):
     dataset:str # a name in `lottery_nb.data.DATASETS`
     model:str # a name in `lottery_nb.models.MODELS`
     training_steps:str # training length T of every level, in step notation
-    batch_size:int = 128
+    batch_size:int = 128 # training examples per optimiser step (an epoch is num_train // batch_size steps)
     lr:float = 0.1 # peak learning rate
-    momentum:float = 0.9
-    weight_decay:float = 1e-4
+    momentum:float = 0.9 # SGD momentum (0: plain SGD)
+    weight_decay:float = 1e-4 # L2 weight decay: added to the gradient ('sgd') or decoupled ('sgdw')
     # 'sgd' (coupled weight decay) or 'sgdw' (decoupled, Loshchilov & Hutter; Appendix C ImageNet)
     optimizer:str = 'sgd'
     schedule:str = 'piecewise' # 'piecewise' (multiply by gamma at each milestone) or 'cosine' (to 0 at T)
-    milestones:tuple = () # step strings of the piecewise decays
+    milestones:tuple = () # steps of the piecewise decays, in step notation (e.g. ('80ep', '120ep'))
     gamma:float = 0.1 # piecewise decay factor
-    warmup:str = '0it' # linear warm-up from 0 to lr
-    rewind_steps:tuple = ('0it',) # the rewind steps tau
+    warmup:str = '0it' # length of the linear warm-up from 0 to lr, in step notation ('0it': none)
+    rewind_steps:tuple = ('0it',) # the rewind steps τ, in step notation ('0it': rewind to initialisation)
     prune_fraction:float = 0.2 # 1 - alpha: fraction of the *remaining* weights pruned per level
     prune_scope:str = 'global' # 'global' (one threshold across layers) or 'layerwise'
     prune_method:str = 'magnitude' # 'magnitude' (IMP) or 'random' (the control)
     levels:int = 10 # pruning rounds L_max; levels 0..L_max are trained
-    seeds:tuple = (0,) # replicates
+    seeds:tuple = (0,) # the replicate seeds: one dense run and one IMP chain per rewind step each
     # how many dense runs give ε (Definition A.2), replicates' own included; None: the replicates (I/O only)
     dense_seeds:int|None = None
     # loader keywords; 'download' and 'root' only say where files are
     data_kwargs:dict = field(default_factory=dict)
-    model_kwargs:dict = field(default_factory=dict)
+    model_kwargs:dict = field(default_factory=dict) # keywords of the model builder, e.g. {'width': 16}
     device:str = 'auto' # 'auto' (cuda if available), 'cpu', 'cuda', 'cuda:1', ...
-    eval_batch_size:int = 1000
+    eval_batch_size:int = 1000 # examples per evaluation batch (I/O only: not in the run identity)
     checkpoint_every:str = '1ep' # in-level checkpoint interval: a killed run loses at most this much work
     name:str = '' # preset name, for display
-    description:str = ''
+    description:str = '' # one sentence about the experiment, for display
     # 'per_run': a batch order per (seed, rewind, level), as open_lth; 'shared': levels replay the dense run's
     data_order:str = 'per_run'
     # most runs trained together as one grouped computation (I/O only: the same stored values on the CPU)
@@ -244,7 +248,7 @@ class ExperimentConfig(_ConfigRecord):
         "Turn step strings into integers with the data set's steps per epoch, checking what depends on it."
         return TrainPlan.from_config(self, steps_per_epoch)
 
-# %% ../nbs/00_config.ipynb #0e3646e0
+# %% ../nbs/00_config.ipynb #717ceaa2
 # Fields that were removed: name -> (the value that today's code still reproduces, why it went). An old
 # config.json holding that value loads without it; any other value is refused, since this version cannot
 # reproduce that run.
@@ -282,7 +286,10 @@ def _from_dict(cls, d:dict, source:str|None):
         raise LotteryError(f"The config at {source} is not valid for this lottery-nb ({str(e).rstrip('.')}); "
                            "fix that file or move its run directory away.") from None
 
-def load_config(path:str|Path, cls=None) -> ExperimentConfig:
+# %% ../nbs/00_config.ipynb #3d159b87
+def load_config(path:str|Path, # a run's `config.json` (in the run store: `<store>/<key>/config.json`)
+                cls=None, # the config class to build (default `ExperimentConfig`)
+               ) -> ExperimentConfig:
     ("Read a stored `config.json` (of this or an earlier version) into an `ExperimentConfig`; "
      "problems are one sentence.")
     try: d = json.loads(Path(path).read_text())
@@ -358,15 +365,15 @@ def legacy_key(cfg) -> str|None:
 @dataclass(frozen=True)
 class TrainPlan:
     "A config's schedule in integer optimiser steps."
-    steps_per_epoch:int
-    total:int # T
-    rewind_steps:tuple
-    milestones:tuple
-    warmup:int
-    checkpoint_every:int
-    lr:float
-    gamma:float
-    schedule:str
+    steps_per_epoch:int # optimiser steps in one epoch (the data set with `drop_last`)
+    total:int # the training length T of every level, in steps
+    rewind_steps:tuple # the rewind steps τ, in steps, in the config's order
+    milestones:tuple # the steps of the piecewise decays, sorted
+    warmup:int # steps of linear warm-up from 0 to `lr`
+    checkpoint_every:int # steps between in-level checkpoints
+    lr:float # peak learning rate
+    gamma:float # piecewise decay factor
+    schedule:str # 'piecewise' or 'cosine'
 
     @classmethod
     def from_config(cls, c:ExperimentConfig, steps_per_epoch:int) -> TrainPlan:
@@ -399,14 +406,24 @@ class TrainPlan:
             return self.lr * 0.5 * (1 + math.cos(math.pi * (step - self.warmup) / span))
         return self.lr * self.gamma ** sum(step >= m for m in self.milestones)
 
-# %% ../nbs/00_config.ipynb #9c1b06b2
+# %% ../nbs/00_config.ipynb #d585988e
 PRESETS:dict = {}
 
-def register_preset(name:str):
+def register_preset(name:str, # the preset's name: its key in `PRESETS` (an existing one is replaced)
+                   ):
     "Decorator: register a function returning an `ExperimentConfig` as a preset."
     def deco(fn): PRESETS[name] = fn; return fn
     return deco
 
+def get_preset(name:str, # a key of `PRESETS`, e.g. 'cpu' or 'smoke'
+               **overrides, # config fields to change, e.g. lr=0.05 (each one validated)
+              ) -> ExperimentConfig:
+    "The preset `name` with `overrides` applied (each override is validated)."
+    if name not in PRESETS: raise LotteryError(f"Unknown preset {name!r}; "
+                                               f"choose one of {', '.join(PRESETS)}.")
+    return PRESETS[name]().replace(**overrides) if overrides else PRESETS[name]()
+
+# %% ../nbs/00_config.ipynb #5abb7691
 def _cifar(name, dataset, model, steps, weight_decay, milestones, gamma, rewind_steps, levels, description):
     ("Appendix C's CIFAR settings: SGD with momentum 0.9, batch 128, lr 0.1, 20% pruned per level, "
      "4 replicates.")
@@ -430,6 +447,7 @@ def _cifar100_resnet18():
                   rewind_steps=('0it', '400it', '3200it'), levels=15,
                   description='CIFAR-100 ResNet-18, Appendix C.')
 
+# %% ../nbs/00_config.ipynb #b037dd25
 @register_preset('imagenet_resnet50')
 def _imagenet_resnet50():
     return ExperimentConfig(
@@ -470,13 +488,6 @@ def _smoke():
         model_kwargs=dict(hidden=[16]), device='cpu', checkpoint_every='10it', eval_batch_size=256,
         description='Tiny synthetic problem for tests: seconds.')
 
-def get_preset(name:str, # a key of `PRESETS`
-               **overrides) -> ExperimentConfig:
-    "The preset `name` with `overrides` applied (each override is validated)."
-    if name not in PRESETS: raise LotteryError(f"Unknown preset {name!r}; "
-                                               f"choose one of {', '.join(PRESETS)}.")
-    return PRESETS[name]().replace(**overrides) if overrides else PRESETS[name]()
-
 # %% ../nbs/00_config.ipynb #a35c971b
 @register_preset('cpu_gpu32')
 def _cpu_gpu32():
@@ -496,7 +507,8 @@ def _cpu_fig4_gpu():
                                            'Fig. 4 of cpu_gpu32.')
 
 # %% ../nbs/00_config.ipynb #8de3f75a
-def project_root(start:str|Path|None=None) -> Path|None:
+def project_root(start:str|Path|None=None, # the folder to start from (default: the current one)
+                ) -> Path|None: # None when no such folder is found
     ("The nearest folder at or above `start` (default: "
      "the current one) holding lottery-nb's own `settings.ini`.")
     p = Path(start or os.getcwd()).resolve()

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, vmap
 
-from .config import LotteryError, is_int
+from .config import LotteryError, add_param_docs, is_int
 from .data import get_data
 from .models import get_model
 from .points import Combiner, check_bn, point_label
@@ -24,10 +24,13 @@ from .store import Experiment
 from .training import TrainOptions, get_device, tf32_mode
 
 # %% auto #0
-__all__ = ['SUBSET_SIZE', 'check_splits', 'check_pos_int', 'subset_size', 'PointEvaluator', 'eval_bar', 'eval_inputs',
-           'make_evaluator', 'check_eval_args', 'eval_provenance']
+__all__ = ['SUBSET_SIZE', 'PointEvaluator']
 
-# %% ../nbs/07b_evaluator.ipynb #5eb7f3b0
+# %% ../nbs/07b_evaluator.ipynb #ab45c221
+# training examples of a fixed subsample (BatchNorm re-estimation, the adaptive sweep), at most
+SUBSET_SIZE = 2048
+
+# %% ../nbs/07b_evaluator.ipynb #4abfdebf
 _BN_TYPES = (nn.modules.batchnorm._BatchNorm,)
 
 def check_splits(splits) -> tuple:
@@ -43,9 +46,6 @@ def check_pos_int(name, v, allow_none=True):
     return int(v)
 
 def _default_batch_points(device:torch.device) -> int: return 1 if device.type == 'cpu' else 32
-
-# training examples of a fixed subsample (BatchNorm re-estimation, the adaptive sweep), at most
-SUBSET_SIZE = 2048
 
 def subset_size(num_train:int, n:int|None=None) -> int:
     "`n`, or by default `SUBSET_SIZE` training examples (all of them when the training set is smaller)."
@@ -193,10 +193,10 @@ class PointEvaluator(_Batched):
                  splits=('test',), # 'test', 'train' or both
                  # evaluation batch size: use the experiment's `eval_batch_size` to reproduce its metrics
                  batch_size:int=1000,
-                 limit:int|None=None, # only the first `limit` examples of each split
+                 limit:int|None=None, # only the first `limit` examples of each split (None: all of them)
                  # 'interpolate' or 'recompute' (BatchNorm statistics re-estimated at each point)
                  bn:str='interpolate',
-                 # 'recompute': size of the training subset (default `subset_size`: min(2048, training set))
+                 # 'recompute': size of the training subset (default: min(`SUBSET_SIZE`, training set size))
                  bn_samples:int|None=None,
                  bn_seed:int=0, # 'recompute': which training examples (`data.subset('train', n, seed)`)
                  bn_batch_size:int=128, # 'recompute': batch size of the re-estimation
@@ -272,3 +272,6 @@ def check_eval_args(exp, splits, bn, bn_samples, bn_seed, bn_batch_size, limit, 
 def eval_provenance(ev:PointEvaluator, t0:float) -> dict:
     return {'wall_time': time.perf_counter() - t0, 'device': str(ev.device), 'batch_points': ev.batch_points,
             'torch': torch.__version__, 'finished_at': time.strftime('%Y-%m-%dT%H:%M:%S%z')}
+
+# %% ../nbs/07b_evaluator.ipynb #ddb7fbd6
+add_param_docs(__name__)

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from .config import ExperimentConfig, LotteryError, TrainPlan, is_int
+from .config import ExperimentConfig, LotteryError, TrainPlan, add_param_docs, is_int
 from .data import CIFARDataSet, TensorDataSet, crop_flip, crop_flip_params, derive_seed
 from .pruning import Mask, check_mask
 from .training import (TrainOptions, check_every, check_losses, checkpoint_state, is_check_step,
@@ -28,9 +28,7 @@ from .training import (TrainOptions, check_every, check_losses, checkpoint_state
                                  tf32_mode, train_result)
 
 # %% auto #0
-__all__ = ['GroupedConv', 'GroupedBatchNorm', 'GroupedLinear', 'GroupedModel', 'stack_states', 'unstack_state', 'GroupRun',
-           'check_group', 'group_plan', 'group_sgd_step', 'GroupBatches', 'is_oom', 'group_memory', 'free_memory',
-           'GroupLimit', 'train_group', 'CudaGraph', 'EagerGraph']
+__all__ = ['GroupRun', 'group_memory', 'GroupLimit', 'train_group', 'CudaGraph', 'EagerGraph']
 
 # %% ../nbs/04a_group.ipynb #ed96d416
 class GroupedConv(nn.Module):
@@ -113,7 +111,7 @@ class GroupedLinear(nn.Module):
         out = _GroupedAffine.apply(h.reshape(B, self.R, -1).transpose(0, 1), self.weight, self.bias)
         return out.transpose(0, 1).reshape(B, -1)
 
-# %% ../nbs/04a_group.ipynb #0d925f32
+# %% ../nbs/04a_group.ipynb #c576fc12
 _GROUPED = ((nn.modules.conv._ConvNd, GroupedConv), (nn.modules.batchnorm._BatchNorm, GroupedBatchNorm),
             (nn.Linear, GroupedLinear))
 
@@ -169,6 +167,7 @@ class GroupedModel(nn.Module):
     def load_state_dict(self, sd, strict=True): return self.net.load_state_dict(sd, strict)
     def named_parameters(self, *a, **k): return self.net.named_parameters(*a, **k)
 
+# %% ../nbs/04a_group.ipynb #af46c258
 def stack_states(states:list) -> dict:
     "One state_dict with a leading run axis from R state_dicts with the same keys."
     return {k: torch.stack([s[k] for s in states]) for k in states[0]}
@@ -177,7 +176,7 @@ def unstack_state(state:dict, r:int) -> dict:
     "Run `r`'s state_dict (CPU copies) from a stacked one."
     return {k: v[r].detach().to('cpu', copy=True) for k, v in state.items()}
 
-# %% ../nbs/04a_group.ipynb #03086650
+# %% ../nbs/04a_group.ipynb #e234575c
 @dataclass
 class GroupRun:
     "One run of a group: the arguments `lottery_nb.training.train` takes for one run."
@@ -187,13 +186,14 @@ class GroupRun:
     seed:int # data-order seed: fixes the batch order and augmentation (`train`'s `seed`)
     start_state:dict # state_dict to start from (e.g. the rewind point, masked)
     start_step:int=0 # the schedule step of `start_state`
-    end_step:int|None=None # stop after this many schedule steps (default `plan.total`)
+    end_step:int|None=None # the schedule step to stop at (default `plan.total`: the end of training)
     mask:Mask|None=None # prunable name -> bool; weights outside it are held at 0
     snapshot_steps:tuple=() # schedule steps at which to call `on_snapshot`
     on_snapshot:Callable|None=None # on_snapshot(step, cpu_state_dict)
     checkpointer:object=None # load()/save(state)/clear(), in `train`'s checkpoint format
     where:str='' # words naming the run in error messages
 
+# %% ../nbs/04a_group.ipynb #1b84b3ba
 _SHARED = ('dataset', 'data_kwargs', 'model', 'model_kwargs', 'batch_size')
 
 def check_group(runs:list) -> list:
@@ -313,7 +313,7 @@ class GroupBatches:
         self.steps = [t + 1 for t in self.steps]
         return self.data.inputs(x), y
 
-# %% ../nbs/04a_group.ipynb #89be9152
+# %% ../nbs/04a_group.ipynb #55fde0fe
 def is_oom(e:BaseException) -> bool:
     ("Whether `e` is a device's out-of-memory error (PyTorch's own, "
      "or cuDNN's or cuBLAS's as a `RuntimeError`).")
@@ -332,10 +332,11 @@ def _leaf_output_bytes(template:nn.Module, input_shape:tuple) -> int:
         for h in hooks: h.remove()
     return total[0] // 2
 
+# %% ../nbs/04a_group.ipynb #00824282
 def group_memory(template:nn.Module, # the runs' architecture
                  input_shape:tuple, # one example's shape, e.g. `data.input_shape`
                  runs:int, # R
-                 batch_size:int,
+                 batch_size:int, # training examples per run and step (the config's `batch_size`)
                 ) -> dict: # bytes: per_run, state, activations, inputs, total
     "An estimate of the device memory a training step of a group of `runs` needs (see above)."
     pb = sum(p.numel() * p.element_size() for p in template.parameters())
@@ -347,6 +348,7 @@ def group_memory(template:nn.Module, # the runs' architecture
     return dict(per_run=per_run, state=state * runs, activations=act * runs, inputs=inp * runs,
                 total=per_run * runs)
 
+# %% ../nbs/04a_group.ipynb #d0e6a8cb
 def _gib(b:float) -> str: return f'{b / 2**30:.2f} GiB'
 
 def free_memory(dev:torch.device) -> int|None:
@@ -510,42 +512,7 @@ class _Group:
         "Let the captured graph go now (it refers back to the group: a cycle the collector would free late)."
         self.stepper = None
 
-# %% ../nbs/04a_group.ipynb #e441ef24
-def train_group(model:nn.Module, # template network on the training device (its weights are not used)
-                data, # a `lottery_nb.data.DataSet`
-                runs:list, # `GroupRun`s that can share a group (`check_group`)
-                # progress callback, called with the number of steps just done (all runs)
-                on_steps:Callable|None=None,
-                options:TrainOptions|None=None, # execution options (default: the paper's fp32 numerics)
-                # the most runs per computation, kept across calls (default: a new one that says no estimate)
-                limit:GroupLimit|None=None,
-                # step capture: None (`CudaGraph` if capture='reduce-overhead' on CUDA) or `EagerGraph`
-                graph:type|None=None,
-               # per run, as `train` returns: {'state', 'losses', 'start_step', 'end_step', 'wall_time'}
-               ) -> list[dict]:
-    ("Train `runs` as one grouped computation (in chunks when memory asks); "
-     "each result equals that of `train` "
-     "on the run (bitwise on the CPU).")
-    check_group(runs)
-    dev = next(model.parameters()).device
-    opts = (options or TrainOptions()).check(dev)
-    if graph is None and opts.capture == 'reduce-overhead': graph = CudaGraph
-    limit = limit if limit is not None else GroupLimit(estimate=False)
-    limit.fit(model, data.input_shape, len(runs), runs[0].cfg.batch_size, dev)
-    results, report, todo = [None] * len(runs), _reporter(on_steps, runs), list(range(len(runs)))
-    while todo:
-        chunk, ran_out = todo[:limit.chunk(len(todo))], False
-        try: _train_chunk(model, data, runs, chunk, results, report, opts, graph)
-        except Exception as e:
-            if not is_oom(e): raise
-            ran_out = True
-        if ran_out:   # (here, the failed group's tensors are no longer referenced)
-            gc.collect()
-            if dev.type == 'cuda': torch.cuda.empty_cache()
-            limit.halve(len(chunk), sum(results[i] is None for i in chunk), dev)
-        todo = [i for i in todo if results[i] is None]
-    return results
-
+# %% ../nbs/04a_group.ipynb #596f2a32
 def _train_chunk(model, data, runs:list, idx:list, results:list, report:Callable, opts:TrainOptions, graph):
     "Train the runs at positions `idx` of `runs` as one group, each result into `results` as the run ends."
     dev, t0, names = (next(model.parameters()).device, time.perf_counter(),
@@ -615,11 +582,50 @@ def _group_step(g:_Group, sts:list, opts:TrainOptions, x:torch.Tensor, y:torch.T
     g.first = [False] * len(sts)
     g.record(loss, sts)
 
+# %% ../nbs/04a_group.ipynb #4cd402d5
+def train_group(model:nn.Module, # template network on the training device (its weights are not used)
+                data, # a `lottery_nb.data.DataSet`
+                # `GroupRun`s with one dataset, data_kwargs, model, model_kwargs and batch_size
+                runs:list,
+                # progress callback, called with the number of steps just done (all runs)
+                on_steps:Callable|None=None,
+                options:TrainOptions|None=None, # execution options (default: the paper's fp32 numerics)
+                # the most runs per computation, kept across calls (default: a new one that says no estimate)
+                limit:GroupLimit|None=None,
+                # step capture: None (`CudaGraph` if capture='reduce-overhead' on CUDA) or `EagerGraph`
+                graph:type|None=None,
+               # per run, as `train` returns: {'state', 'losses', 'start_step', 'end_step', 'wall_time'}
+               ) -> list[dict]:
+    ("Train `runs` as one grouped computation (in chunks when memory asks); "
+     "each result equals that of `train` "
+     "on the run (bitwise on the CPU).")
+    check_group(runs)
+    dev = next(model.parameters()).device
+    opts = (options or TrainOptions()).check(dev)
+    if graph is None and opts.capture == 'reduce-overhead': graph = CudaGraph
+    limit = limit if limit is not None else GroupLimit(estimate=False)
+    limit.fit(model, data.input_shape, len(runs), runs[0].cfg.batch_size, dev)
+    results, report, todo = [None] * len(runs), _reporter(on_steps, runs), list(range(len(runs)))
+    while todo:
+        chunk, ran_out = todo[:limit.chunk(len(todo))], False
+        try: _train_chunk(model, data, runs, chunk, results, report, opts, graph)
+        except Exception as e:
+            if not is_oom(e): raise
+            ran_out = True
+        if ran_out:   # (here, the failed group's tensors are no longer referenced)
+            gc.collect()
+            if dev.type == 'cuda': torch.cuda.empty_cache()
+            limit.halve(len(chunk), sum(results[i] is None for i in chunk), dev)
+        todo = [i for i in todo if results[i] is None]
+    return results
+
 # %% ../nbs/04a_group.ipynb #c584aa61
 class CudaGraph:
     "`fn` captured once in a `torch.cuda.CUDAGraph` (on `stream`); `replay()` runs it."
     warmup = 3   # steps run (and undone) before the capture: cuBLAS and cuDNN set themselves up
-    def __init__(self, fn:Callable, stream=None):
+    def __init__(self, fn:Callable, # the step: no arguments, reads and writes only tensors that outlive it
+                 stream=None, # the CUDA stream to capture on (None: a side stream of PyTorch's)
+                ):
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph, stream=stream): fn()
     def replay(self): self.graph.replay()
@@ -628,7 +634,9 @@ class EagerGraph:
     ("The CPU stand-in of `CudaGraph`: keeps `fn` and calls it at each `replay()` (the graph path without "
      "CUDA).")
     warmup = 1   # one step run and undone, as before a capture
-    def __init__(self, fn:Callable, stream=None): self.fn, self.replays = fn, 0
+    def __init__(self, fn:Callable, # the step, called at every `replay()`
+                 stream=None, # not used (`CudaGraph`'s signature)
+                ): self.fn, self.replays = fn, 0
     def replay(self): self.fn(); self.replays += 1
 
 # %% ../nbs/04a_group.ipynb #d8e3ecba
@@ -685,3 +693,6 @@ class _StepGraph:
             self.last = (lrs, decays)
         self.graph.replay()
         return self.loss
+
+# %% ../nbs/04a_group.ipynb #4f57e30e
+add_param_docs(__name__)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from .config import ExperimentConfig, LotteryError, TrainPlan, as_config, store_path
+from .config import ExperimentConfig, LotteryError, TrainPlan, add_param_docs, as_config, store_path
 from .data import derive_seed, get_data
 from .distributed import (barrier, broadcast, check_ddp, dist_env, evaluate_ddp, idle_message,
                                     init_distributed, is_writer, on_rank0, require_torchrun, split_chains,
@@ -27,10 +27,7 @@ from .store import (ONE_BY_ONE, Experiment, RunEnvironment, StoreCorrupt, check_
 from .training import TrainOptions, evaluate, get_device, train
 
 # %% auto #0
-__all__ = ['level_metrics', 'prune_seed', 'order_seed', 'dense_seed_list', 'dense_label', 'store_finished', 'train_level',
-           'imp_wr', 'progress_bar', 'run_units', 'run_groups', 'remaining_weights', 'check_levels', 'probe_model',
-           'train_plan', 'training_share', 'setup', 'rank_units', 'UnitPlan', 'OneByOne', 'Grouped', 'DDPRank0',
-           'DDPFollower', 'execution_strategy', 'imp_progress', 'finished_experiment', 'run_imp']
+__all__ = ['dense_seed_list', 'run_imp']
 
 # %% ../nbs/06_imp.ipynb #2aec362c
 def level_metrics(model, data, cfg, seed, rewind, level, mask, out, prov, ev=evaluate) -> dict:
@@ -57,14 +54,16 @@ def order_seed(cfg:ExperimentConfig, seed:int, rewind:int|None, level:int) -> in
     if cfg.data_order == 'shared' or level == 0: return seed
     return derive_seed(seed, 'order', rewind, level)
 
-# %% ../nbs/06_imp.ipynb #692d23fe
-def dense_seed_list(cfg:ExperimentConfig) -> list:
+# %% ../nbs/06_imp.ipynb #58c8c647
+def dense_seed_list(cfg:ExperimentConfig, # the experiment: its `seeds` and `dense_seeds`
+                   ) -> list: # the replicate seeds, then derived ones up to `dense_seeds` in all
     ("The seeds of the dense runs that estimate ε: the replicate seeds, "
      "then extra seeds derived from them up to `cfg.dense_seeds`.")
     reps = list(cfg.seeds)
     extra = max(0, (cfg.dense_seeds or 0) - len(reps))
     return reps + [derive_seed(reps[j % len(reps)], 'dense', j // len(reps)) for j in range(extra)]
 
+# %% ../nbs/06_imp.ipynb #251a4cf8
 def dense_label(cfg:ExperimentConfig, # the experiment
                 seeds:list, # seeds of dense runs (of `dense_seed_list(cfg)`) trained now
                ) -> str:
@@ -561,3 +560,6 @@ def run_imp(cfg:ExperimentConfig|str, # the experiment (e.g. `get_preset('cpu')`
     finally:
         if bar: bar.close()
     return exp
+
+# %% ../nbs/06_imp.ipynb #49526efd
+add_param_docs(__name__)

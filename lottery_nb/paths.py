@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import LotteryError, is_int
+from .config import LotteryError, add_param_docs, is_int
 from .claims import dense_epsilon, linear_excess
 from .evaluator import (eval_bar, check_splits, eval_provenance, check_eval_args, eval_inputs,
                                   make_evaluator)
@@ -37,13 +37,14 @@ def error_barrier(path:dict, # a result of `interpolation_path`
 
 def is_linearly_connected(path:dict, # a result of `interpolation_path`
                           eps:float, # e.g. `matching_threshold(exp)['epsilon']`
-                          metric:str='test_error',
+                          metric:str='test_error', # 'test_error', 'train_error', 'test_loss' or 'train_loss'
                          ) -> bool:
     "Linear mode connectivity (Definition A.1): the error barrier is smaller than `eps`."
     return error_barrier(path, metric) < eps
 
 # %% ../nbs/07c_paths.ipynb #212d4cfa
-def test_examples(cfg) -> int:
+def test_examples(cfg, # an `ExperimentConfig`: its data set and `data_kwargs`
+                 ) -> int: # examples in its test set
     ("The test-set size of `cfg`'s data (the `n_test` of the claim functions), as "
      "`lottery_nb.store.data_sizes` knows it (without loading a data set it has seen).")
     return data_sizes(cfg)['num_test']
@@ -182,7 +183,7 @@ def interpolation_path(exp:Experiment, # the experiment
                        # 'recompute': batch size (default: the experiment's batch size)
                        bn_batch_size:int|None=None,
                        limit:int|None=None, # evaluate the first `limit` examples of each split only
-                       device:str|None=None, # default: the experiment's device
+                       device:str|None=None, # evaluation device, e.g. 'cuda' (default: the experiment's)
                        batch_points:int|None=None, # points per vmap call (see `PointEvaluator`)
                        cache:bool=True, # read and write the analysis cache
                        progress:bool=True, # show a progress bar
@@ -205,8 +206,12 @@ def interpolation_paths(exp:Experiment, # the experiment
                         pairs:list, # `(a, b)` pairs of stored solutions, each `(seed, rewind, level)`
                         betas=DEFAULT_BETAS, # beta grid of every path (0 and 1 are added)
                         splits=('test', 'train'), # which splits to evaluate
-                        bn:str='interpolate', bn_samples:int|None=None, bn_seed:int=0,
-                        bn_batch_size:int|None=None, limit:int|None=None, device:str|None=None,
+                        bn:str='interpolate', # BatchNorm mode: 'interpolate' (as the paper) or 'recompute'
+                        bn_samples:int|None=None, # 'recompute': subset size (default min(2048, training set))
+                        bn_seed:int=0, # 'recompute': which subset
+                        bn_batch_size:int|None=None, # 'recompute': batch size (default: the experiment's)
+                        limit:int|None=None, # evaluate the first `limit` examples of each split only
+                        device:str|None=None, # evaluation device, e.g. 'cuda' (default: the experiment's)
                         batch_points:int|None=None, # points per vmap call, shared by the paths
                         # read and write the analysis cache (the files of `interpolation_path`)
                         cache:bool=True,
@@ -249,7 +254,7 @@ def projection_path(exp:Experiment, # the experiment
                     splits=('test',), # which splits to evaluate
                     bn:str='interpolate', # BatchNorm mode: 'interpolate' (as the paper) or 'recompute'
                     limit:int|None=None, # evaluate the first `limit` examples of each split only
-                    device:str|None=None, # default: the experiment's device
+                    device:str|None=None, # evaluation device, e.g. 'cuda' (default: the experiment's)
                     batch_points:int|None=None, # points per vmap call (see `PointEvaluator`)
                     cache:bool=True, # read and write the analysis cache
                     progress:bool=True, # show a progress bar
@@ -282,8 +287,13 @@ def barrier_matrix(exp:Experiment, # the experiment
                    levels=None, # levels to compare (default: every stored level of the run, 0..L_max)
                    betas=DEFAULT_BETAS, # β grid of every path, in [0, 1]
                    split:str='test', # 'test' (as the paper) or 'train'
-                   bn:str='interpolate', bn_samples:int|None=None, bn_seed:int=0, bn_batch_size:int|None=None,
-                   limit:int|None=None, device:str|None=None, batch_points:int|None=None,
+                   bn:str='interpolate', # BatchNorm mode: 'interpolate' (as the paper) or 'recompute'
+                   bn_samples:int|None=None, # 'recompute': subset size (default min(2048, training set))
+                   bn_seed:int=0, # 'recompute': which subset
+                   bn_batch_size:int|None=None, # 'recompute': batch size (default: the experiment's)
+                   limit:int|None=None, # evaluate the first `limit` examples of the split only
+                   device:str|None=None, # evaluation device, e.g. 'cuda' (default: the experiment's)
+                   batch_points:int|None=None, # points per vmap call (see `PointEvaluator`)
                    cache:bool=True, # read and write the analysis cache
                    progress:bool=True, # progress bar over the pairs' points
                   # levels, max_error, barrier, max_loss, loss_barrier (n x n), error, threshold, ...
@@ -360,3 +370,6 @@ def mean_barrier_matrix(exp:Experiment, # the experiment
         out[k] = st.mean(0); out[f'{k}_std'] = st.std(0, ddof=1) if len(mats) > 1 else np.zeros_like(st[0])
     out.update({k: mats[0][k] for k in ('threshold', 'epsilon', 'dense_error')})
     return out
+
+# %% ../nbs/07c_paths.ipynb #4c0afd3e
+add_param_docs(__name__)

@@ -15,17 +15,15 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from .config import ExperimentConfig, LotteryError, TrainPlan
+from .config import ExperimentConfig, LotteryError, TrainPlan, add_param_docs
 from .pruning import Mask, check_mask
 
 # %% auto #0
-__all__ = ['get_device', 'evaluate', 'batch_sums', 'MemoryCheckpoint', 'TrainingDiverged', 'TrainOptions', 'tf32_mode',
-           'step_context', 'prepare_model', 'prepare_input', 'check_every', 'is_check_step', 'is_checkpoint_step',
-           'checkpoint_state', 'train_result', 'sgd_weight_decay', 'sgdw_factor', 'check_losses', 'check_span',
-           'live_mask', 'zero_pruned', 'grad_masks', 'sgd_optimizer', 'sgd_step', 'RunProgress', 'train']
+__all__ = ['get_device', 'evaluate', 'MemoryCheckpoint', 'TrainingDiverged', 'TrainOptions', 'train']
 
 # %% ../nbs/04_training.ipynb #4e39faf5
-def get_device(name:str='auto') -> torch.device:
+def get_device(name:str='auto', # 'auto' (CUDA when available, else CPU), 'cpu', 'cuda', 'cuda:N' or 'mps'
+              ) -> torch.device:
     "Resolve a device name ('auto', 'cpu', 'cuda', 'cuda:N', 'mps') to a `torch.device` that exists here."
     if name == 'auto': return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     dev = torch.device(name)
@@ -40,13 +38,13 @@ def get_device(name:str='auto') -> torch.device:
                            "use device='cpu' or 'auto'.")
     return dev
 
-# %% ../nbs/04_training.ipynb #2f0ddac7
+# %% ../nbs/04_training.ipynb #3bc673de
 @torch.no_grad()
 def evaluate(model:torch.nn.Module, # the network, on the data's device
              data, # a `lottery_nb.data.DataSet`
              split:str='test', # 'train' or 'test'
-             batch_size:int=1000, # evaluation batch size (does not change the result)
-             limit:int|None=None, # evaluate the first `limit` examples only
+             batch_size:int=1000, # examples per forward pass (another size changes results by rounding only)
+             limit:int|None=None, # evaluate the first `limit` examples only (None: the whole split)
             ) -> dict: # {'error': float, 'loss': float, 'n': int}
     ("Error and mean cross-entropy loss of `model` on a split, in fp32 (on CUDA with TF32 off, "
      "whatever PyTorch's default).")
@@ -54,6 +52,7 @@ def evaluate(model:torch.nn.Module, # the network, on the data's device
     n = sum(s[2] for s in sums)
     return {'error': sum(s[1] for s in sums) / n, 'loss': sum(s[0] for s in sums) / n, 'n': n}
 
+# %% ../nbs/04_training.ipynb #17ccdf00
 def batch_sums(model:torch.nn.Module, # the network, on the batches' device
                batches, # (x, y) pairs
               ) -> list: # per batch: (summed cross-entropy, wrong predictions, examples)
@@ -319,7 +318,7 @@ def train(model:torch.nn.Module, # the network (its parameters are overwritten w
           seed:int, # replicate seed: fixes the batch order and augmentation
           start_state:dict, # state_dict to start from (e.g. the rewind point)
           start_step:int=0, # the schedule step of `start_state`
-          end_step:int|None=None, # stop after this many schedule steps (default `plan.total`)
+          end_step:int|None=None, # the schedule step to stop at (default `plan.total`: the end of training)
           mask:Mask|None=None, # prunable name -> bool; weights outside it are held at 0
           snapshot_steps=(), # schedule steps at which to call `on_snapshot`
           on_snapshot:Callable|None=None, # on_snapshot(step, cpu_state_dict)
@@ -347,3 +346,6 @@ def train(model:torch.nn.Module, # the network (its parameters are overwritten w
         loss = sgd_step(fwd, next(batches), plan.lr_at(run.step), opt, params, masked, cfg, plan, opts, dev)
         run.record(loss if loss_reduce is None else loss_reduce(loss))
     return train_result(_cpu_state(model), run.losses, start_step, end_step, run.wall_time())
+
+# %% ../nbs/04_training.ipynb #179f5908
+add_param_docs(__name__)
