@@ -20,7 +20,7 @@ __all__ = ['VERDICTS', 'decide', 'Verdict', 'untestable', 'by_construction', 'de
            'epsilon_interval', 'matching', 'linearly_connected', 'lcs_membership', 'all_hold', 'negate', 'share_hold',
            'most_above', 'iff_segments', 'iff_agreement', 'adaptive_saving', 'no_worse_than', 'share_at_most',
            'rewind_better', 'rewind_contrast', 'matching_levels', 'sparsest_matching', 'deeper_matching',
-           'claims_markdown', 'power_table', 'power_markdown']
+           'claims_markdown', 'replicates_needed', 'power_table', 'power_markdown']
 
 # %% ../nbs/08_claims.ipynb #3d184744
 VERDICTS = ('yes', 'no', 'undecided', 'untestable', 'by construction') # what a claim's row can say

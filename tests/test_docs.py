@@ -191,7 +191,7 @@ PUBLIC = {
                'epsilon_interval', 'matching', 'linearly_connected', 'lcs_membership', 'all_hold', 'negate',
                'share_hold', 'most_above', 'iff_segments', 'iff_agreement', 'adaptive_saving', 'no_worse_than',
                'share_at_most', 'rewind_better', 'rewind_contrast', 'matching_levels', 'sparsest_matching',
-               'deeper_matching', 'claims_markdown', 'power_table', 'power_markdown'],
+               'deeper_matching', 'claims_markdown', 'replicates_needed', 'power_table', 'power_markdown'],
     'cli': ['summary_table', 'imp_main', 'figures_main', 'adaptive_main', 'store_main', 'main'],
     'distributed': ['dist_env', 'split_chains', 'init_distributed', 'leave_distributed', 'train_ddp', 'evaluate_ddp'],
     'figures': ['FIGURES', 'HEARTBEAT_ENV', 'figures_dir', 'notebook_parameters', 'available_figures', 'run_figures'],
