@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import (ExperimentConfig, LotteryError, TrainPlan, as_config, get_preset, is_int,
-                               store_path)
+from .config import (ExperimentConfig, LotteryError, TrainPlan, add_param_docs, as_config, get_preset,
+                               is_int, store_path)
 from .connectivity import DEFAULT_BETAS, Point, PointEvaluator, matching_threshold, project_point
 from .data import DataSet, TensorDataSet, get_data
 from .evaluator import subset_size
@@ -30,20 +30,19 @@ from .pruning import Mask, density, magnitude_prune, num_prunable, num_remaining
 from .training import get_device, train
 
 # %% auto #0
-__all__ = ['DEFAULT_RATIOS', 'check_ratios', 'check_betas', 'AdaptiveSettings', 'fixed_schedule', 'target_remaining',
-           'check_epoch', 'last_epoch_epsilon', 'sweep_data', 'lcs_threshold', 'choose_ratio', 'path_losses',
-           'sweep_outcome', 'sweep_choice', 'ratio_sweep', 'prune_count', 'prune_exactly', 'AdaptiveExperiment',
-           'check_chains', 'run_adaptive', 'schedule_cost', 'levels_to_reach', 'matching_rewind', 'compare_schedules',
-           'adaptive_table']
+__all__ = ['DEFAULT_RATIOS', 'AdaptiveSettings', 'fixed_schedule', 'last_epoch_epsilon', 'AdaptiveExperiment', 'run_adaptive',
+           'schedule_cost', 'levels_to_reach', 'matching_rewind', 'compare_schedules', 'adaptive_table']
 
 # %% ../nbs/09_adaptive.ipynb #be0e085a
 _THRESHOLDS = ('final', 'last_epoch_mean')
 _RULES = ('first_failure', 'largest_pass')
-DEFAULT_RATIOS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+DEFAULT_RATIOS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9) # the sweep of step 2: 10%, 20%, ..., 90%
 
+# %% ../nbs/09_adaptive.ipynb #17ba0f75
 def _is_num(v) -> bool: return (isinstance(v, (int, float, np.integer, np.floating))
                                 and not isinstance(v, bool) and math.isfinite(v))
-def check_ratios(ratios) -> tuple:
+def check_ratios(ratios, # pruning ratios in (0, 1), e.g. (0.1, 0.2, ..., 0.9)
+                ) -> tuple:
     "The sweep's ratios as a sorted tuple of floats, or a `LotteryError` naming the bad one."
     if isinstance(ratios, (str, bytes)) or not hasattr(ratios, '__iter__'):
         raise LotteryError(f"ratios={ratios!r} is not a sequence; give pruning ratios in (0, "
@@ -59,7 +58,8 @@ def check_ratios(ratios) -> tuple:
                                                                      "give each ratio once.")
     return tuple(sorted(float(r) for r in rs))
 
-def check_betas(betas) -> tuple:
+def check_betas(betas, # path points in [0, 1]
+               ) -> tuple:
     ("The sweep's path points as a sorted tuple in [0, 1] with both end points: β is where a point lies "
      "between the solution (0) and its projection (1), never outside (the paths of `lottery_nb.paths` may "
      "extrapolate; the sweep asks about the segment).")
@@ -137,7 +137,11 @@ def fixed_schedule(n:int, # prunable weights of the model
     for _ in range(levels): out.append(out[-1] - math.ceil(fraction * out[-1]))
     return out
 
-def target_remaining(settings:AdaptiveSettings, cfg:ExperimentConfig, n:int) -> int:
+# %% ../nbs/09_adaptive.ipynb #0743d86c
+def target_remaining(settings:AdaptiveSettings, # the heuristic's knobs (`target_density`)
+                     cfg:ExperimentConfig, # the experiment (`levels`, `prune_fraction`: the default target)
+                     n:int, # prunable weights of the model
+                    ) -> int:
     "The number of weights an adaptive run ends on."
     if settings.target_density is None:
         if cfg.levels < 1: raise LotteryError(
@@ -208,7 +212,7 @@ def lcs_threshold(dense:Point, # the dense solution w_T (level 0)
                   steps_per_epoch:int, # batches per epoch
                   evaluator:PointEvaluator, # evaluates 'train' on the sweep's subsample
                   kind:str='final', # 'final' or 'last_epoch_mean'
-                  ddof:int=1,
+                  ddof:int=1, # of ε's standard deviation: 1 (sample) or 0 (population)
                  # threshold, dense_loss, epsilon, last_epoch_mean, kind, ddof, forward_examples, wall_time
                  ) -> dict:
     "Step 1: the threshold for leaving the train LCS-set, the dense network's training loss + $\\varepsilon$."
@@ -290,7 +294,7 @@ def ratio_sweep(evaluator:PointEvaluator, # evaluates 'train' (the sweep's subsa
                 rule:str='first_failure', # how to read a non-monotone outcome
                 full_paths:bool=False, # evaluate every point of every path
                 scope:str='global', # magnitude pruning scope (as IMP)
-                progress:bool=False,
+                progress:bool=False, # show a bar over the ratios
                ) -> dict: # p, outcomes (per ratio), points, forward_examples, wall_time, ...
     "Step 2: the training loss along the path from `point` to each candidate projection, and the ratio $p$."
     ratios, betas = check_ratios(ratios), check_betas(betas)
@@ -380,8 +384,13 @@ def _resolve(settings:AdaptiveSettings, cfg:ExperimentConfig, data:DataSet, plan
 class AdaptiveExperiment(AdaptiveStore):
     ("The run store of one adaptive IMP run (`lottery_nb.adaptive_store.AdaptiveStore`), "
      "for settings checked against the experiment.")
-    def __init__(self, cfg:ExperimentConfig|str, store:str|Path|None=None,
-                 settings:AdaptiveSettings|None=None, plan:TrainPlan|None=None, data:DataSet|None=None):
+    def __init__(self,
+                 cfg:ExperimentConfig|str, # the experiment or a preset, as given to `run_adaptive`
+                 store:str|Path|None=None, # run-store folder; None: `default_store()`
+                 settings:AdaptiveSettings|None=None, # the heuristic's knobs (default: `AdaptiveSettings()`)
+                 plan:TrainPlan|None=None, # `cfg` resolved to steps (default: resolved with `data`)
+                 data:DataSet|None=None, # the experiment's data set (default: loaded on the CPU)
+                ):
         cfg, store = as_config(cfg), store_path(store)
         data = data if data is not None else get_data(cfg.dataset, device='cpu', **cfg.data_kwargs)
         plan = plan or cfg.resolve(data.steps_per_epoch(cfg.batch_size))
@@ -417,6 +426,7 @@ def _sweep_summary(sw:dict) -> dict:
             'forward_examples', 'wall_time', 'skipped')
     return {k: sw[k] for k in keys if k in sw}
 
+# %% ../nbs/09_adaptive.ipynb #c285d158
 class _Chain:
     "The chain of levels of one seed and rewind step (`_AdaptiveRunner`'s main loop)."
     def chain(self, seed:int, rewind:int):
@@ -549,7 +559,7 @@ def run_adaptive(cfg:ExperimentConfig|str, # the experiment or a preset (`levels
 
 # %% ../nbs/09_adaptive.ipynb #a6b00951
 def schedule_cost(exp:Experiment, # a fixed `Experiment` or an `AdaptiveExperiment`
-                  seed:int,
+                  seed:int, # replicate
                   rewind:int, # in steps
                   # count levels up to the first with at most this many weights (None: all stored)
                   target:int|None=None,
@@ -593,7 +603,8 @@ def levels_to_reach(n:int, # prunable weights
     while rem > target: rem -= math.ceil(fraction * rem); L += 1
     return L
 
-def matching_rewind(cfg:ExperimentConfig|str) -> ExperimentConfig:
+def matching_rewind(cfg:ExperimentConfig|str, # an experiment or a preset name
+                   ) -> ExperimentConfig:
     "`cfg` with its largest rewind step only (the presets' matching one): the default rewind step of Fig. 4."
     cfg = as_config(cfg)
     data = get_data(cfg.dataset, device='cpu', **cfg.data_kwargs)
@@ -638,7 +649,8 @@ def compare_schedules(fixed:Experiment, # fixed-ratio IMP (`run_imp`), run far e
     return out
 
 # %% ../nbs/09_adaptive.ipynb #a7f23e3a
-def adaptive_table(ax:AdaptiveExperiment) -> str:
+def adaptive_table(ax:AdaptiveExperiment, # an adaptive run (e.g. what `run_adaptive` returns)
+                  ) -> str:
     "One line per stored level of every chain: weights, density, p, the ratio pruned, test error, sweep cost."
     rows = ax.results()
     if not rows: return '(no finished levels)'
@@ -654,3 +666,6 @@ def adaptive_table(ax:AdaptiveExperiment) -> str:
                     f"{100 * r['test_error']:.2f}", str(sw.get('points', '-')), f"{r['wall_time']:.1f}",
                     f"{sw.get('wall_time', 0.0):.1f}"])
     return text_table(head, out)
+
+# %% ../nbs/09_adaptive.ipynb #6afead32
+add_param_docs(__name__)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .config import ExperimentConfig, LotteryError, TrainPlan, legacy_key
+from .config import ExperimentConfig, LotteryError, TrainPlan, add_param_docs, legacy_key
 from .store import (Experiment, StoreCorrupt, adaptive_hash, clean_tmp, file_lock, legacy_hash,
                               load_json, lock_file, save_json, writing)
 
@@ -38,10 +38,40 @@ class _Chains:
         "Whether a result row belongs to the seeds and rewind steps of the plan."
         return m['seed'] in self.cfg.seeds and m['rewind_step'] in self.plan.rewind_steps
 
+# %% ../nbs/09a_adaptive_store.ipynb #3b03f552
+class _SweepFiles:
+    "The files of an adaptive run beyond `Experiment`'s: each seed's LCS threshold and each level's sweep."
+    def seed_lock(self, seed:int) -> Path: return lock_file(self.seed_dir(seed))
+    def threshold_file(self, seed:int) -> Path: return self.seed_dir(seed) / 'lcs_threshold.json'
+    def sweep_file(self, seed:int, rewind:int, level:int) -> Path:
+        return self.level_dir(seed, rewind, level) / 'sweep.json'
+    def threshold(self, seed:int) -> dict:
+        "Step 1 of a seed, as stored."
+        return load_json(self.threshold_file(seed))
+    def threshold_missing(self, seed:int) -> bool:
+        ("Whether the seed's threshold is gone (`lottery store repair` removed it) although a stored sweep "
+         "used it.")
+        if self.threshold_file(seed).exists(): return False
+        return any(not load_json(f).get('skipped')
+                   for f in self.seed_dir(seed).glob('rewind_*/level_*/sweep.json'))
+    def sweep(self, seed:int, rewind:int, level:int) -> dict:
+        "The sweep at level `level - 1` that chose the mask of level `level`."
+        p = self.sweep_file(seed, rewind, level)
+        if not p.exists():
+            raise LotteryError(f"Level {level} of seed {seed}, rewind step {rewind} has no sweep in the "
+                               f"store {str(self.path)!r}; run it first (run_adaptive).")
+        return load_json(p)
+
 # %% ../nbs/09a_adaptive_store.ipynb #03bc3899
-class AdaptiveStore(_Chains, Experiment):
+class AdaptiveStore(_Chains, _SweepFiles, Experiment):
     "The directory of one adaptive run: `Experiment`'s layout and readers; level 0 links to the fixed run's."
-    def __init__(self, cfg:ExperimentConfig, store:str|Path, plan:TrainPlan|None, resolved:dict):
+    def __init__(self,
+                 cfg:ExperimentConfig, # the fixed IMP experiment whose dense runs the adaptive run shares
+                 store:str|Path, # the run store folder
+                 plan:TrainPlan|None, # `cfg` resolved to steps (`cfg.resolve(steps_per_epoch)`)
+                 # the resolved adaptive settings (`target_remaining`, `floor`, ...): their hash names the run
+                 resolved:dict,
+                ):
         self.resolved, self.fixed = resolved, Experiment(cfg, store, plan)
         self.hash = adaptive_hash(cfg.hash, cfg.eval_batch_size, resolved)
         super().__init__(cfg, store, plan)
@@ -68,27 +98,6 @@ class AdaptiveStore(_Chains, Experiment):
                                "directory's hash; it was edited by hand, so move it away.")
         return self
 
-    def seed_lock(self, seed:int) -> Path: return lock_file(self.seed_dir(seed))
-    def threshold_file(self, seed:int) -> Path: return self.seed_dir(seed) / 'lcs_threshold.json'
-    def sweep_file(self, seed:int, rewind:int, level:int) -> Path:
-        return self.level_dir(seed, rewind, level) / 'sweep.json'
-    def threshold(self, seed:int) -> dict:
-        "Step 1 of a seed, as stored."
-        return load_json(self.threshold_file(seed))
-    def threshold_missing(self, seed:int) -> bool:
-        ("Whether the seed's threshold is gone (`lottery store repair` removed it) although a stored sweep "
-         "used it.")
-        if self.threshold_file(seed).exists(): return False
-        return any(not load_json(f).get('skipped')
-                   for f in self.seed_dir(seed).glob('rewind_*/level_*/sweep.json'))
-    def sweep(self, seed:int, rewind:int, level:int) -> dict:
-        "The sweep at level `level - 1` that chose the mask of level `level`."
-        p = self.sweep_file(seed, rewind, level)
-        if not p.exists():
-            raise LotteryError(f"Level {level} of seed {seed}, rewind step {rewind} has no sweep in the "
-                               f"store {str(self.path)!r}; run it first (run_adaptive).")
-        return load_json(p)
-
     def link_dense(self, seed:int):
         ("Link `seed_<seed>/dense` (relative, atomic) to the fixed experiment's dense run; "
          "hold the seed's lock.")
@@ -100,3 +109,6 @@ class AdaptiveStore(_Chains, Experiment):
             link.parent.mkdir(parents=True, exist_ok=True)
             tmp = link.with_name(f'.dense.{os.getpid()}.tmp')
             os.symlink(target, tmp); os.replace(tmp, link)
+
+# %% ../nbs/09a_adaptive_store.ipynb #8b5870d5
+add_param_docs(__name__)

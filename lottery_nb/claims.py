@@ -13,21 +13,17 @@ from functools import lru_cache
 import numpy as np
 from scipy import stats
 
-from .config import LotteryError, is_int
+from .config import LotteryError, add_param_docs, is_int
 
 # %% auto #0
-__all__ = ['VERDICTS', 'DECIDED', 'decide', 'side', 'decide_interval', 'fmt_value', 'Verdict', 'untestable', 'by_construction',
-           'tally', 'as_values', 'as_errors', 'dense_epsilon', 'dense_threshold', 'error_resolution', 'chi2_quantile',
-           't_quantile', 'epsilon_interval', 'mean_halfwidth', 'diff_halfwidth', 'threshold_interval',
-           'bootstrap_margin', 'matching', 'linear_excess', 'path_barriers', 'linearly_connected', 'lcs_membership',
-           'all_hold', 'negate', 'share_hold', 'most_above', 'iff_segments', 'iff_agreement', 'adaptive_saving',
-           'no_worse_than', 'share_at_most', 'rewind_better', 'rewind_contrast', 'matching_levels', 'matching_run',
-           'sparsest_matching', 'deeper_matching', 'claims_summary', 'claims_markdown', 'verdict_with',
-           'replicates_needed', 'power_table', 'power_markdown', 'n_test_for_resolution', 'error_sampling_std']
+__all__ = ['VERDICTS', 'decide', 'Verdict', 'untestable', 'by_construction', 'dense_epsilon', 'dense_threshold',
+           'epsilon_interval', 'matching', 'linearly_connected', 'lcs_membership', 'all_hold', 'negate', 'share_hold',
+           'most_above', 'iff_segments', 'iff_agreement', 'adaptive_saving', 'no_worse_than', 'share_at_most',
+           'rewind_better', 'rewind_contrast', 'matching_levels', 'sparsest_matching', 'deeper_matching',
+           'claims_markdown', 'replicates_needed', 'power_table', 'power_markdown']
 
 # %% ../nbs/08_claims.ipynb #3d184744
-VERDICTS = ('yes', 'no', 'undecided', 'untestable', 'by construction')
-DECIDED = ('yes', 'no')
+VERDICTS = ('yes', 'no', 'undecided', 'untestable', 'by construction') # what a claim's row can say
 
 def _finite(name, v) -> float:
     if (isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating))
@@ -50,6 +46,9 @@ def decide(margin:float, # signed: positive speaks for the claim
     if band > 0 and abs(m) <= band * (1 + 1e-9): return 'undecided'
     return 'yes' if m > 0 or (m == 0 and not strict) else 'no'
 
+# %% ../nbs/08_claims.ipynb #38744925
+DECIDED = ('yes', 'no')
+
 def side(margin:float, lo:float, hi:float) -> float:
     ("The part of the interval (lo, hi) that could reverse `margin`'s sign: margin - lo for a margin >= 0, "
      "hi - margin below.")
@@ -64,7 +63,8 @@ def decide_interval(margin:float, lo:float, hi:float, resolution:float=0.0, stri
 # %% ../nbs/08_claims.ipynb #4cfc6b0f
 def fmt_value(v:float, # a margin, uncertainty or resolution
               unit:str, # 'error' (fraction, shown in points), 'share' (fraction, shown in %), or a plain unit
-              signed:bool=False) -> str:
+              signed:bool=False, # with its sign
+             ) -> str:
     ("A number in its claim's units, for tables: errors in percentage points, shares in %, "
      "other units as they are.")
     s = '+' if signed else ''
@@ -72,6 +72,7 @@ def fmt_value(v:float, # a margin, uncertainty or resolution
     if unit == 'share': return f"{100 * v:{s}.0f}%"
     return f"{v:{s}.3g} {unit}"
 
+# %% ../nbs/08_claims.ipynb #816773e5
 @dataclass
 class Verdict:
     "A claim's verdict with its margin (positive: for the claim), seed-level uncertainty and resolution."
@@ -115,9 +116,15 @@ class Verdict:
                 f"{fmt_value(self.uncertainty, self.unit)}, "
                 f"resolution {fmt_value(self.resolution, self.unit)}, n={self.n}{agr})")
 
+# %% ../nbs/08_claims.ipynb #64ccd336
 def untestable(claim:str, # the claim, in words
                why:str, # what the run lacks, e.g. 'n=1' or 'no clearly matching level'
-               paper:str='', measured:str='', unit:str='error', n:int=0, **details) -> Verdict:
+               paper:str='', # what the paper says, for the table
+               measured:str='', # what this run measured (default: 'untestable: <why>')
+               unit:str='error', # the claim's unit, as `Verdict.unit`
+               n:int=0, # how many values the run had for it
+               **details, # kept in `Verdict.details`
+              ) -> Verdict:
     ("A row for a claim this run has nothing to test on: it stays in the table, says why, "
      "and counts as no evidence.")
     return Verdict(claim, 'untestable', 0.0, 0.0, 0.0, n, unit, '', None, paper,
@@ -130,7 +137,9 @@ def by_construction(v:Verdict, # the verdict the claim's function gave
     return dataclasses.replace(v, verdict='by construction', why=why,
                                details={**v.details, 'verdict_if_tested': v.verdict})
 
-def tally(verdicts:list) -> dict:
+# %% ../nbs/08_claims.ipynb #f71e0c68
+def tally(verdicts:list, # `Verdict`s
+         ) -> dict:
     "How many rows have each verdict (every key of `VERDICTS`)."
     vs = list(verdicts)
     return {k: sum(v.verdict == k for v in vs) for k in VERDICTS}
@@ -183,22 +192,27 @@ def _sd(x) -> float: return float(np.std(x, ddof=1))   # the per-seed std of rep
 def _eps(d): return float(np.std(d, ddof=1)) if len(d) > 1 else 0.0  # unchecked (the bootstrap's inner loop)
 def _thr(d): return float(np.mean(d)) + _eps(d)
 
-def as_errors(**named) -> tuple:
+def as_errors(**named, # name=values: the arguments' names (for messages) and their per-seed errors
+             ) -> tuple:
     ("Each keyword's values as test errors (`as_values` with bounds 0 and 1, one value per seed), "
      "in the order given.")
     return tuple(as_values(name, v, lo=0, hi=1) for name, v in named.items())
 
 def _dense(dense_errors): return as_values('dense_errors', dense_errors, lo=0, hi=1)  # one group: no tuple
 
-def dense_epsilon(dense_errors) -> float:
+# %% ../nbs/08_claims.ipynb #a663ffbd
+def dense_epsilon(dense_errors, # dense test errors (fractions), one per dense run
+                 ) -> float:
     ("$\\varepsilon$ of Definition A.2: the sample std (ddof=1) of the dense test errors across replicates; "
      "0 for one.")
     return _eps(_dense(dense_errors))
 
-def dense_threshold(dense_errors) -> float:
+def dense_threshold(dense_errors, # dense test errors (fractions), one per dense run
+                   ) -> float:
     "The matching threshold of Definition A.2: mean dense test error + `dense_epsilon`."
     return _thr(_dense(dense_errors))
 
+# %% ../nbs/08_claims.ipynb #39a4b152
 def error_resolution(n_test:int|None, # test examples (None: exact numbers, resolution 0)
                     ) -> float:
     "One test example as an error: $1/n_\\text{test}$ (0 for None, i.e. exact hand-made numbers)."
@@ -210,12 +224,16 @@ def error_resolution(n_test:int|None, # test examples (None: exact numbers, reso
 
 # %% ../nbs/08_claims.ipynb #7ce12a06
 @lru_cache(maxsize=None)
-def chi2_quantile(p:float, df:float) -> float:
+def chi2_quantile(p:float, # probability
+                  df:float, # degrees of freedom
+                 ) -> float:
     "The p-quantile of the chi-square distribution with `df` degrees of freedom (`scipy.stats.chi2.ppf`)."
     return float(stats.chi2.ppf(p, df))
 
 @lru_cache(maxsize=None)
-def t_quantile(p:float, df:float) -> float:
+def t_quantile(p:float, # probability
+               df:float, # degrees of freedom (any real df > 0)
+              ) -> float:
     ("The p-quantile of Student's t distribution with `df` degrees of freedom (`scipy.stats.t.ppf`, any "
      "real df > 0).")
     return float(stats.t.ppf(p, df))
@@ -225,6 +243,7 @@ def _check_ci(ci):
         raise LotteryError(f"ci={ci!r} is not allowed; use a fraction strictly between 0 and 1, e.g. 0.9.")
     return float(ci)
 
+# %% ../nbs/08_claims.ipynb #2fab24d6
 def epsilon_interval(dense_errors, # dense test errors, one per dense run (at least 2)
                      ci:float=0.9, # coverage
                     ) -> tuple: # (low, high)
@@ -237,15 +256,18 @@ def epsilon_interval(dense_errors, # dense test errors, one per dense run (at le
     return (float(s * math.sqrt(k / chi2_quantile((1 + ci) / 2, k))),
             float(s * math.sqrt(k / chi2_quantile((1 - ci) / 2, k))))
 
+# %% ../nbs/08_claims.ipynb #6ea9eead
 def mean_halfwidth(values, # replicates (at least 2)
-                   ci:float=0.9) -> float:
+                   ci:float=0.9, # coverage
+                  ) -> float:
     "Half-width of the Student-t interval of the mean of `values`: t_{n-1,(1+ci)/2} s / sqrt(n)."
     x = np.asarray(values, dtype=np.float64)
     return float(t_quantile((1 + _check_ci(ci)) / 2, len(x) - 1) * np.std(x, ddof=1) / math.sqrt(len(x)))
 
 def diff_halfwidth(a, # replicates of one group (at least 2)
                    b, # replicates of the other group (at least 2)
-                   ci:float=0.9) -> float:
+                   ci:float=0.9, # coverage
+                  ) -> float:
     ("Half-width of Welch's t interval of mean(b) - mean(a): t_{ν,(1+ci)/2} sqrt(s_a²/n_a + s_b²/n_b), "
      "ν by Welch-Satterthwaite; 0 when neither group varies.")
     va, vb = (np.var(np.asarray(x, dtype=np.float64), ddof=1) / len(x) for x in (a, b))
@@ -255,7 +277,8 @@ def diff_halfwidth(a, # replicates of one group (at least 2)
 
 def threshold_interval(margin:float, # a margin of the form (means) + ε - (means)
                        halfwidths, # t half-widths of its means
-                       eps:float, eps_lohi:tuple, # ε and its interval (`epsilon_interval`)
+                       eps:float, # ε
+                       eps_lohi:tuple, # its interval (`epsilon_interval`)
                       ) -> tuple: # (low, high)
     ("The margin's interval: its parts' half-widths added in quadrature, "
      "each side with its own side of ε's interval.")
@@ -263,6 +286,7 @@ def threshold_interval(margin:float, # a margin of the form (means) + ε - (mean
     return (float(margin - math.sqrt(h2 + (eps - eps_lohi[0]) ** 2)),
             float(margin + math.sqrt(h2 + (eps_lohi[1] - eps) ** 2)))
 
+# %% ../nbs/08_claims.ipynb #7e46ab7f
 def _kind_t(ci, groups:dict, nd:int|None) -> str:
     ("How an interval was made, in words; `groups` maps each mean to its count in words, "
      "e.g. {'the errors': '4 seeds'}.")
@@ -352,7 +376,9 @@ def _eps_text(d, ci):
 def matching(errors, # test errors of one level, one per seed
              dense_errors, # dense (level 0) test errors, one per dense run: they give the threshold
              n_test:int|None, # test examples (resolution 1/n_test); None: exact numbers
-             claim:str='matching', paper:str='error within ε of the dense error (Definition A.2)',
+             claim:str='matching', # the row's claim, in words
+             # what the paper says, for the table
+             paper:str='error within ε of the dense error (Definition A.2)',
              ci:float=0.9, # coverage of the margin's interval
             ) -> Verdict:
     ("Definition A.2 on the mean over seeds: mean error <= mean dense error + ε (ε: std of the dense errors, "
@@ -392,12 +418,15 @@ def path_barriers(path_errors, # errors along paths, shape (seeds, betas); one r
     P = as_values('path_errors', path_errors, ndim=2, lo=0, hi=1)
     return np.array([linear_excess(p, betas).max() for p in P])
 
+# %% ../nbs/08_claims.ipynb #9dec10d1
 def linearly_connected(barriers, # error barriers of one segment, one per seed
                        dense_errors, # dense test errors, one per dense run: they give ε
                        n_test:int|None, # test examples (resolution 1/n_test); None: exact numbers
-                       claim:str='linearly connected',
+                       claim:str='linearly connected', # the row's claim, in words
+                       # what the paper says, for the table
                        paper:str='no error barrier: barrier < ε (Definition A.1)',
-                       ci:float=0.9) -> Verdict:
+                       ci:float=0.9, # coverage of the margin's interval
+                      ) -> Verdict:
     "Definition A.1 on the mean over seeds: mean barrier < ε (strict, as `is_linearly_connected`)."
     b, d = as_values('barriers', barriers, lo=-1, hi=1), _dense(dense_errors)
     if (u := _too_few(claim, paper, seeds=(b,), dense=d)): return u
@@ -415,9 +444,11 @@ def lcs_membership(path_errors, # errors from w (beta=0) to w' (beta=1), shape (
                    betas, # the beta grid, including 0 and 1
                    dense_errors, # dense test errors, one per dense run: they give ε
                    n_test:int|None, # test examples (resolution 1/n_test); None: exact numbers
-                   claim:str="w' in the LCS-set of w",
+                   claim:str="w' in the LCS-set of w", # the row's claim, in words
+                   # what the paper says, for the table
                    paper:str='error within ε of w and no barrier (Definition 2.1)',
-                   ci:float=0.9) -> Verdict:
+                   ci:float=0.9, # coverage of the margin's interval
+                  ) -> Verdict:
     ("Definition 2.1: E(w') <= E(w) + ε and barrier < ε, on the means over seeds; margin: "
      "the smaller of the two margins.")
     P, d = as_values('path_errors', path_errors, ndim=2, lo=0, hi=1), _dense(dense_errors)
@@ -454,7 +485,8 @@ def _untested(vs, claim, paper):
     return None
 
 def all_hold(verdicts:list, # verdicts of one kind (same unit)
-             claim:str, paper:str='',
+             claim:str, # the row's claim, in words
+             paper:str='', # what the paper says, for the table
              # the reason given when `verdicts` is empty (an untestable row); None: an empty list is an error
              empty:str|None=None,
             ) -> Verdict:
@@ -479,7 +511,10 @@ def all_hold(verdicts:list, # verdicts of one kind (same unit)
                    w.uncertainty_kind, counts['yes'] / len(ev), paper, measured,
                    {'verdicts': vs, 'power': ('all', vs)})
 
-def negate(v:Verdict, claim:str, paper:str='') -> Verdict:
+def negate(v:Verdict, # a verdict of the claim
+           claim:str, # the opposite claim, in words
+           paper:str='', # what the paper says, for the table
+          ) -> Verdict:
     ("The opposite claim: yes and no swap, the margin changes sign (undecided, "
      "untestable and by construction stay).")
     flip = {'yes': 'no', 'no': 'yes'}.get(v.verdict, v.verdict)
@@ -491,7 +526,8 @@ def negate(v:Verdict, claim:str, paper:str='') -> Verdict:
 
 # %% ../nbs/08_claims.ipynb #1dd1fb8b
 def share_hold(verdicts:list, # verdicts, e.g. one per segment
-               claim:str, paper:str='',
+               claim:str, # the row's claim, in words
+               paper:str='', # what the paper says, for the table
                required:float=0.5, # share of yes the claim needs
                strict:bool=True, # more than `required` (e.g. 'most segments'); False: at least
               ) -> Verdict:
@@ -531,8 +567,10 @@ def most_above(values, # (seeds, items): per-seed barriers of each segment, or p
                against:str='epsilon',
                required:float=0.5, # the claim: more than this share of the items
                items:str='segments', # what the items are, for the text
-               claim:str='most segments are not linearly connected', paper:str='',
-               ci:float=0.9) -> Verdict:
+               claim:str='most segments are not linearly connected', # the row's claim, in words
+               paper:str='', # what the paper says, for the table
+               ci:float=0.9, # coverage of the margin's interval
+              ) -> Verdict:
     ("Do more than `required` of the items have a seed mean above ε (barriers) or above the matching "
      "threshold (errors)? Margin: the q-th largest seed-mean margin, with its jackknife interval over seeds "
      "(the rule above).")
@@ -600,15 +638,18 @@ def _iff_inputs(barriers, level_errors, dense_errors, segments, required):
                            f"{B.shape[1] - 1} (segment L joins levels L and L+1).")
     return B, E, d, seg
 
+# %% ../nbs/08_claims.ipynb #a8029814
 def iff_agreement(barriers, # barriers of successive segments, shape (seeds, levels)
                   level_errors, # test errors of levels 0..levels, shape (seeds, levels + 1), same seeds
                   dense_errors, # dense test errors, one per dense run: they give ε and the threshold
                   n_test:int|None, # test examples; None: exact numbers
                   segments, # covered segments L (w^(L) -> w^(L+1)), e.g. `iff_segments(levels)`
                   required:float=0.75, # share of segments that must agree
-                  claim:str='barrier < ε iff both ends matching',
+                  claim:str='barrier < ε iff both ends matching', # the row's claim, in words
+                  # what the paper says, for the table
                   paper:str='Section 2.1, at the rewind step that finds matching tickets',
-                  ci:float=0.9) -> Verdict:
+                  ci:float=0.9, # coverage of the margin's interval
+                 ) -> Verdict:
     ("On the seed means of each covered segment: does 'linearly connected' agree with 'both ends matching' "
      "in at least `required` of them?")
     B, E, d, seg = _iff_inputs(barriers, level_errors, dense_errors, segments, required)
@@ -645,9 +686,11 @@ def adaptive_saving(fixed, # cost of fixed-ratio IMP to the target density, one 
                     adaptive, # cost of the adaptive schedule to the same density, same seeds
                     unit:float=1.0, # cost of one retraining in these units (1 for retraining counts)
                     what:str='retrainings', # the cost's name
-                    claim:str='the adaptive ratio saves at least one retraining',
+                    claim:str='the adaptive ratio saves at least one retraining', # the row's claim, in words
+                    # what the paper says, for the table
                     paper:str='7 instead of 11 retrainings, ~33% less compute (Fig. 4)',
-                    ci:float=0.9) -> Verdict:
+                    ci:float=0.9, # coverage of the margin's interval
+                   ) -> Verdict:
     ("Mean per-seed saving (fixed - adaptive) against one retraining's cost `unit`, "
      "with the Student t interval of the mean over seeds.")
     f, a = as_values('fixed', fixed, lo=0), as_values('adaptive', adaptive, lo=0)
@@ -674,9 +717,11 @@ def no_worse_than(errors, # test errors, one per seed (e.g. adaptive final solut
                   reference_errors,
                   dense_errors, # dense test errors, one per dense run: they give ε
                   n_test:int|None, # test examples; None: exact numbers
-                  claim:str='no accuracy loss',
+                  claim:str='no accuracy loss', # the row's claim, in words
+                  # what the paper says, for the table
                   paper:str='adaptive solutions as accurate as fixed-ratio IMP (Fig. 4)',
-                  ci:float=0.9) -> Verdict:
+                  ci:float=0.9, # coverage of the margin's interval
+                 ) -> Verdict:
     ("Mean error <= reference mean error + ε (non-strict), "
      "with t intervals of both means and the chi-square interval of ε.")
     e, r, d = as_errors(errors=errors, reference_errors=reference_errors, dense_errors=dense_errors)
@@ -693,8 +738,11 @@ def no_worse_than(errors, # test errors, one per seed (e.g. adaptive final solut
 def share_at_most(part, # per-seed cost of the part (e.g. sweep forward passes)
                   whole, # per-seed cost it is compared with (e.g. 3 x training examples), same seeds
                   limit:float, # the largest share the claim allows, e.g. 0.1
-                  claim:str='the sweep is cheap', paper:str='a few forward passes per level (Section 2.2)',
-                  ci:float=0.9) -> Verdict:
+                  claim:str='the sweep is cheap', # the row's claim, in words
+                  # what the paper says, for the table
+                  paper:str='a few forward passes per level (Section 2.2)',
+                  ci:float=0.9, # coverage of the margin's interval
+                 ) -> Verdict:
     "Mean per-seed share part/whole <= limit (non-strict); exact counts, Student t interval over seeds."
     p, w = as_values('part', part, lo=0), as_values('whole', whole, lo=0)
     if p.shape != w.shape or w.min() <= 0: raise LotteryError("part and whole must give one cost per seed "
@@ -714,10 +762,13 @@ def rewind_better(errors_late, # test errors at rewind step tau1, one per seed, 
                   # test errors at rewind step tau0 at the same level, the same seeds in the same order
                   errors_early,
                   n_test:int|None, # test examples; None: exact numbers
-                  claim:str='the later rewind step gives lower error',
+                  claim:str='the later rewind step gives lower error', # the row's claim, in words
+                  # what the paper says, for the table
                   paper:str='the matching rewind step stays below rewind 0 at high sparsity (Fig. 5)',
-                  late:str='the later rewind step', early:str='the earlier rewind step', # names, for the text
-                  ci:float=0.9) -> Verdict:
+                  late:str='the later rewind step', # its name, for the text
+                  early:str='the earlier rewind step', # its name, for the text
+                  ci:float=0.9, # coverage of the margin's interval
+                 ) -> Verdict:
     ("Mean over seeds of the paired difference early - late (a seed's two rewind steps share its "
      "initialisation, dense run and level-1 mask), with the Student t interval of that mean; 'yes' when tau1 "
      "is clearly better.")
@@ -736,6 +787,7 @@ def rewind_better(errors_late, # test errors at rewind step tau1, one per seed, 
                  float(np.mean(dif > 0)),
                  per_seed_difference=dif.tolist())
 
+# %% ../nbs/08_claims.ipynb #31384eed
 def _level_pair(late_level_errors, early_level_errors, dense_errors) -> tuple:
     "The checked (seeds, levels + 1) arrays of two rewind steps (the same seeds) and the dense errors."
     lt = as_values('late_level_errors', late_level_errors, ndim=2, lo=0, hi=1)
@@ -751,10 +803,13 @@ def rewind_contrast(late_level_errors, # (seeds, L + 1) test errors at the later
                     dense_errors, # dense test errors, one per dense run: the threshold
                     n_test:int|None, # test examples; None: exact numbers
                     densities=None, # density of each level, for the text
-                    late:str='the later rewind step', early:str='rewind 0', # names, for the text
+                    late:str='the later rewind step', # its name, for the text
+                    early:str='rewind 0', # its name, for the text
                     claim:str|None=None, # None: says the level the rule chose
+                    # what the paper says, for the table
                     paper:str='rewind 0 stops matching where the matching rewind step still matches (Fig. 5)',
-                    ci:float=0.9) -> Verdict:
+                    ci:float=0.9, # coverage of the margin's interval
+                   ) -> Verdict:
     ("At the sparsest level where the later step is clearly matching, is rewind 0 worse (paired by seed) and "
      "not matching? Yes if both, no if either is a clear no (the rule above).")
     lt, er, d = _level_pair(late_level_errors, early_level_errors, dense_errors)
@@ -783,12 +838,15 @@ def rewind_contrast(late_level_errors, # (seeds, L + 1) test errors at the later
 # %% ../nbs/08_claims.ipynb #ffdd24d8
 def matching_levels(level_errors, # test errors of levels 0..L, shape (seeds, L + 1)
                     dense_errors, # dense test errors, one per seed (usually level_errors[:, 0])
-                    n_test:int|None, **kwargs) -> list:
+                    n_test:int|None, # test examples (resolution 1/n_test); None: exact numbers
+                    **kwargs, # passed to `matching` (e.g. `ci`)
+                   ) -> list:
     "A `matching` verdict for every level (column) of `level_errors`."
     E = as_values('level_errors', level_errors, ndim=2, lo=0, hi=1)
     return [matching(E[:, l], dense_errors, n_test, claim=f'level {l} matching', **kwargs)
             for l in range(E.shape[1])]
 
+# %% ../nbs/08_claims.ipynb #e792223a
 def matching_run(verdicts:list, # `matching_levels` of one rewind step (level 0 first)
                 ) -> tuple: # (certain, possible): levels of the unbroken matching run from level 1
     ("Length of the unbroken run of matching levels from level 1: "
@@ -798,6 +856,7 @@ def matching_run(verdicts:list, # `matching_levels` of one rewind step (level 0 
     possible = next((i for i, v in enumerate(vs) if v == 'no'), len(vs))
     return certain, possible
 
+# %% ../nbs/08_claims.ipynb #8f8573c0
 def sparsest_matching(verdicts:list, # `matching_levels` of one rewind step (level 0 first)
                      ) -> int: # a level (0: no level after the dense one is a clear yes)
     ("The sparsest clearly matching level: the last 'yes' before the first 'no' (undecided levels before it "
@@ -830,17 +889,20 @@ def _depth_steps(lt, er, t_lo:float, t_hi:float) -> list:
     return [(float(t), float(dif(t).mean()), _sd(dif(t)))
             for t in np.unique(np.r_[t_lo, errs[(errs > t_lo) & (errs <= t_hi)]])]
 
+# %% ../nbs/08_claims.ipynb #e4c3ceb8
 def deeper_matching(late_level_errors, # (seeds, L + 1) test errors at the later rewind step
                     early_level_errors, # (seeds, L + 1) at the earlier rewind step (e.g. 0), the same seeds
                     dense_errors, # dense test errors, one per dense run: the threshold
                     n_test:int|None, # test examples (the threshold's levels); None: exact numbers
                     densities=None, # density of each level, for the text
-                    # names, for the text
-                    late:str='the later rewind step', early:str='the earlier rewind step',
-                    claim:str='the later rewind step stays matching to higher sparsity',
+                    late:str='the later rewind step', # its name, for the text
+                    early:str='the earlier rewind step', # its name, for the text
+                    claim:str='the later rewind step stays matching to higher sparsity', # the row's claim
+                    # what the paper says, for the table
                     paper:str='rewind 0 stops matching early; the matching rewind step stays matching far '
                               'longer (Fig. 5)',
-                    ci:float=0.9) -> Verdict:
+                    ci:float=0.9, # coverage of the margin's interval
+                   ) -> Verdict:
     ("Mean over seeds of the paired difference of matching depths (later - earlier), with the union of its "
      "Student t intervals over the threshold's interval (the rule above).")
     lt, er, d = _level_pair(late_level_errors, early_level_errors, dense_errors)
@@ -869,13 +931,15 @@ def deeper_matching(late_level_errors, # (seeds, L + 1) test errors at the later
 
 
 # %% ../nbs/08_claims.ipynb #010ac964
-def claims_summary(verdicts:list) -> str:
+def claims_summary(verdicts:list, # `Verdict`s, one per row
+                  ) -> str:
     "One line counting the rows by verdict; untestable rows and rows true by construction are no evidence."
     t = tally(verdicts)
     return (f"{len(verdicts)} rows: {t['yes']} yes, {t['no']} no, {t['undecided']} undecided, "
             f"{t['untestable']} untestable, "
             f"{t['by construction']} true by construction (no evidence).")
 
+# %% ../nbs/08_claims.ipynb #244cc32e
 def claims_markdown(verdicts:list, # `Verdict`s, one per row
                    ) -> str:
     ("Markdown table: claim | paper says | this run measured | margin | uncertainty | verdict, "
@@ -927,12 +991,14 @@ def verdict_with(v:Verdict, # a verdict of this module
                                 True)
     return {'yes': 'no', 'no': 'yes'}.get(out, out) if v.details.get('negated') else out
 
+# %% ../nbs/08_claims.ipynb #9ee54f7e
 def _first(ok, lo:int, hi:int) -> int|None:
     "The smallest k in lo..hi with ok(k), None if none (ok is monotone in k)."
     return next((k for k in range(lo, hi + 1) if ok(k)), None)
 
 def replicates_needed(v:Verdict, # an undecided row
-                      max_seeds:int=64, max_dense:int=256, # search limits
+                      max_seeds:int=64, # the most seeds tried
+                      max_dense:int=256, # the most dense runs tried
                       ci:float=0.9, # coverage of the per-seed stds' chi-square interval (the range)
                      ) -> dict|None:
     ("For an undecided row: the fewest seeds that decide it with its margins and spreads as measured (and "
@@ -957,7 +1023,10 @@ def replicates_needed(v:Verdict, # an undecided row
                 dense_runs_needed=dense, seeds_with_those_dense_runs=then, limited_by=by, max_seeds=max_seeds,
                 max_dense=max_dense, std_factors=[f_lo, f_hi])
 
-def power_table(verdicts:list, **kwargs) -> list:
+# %% ../nbs/08_claims.ipynb #5efd3cda
+def power_table(verdicts:list, # the rows of a figure's table
+                **kwargs, # passed to `replicates_needed` (`max_seeds`, `max_dense`, `ci`)
+               ) -> list:
     "`replicates_needed` of every undecided row (a list of dicts, for scrapbook's `power`)."
     return [r for r in (replicates_needed(v, **kwargs) for v in verdicts) if r is not None]
 
@@ -1004,3 +1073,6 @@ def error_sampling_std(error:float, # a test error (fraction)
     p = _finite('error', error)
     if not 0 <= p <= 1: raise LotteryError(f"error={error!r} is not allowed; use a fraction from 0 to 1.")
     return math.sqrt(p * (1 - p) * error_resolution(n_test)) if n_test is not None else 0.0
+
+# %% ../nbs/08_claims.ipynb #a4296859
+add_param_docs(__name__)

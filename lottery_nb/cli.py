@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from .config import PRESETS, LotteryError, default_store, get_preset, parse_override
+from .config import PRESETS, LotteryError, add_param_docs, default_store, get_preset, parse_override
 from .stats import mean_std, text_table
 from .figures import (FIGURES, HEARTBEAT_ENV, KERNEL_NOISE, available_figures, figure_jobs,
                                 figures_dir,
@@ -21,11 +21,7 @@ from .figures import (FIGURES, HEARTBEAT_ENV, KERNEL_NOISE, available_figures, f
                                 user_errors)   # (re-exported)
 
 # %% auto #0
-__all__ = ['PIPE_CLOSED', 'PARAM_OPTIONS', 'SUBCOMMANDS', 'epsilon_line', 'summary_table', 'Parser', 'add_version',
-           'add_run_args', 'run_overrides', 'folder_arg', 'store_arg', 'Terminated', 'output_closed', 'quiet_exit',
-           'pipe_safe', 'guarded', 'imp_parser', 'imp_config', 'wait_for_run', 'extra_dense_line', 'imp_main',
-           'figures_parser', 'figures_params', 'figures_main', 'adaptive_parser', 'adaptive_main', 'store_parser',
-           'store_main', 'main']
+__all__ = ['summary_table', 'imp_main', 'figures_main', 'adaptive_main', 'store_main', 'main']
 
 # %% ../nbs/11_cli.ipynb #25ffc187
 def _error_cell(errors:list, threshold:dict|None) -> str:
@@ -50,6 +46,7 @@ def epsilon_line(threshold:dict, # `lottery_nb.connectivity.matching_threshold(e
     return (f"* matching: mean test error <= {100 * threshold['threshold']:.2f}%, the dense mean "
             f"{100 * threshold['dense_error']:.2f}% + {eps}")
 
+# %% ../nbs/11_cli.ipynb #85585bbe
 def summary_table(rows:list[dict], # `Experiment.results()`
                   threshold:dict|None=None, # `matching_threshold(exp)`: marks the matching levels with '*'
                  ) -> str:
@@ -86,13 +83,17 @@ def _pos_int(text:str) -> int:
     if v < 1: raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
     return v
 
-def add_version(p:argparse.ArgumentParser) -> argparse.ArgumentParser:
+def add_version(p:argparse.ArgumentParser, # a subcommand's parser
+               ) -> argparse.ArgumentParser:
     "`--version` on `p`: every alias (`lottery-imp`, ...) answers it as `lottery` does."
     from lottery_nb import __version__
     p.add_argument('--version', action='version', version=f'lottery-nb {__version__}')
     return p
 
-def add_run_args(p:argparse.ArgumentParser, levels_help:str='number of pruning rounds L_max'):
+# %% ../nbs/11_cli.ipynb #5ae1f3f4
+def add_run_args(p:argparse.ArgumentParser, # a subcommand's parser
+                 levels_help:str='number of pruning rounds L_max', # what `--levels` means for it
+                ):
     ("The arguments every subcommand that trains shares: preset, overrides, seeds, rewind steps, levels, "
      "device, store.")
     p.add_argument('--preset', default='cpu', help=f"one of: {', '.join(PRESETS)} (default: cpu)")
@@ -116,7 +117,8 @@ class _AllowMixed(argparse.Action):
     def __call__(self, parser, namespace, values, option_string=None):
         os.environ['LOTTERY_ALLOW_MIXED_ENVIRONMENT'] = '1'; setattr(namespace, self.dest, True)
 
-def run_overrides(args:argparse.Namespace) -> dict:
+def run_overrides(args:argparse.Namespace, # parsed by a parser with `add_run_args`
+                 ) -> dict:
     "The config overrides that `add_run_args`' arguments describe, each type-checked by `parse_override`."
     ov = dict(parse_override(o) for o in args.overrides)
     for k in ('seeds', 'rewind_steps'):
@@ -125,7 +127,11 @@ def run_overrides(args:argparse.Namespace) -> dict:
     if args.device: ov['device'] = args.device
     return ov
 
-def folder_arg(value:str|None, option:str, default=None) -> Path:
+# %% ../nbs/11_cli.ipynb #a7d425c3
+def folder_arg(value:str|None, # the option's value (None: left out)
+               option:str, # its name in messages, e.g. '--out'
+               default=None, # default() -> the folder when the option is left out
+              ) -> Path:
     ("The folder an option names (`default()` when it is left out); "
      "an empty name or a file in the way is refused at once.")
     if value is not None and not str(value).strip():
@@ -138,7 +144,8 @@ def folder_arg(value:str|None, option:str, default=None) -> Path:
                                f"point {option} at a folder.")
     return p
 
-def store_arg(args:argparse.Namespace) -> Path:
+def store_arg(args:argparse.Namespace, # the command's arguments (their `store`)
+             ) -> Path:
     ("The run store of the command: `--store`, else `default_store()`; "
      "an empty name or a file in the way is refused at once.")
     name = 'the store' if hasattr(args, 'action') else '--store'   # (`lottery store` takes it as an argument)
@@ -147,7 +154,9 @@ def store_arg(args:argparse.Namespace) -> Path:
 # %% ../nbs/11_cli.ipynb #093aeead
 class Terminated(BaseException):
     "SIGTERM arrived; `what` is the work that was running (the status line of the open progress counts)."
-    def __init__(self, what:str=''): super().__init__(what); self.what = what
+    def __init__(self,
+                 what:str='', # the work that was running
+                ): super().__init__(what); self.what = what
 
 def _on_sigterm(signum, frame):
     from lottery_nb.progress import ACTIVE
@@ -185,7 +194,10 @@ def quiet_exit() -> int:
         except (AttributeError, ValueError, OSError): pass
     return PIPE_CLOSED
 
-def pipe_safe(fn, *args, **kw):
+def pipe_safe(fn, # what the command does
+              *args, # its arguments
+              **kw, # its keyword arguments
+             ):
     ("`fn(*args, **kw)` with stdout flushed before it returns (or exits): a reader that has gone ends the "
      "command quietly (`quiet_exit`), whenever the write fails.")
     try:
@@ -195,7 +207,12 @@ def pipe_safe(fn, *args, **kw):
         if output_closed(): return quiet_exit()
         raise
 
-def guarded(prog:str, fn, *args, sigterm:bool=True) -> int:
+# %% ../nbs/11_cli.ipynb #be68796f
+def guarded(prog:str, # the command's name in messages, e.g. 'lottery imp'
+            fn, # what the command does
+            *args, # its arguments (an `argparse.Namespace` among them names `--store` and `--out`)
+            sigterm:bool=True, # turn SIGTERM into one line and exit status 143 (in the main thread)
+           ) -> int:
     """Run `fn(*args)`; a `LotteryError` or `OSError` becomes one line on stderr and exit status 2, Ctrl-C
     exit 130, and with `sigterm` (in the main thread) SIGTERM one line saying what it stopped, exit 143; a
     reader of stdout that has gone (`| head`) a quiet exit (`pipe_safe`)."""
@@ -218,7 +235,8 @@ def guarded(prog:str, fn, *args, sigterm:bool=True) -> int:
         if old is not None: signal.signal(signal.SIGTERM, old)
 
 # %% ../nbs/11_cli.ipynb #77bc3895
-def imp_parser(prog:str='lottery imp') -> argparse.ArgumentParser:
+def imp_parser(prog:str='lottery imp', # the command's name in messages
+              ) -> argparse.ArgumentParser:
     "Arguments of `lottery imp` (alias `lottery-imp`)."
     p = Parser(prog=prog,
                description='Run IMP with weight rewinding (Algorithm 1) from a preset; re-running resumes.')
@@ -231,7 +249,8 @@ def imp_parser(prog:str='lottery imp') -> argparse.ArgumentParser:
                                                       'DistributedDataParallel (same as --set parallel=ddp)')
     return p
 
-def imp_config(args:argparse.Namespace):
+def imp_config(args:argparse.Namespace, # parsed by `imp_parser`
+              ):
     "The experiment config that the command-line arguments describe."
     ov = run_overrides(args)
     if getattr(args, 'group_size', None) is not None: ov['group_size'] = args.group_size
@@ -254,7 +273,9 @@ def wait_for_run(exp, # the `Experiment` of the run
         time.sleep(poll)
     return True
 
-def extra_dense_line(cfg) -> str|None:
+# %% ../nbs/11_cli.ipynb #5b08f9cc
+def extra_dense_line(cfg, # the `ExperimentConfig` of the command
+                    ) -> str|None:
     """The banner's line on the dense runs that only estimate ε (`dense_seeds` past the replicates): how many,
     and how much of the training they are; None without any."""
     # (the data set is loaded only when there are some)
@@ -290,12 +311,16 @@ def _imp(args:argparse.Namespace, prog:str) -> int:
     print(summary_table(exp.results(), matching_threshold(exp)))
     return 0
 
-def imp_main(argv:list|None=None, prog:str='lottery-imp') -> int:
+# %% ../nbs/11_cli.ipynb #64b56d6b
+def imp_main(argv:list|None=None, # the arguments after the command's name (None: `sys.argv[1:]`)
+             prog:str='lottery-imp', # the command's name in messages
+            ) -> int: # the exit status
     "Entry point of `lottery imp` and its alias `lottery-imp`."
     return pipe_safe(lambda: guarded(prog, _imp, imp_parser(prog).parse_args(argv), prog))
 
 # %% ../nbs/11_cli.ipynb #57b3347a
-def figures_parser(prog:str='lottery figures') -> argparse.ArgumentParser:
+def figures_parser(prog:str='lottery figures', # the command's name in messages
+                  ) -> argparse.ArgumentParser:
     "Arguments of `lottery figures` (alias `lottery-figures`)."
     p = Parser(prog=prog,
                description='Regenerate the paper figures by running the figure notebooks with papermill.')
@@ -316,7 +341,8 @@ PARAM_OPTIONS = {'preset': '--preset', 'store': '--store', 'out_dir': '--out', '
                  'rewind_steps': '--rewind-steps', 'levels': '--levels', 'device': '--device',
                  'overrides': '--set'}
 
-def figures_params(args:argparse.Namespace) -> dict:
+def figures_params(args:argparse.Namespace, # parsed by `figures_parser`
+                  ) -> dict:
     """The notebook parameters that `lottery figures`' arguments describe (overrides checked by
     `parse_override`); `--param` cannot set what an option sets (`--param store=...` would quietly win over
     `--store`)."""
@@ -335,6 +361,7 @@ def figures_params(args:argparse.Namespace) -> dict:
     if ov: params['overrides'] = ov
     return params
 
+# %% ../nbs/11_cli.ipynb #5180a90d
 def _failure(r:dict) -> str:
     "A failed notebook in the closing line: name, the error (never empty), the executed notebook."
     return f"{r['name']} at {r['error'] or 'an error that left no message'} (see {r['notebook']})"
@@ -362,7 +389,10 @@ def _figures(args:argparse.Namespace, prog:str) -> int:
         return 2 if all(r['user_error'] for r in failed) else 1
     return 0
 
-def figures_main(argv:list|None=None, prog:str='lottery-figures') -> int:
+# %% ../nbs/11_cli.ipynb #5a0dc200
+def figures_main(argv:list|None=None, # the arguments after the command's name (None: `sys.argv[1:]`)
+                 prog:str='lottery-figures', # the command's name in messages
+                ) -> int: # the exit status
     "Entry point of `lottery figures` and its alias `lottery-figures`."
     # SIGTERM ends it at once, as before (its kernels with it)
     return pipe_safe(lambda: guarded(prog, _figures, figures_parser(prog).parse_args(argv), prog,
@@ -376,7 +406,8 @@ def _floats(name:str, text:str) -> tuple:
     if not xs: raise LotteryError(f"{name}={text!r} is empty; give at least one number, e.g. 0.1,0.2,0.3.")
     return xs
 
-def adaptive_parser(prog:str='lottery adaptive') -> argparse.ArgumentParser:
+def adaptive_parser(prog:str='lottery adaptive', # the command's name in messages
+                   ) -> argparse.ArgumentParser:
     ("Arguments of `lottery adaptive` (alias `lottery-adaptive`): "
      "`lottery imp`'s and the heuristic's settings.")
     p = Parser(prog=prog,
@@ -413,13 +444,17 @@ def _adaptive(args:argparse.Namespace, prog:str) -> int:
     print(adaptive_table(ax))
     return 0
 
-def adaptive_main(argv:list|None=None, prog:str='lottery-adaptive') -> int:
+# %% ../nbs/11_cli.ipynb #cb668669
+def adaptive_main(argv:list|None=None, # the arguments after the command's name (None: `sys.argv[1:]`)
+                  prog:str='lottery-adaptive', # the command's name in messages
+                 ) -> int: # the exit status
     ("Entry point of `lottery adaptive` and its alias `lottery-adaptive`: "
      "run adaptive IMP and print its levels.")
     return pipe_safe(lambda: guarded(prog, _adaptive, adaptive_parser(prog).parse_args(argv), prog))
 
 # %% ../nbs/11_cli.ipynb #4c4e78fa
-def store_parser(prog:str='lottery store') -> argparse.ArgumentParser:
+def store_parser(prog:str='lottery store', # the command's name in messages
+                ) -> argparse.ArgumentParser:
     "Arguments of `lottery store`: list the runs of a store, verify their files, repair what is damaged."
     p = Parser(prog=prog, description='List, verify and repair a run store.')
     p.add_argument('action', choices=('list', 'verify', 'repair'),
@@ -461,6 +496,7 @@ def _store_report(prog:str, root:Path, action:str, probs:list, plain:list, most:
     elif action == 'verify': print(f"{prog}: {len(probs)} problem(s); run `lottery store repair {root}`, "
                                    "then re-run the command that made them.")
 
+# %% ../nbs/11_cli.ipynb #0f009790
 def _store(args:argparse.Namespace, prog:str) -> int:
     from lottery_nb.store import audit, repair
     if None not in (args.store, args.store_option) and args.store != args.store_option:
@@ -478,17 +514,22 @@ def _store(args:argparse.Namespace, prog:str) -> int:
     if args.action == 'verify': return 1 if probs else 0
     return 0 if all(pr.get('repaired') for pr in probs) else 1
 
-def store_main(argv:list|None=None, prog:str='lottery store') -> int:
+# %% ../nbs/11_cli.ipynb #6ff1db2e
+def store_main(argv:list|None=None, # the arguments after the command's name (None: `sys.argv[1:]`)
+               prog:str='lottery store', # the command's name in messages
+              ) -> int: # the exit status
     "Entry point of `lottery store`."
     return guarded(prog, _store, store_parser(prog).parse_args(argv), prog)
 
-# %% ../nbs/11_cli.ipynb #752bd483
+# %% ../nbs/11_cli.ipynb #653d5450
 SUBCOMMANDS = {'imp': (imp_main, 'run IMP with weight rewinding (Algorithm 1) from a preset'),
                'adaptive': (adaptive_main, 'adaptive IMP (Section 2.2) from a preset'),
                'figures': (figures_main, 'regenerate the paper figures through papermill'),
                'store': (store_main, 'list, verify and repair a run store')}
 
-def main(argv:list|None=None) -> int:
+# %% ../nbs/11_cli.ipynb #752bd483
+def main(argv:list|None=None, # the arguments after `lottery`, e.g. ['imp', '--help'] (None: `sys.argv[1:]`)
+        ) -> int: # the exit status
     """Entry point of `lottery`: `lottery <subcommand> [options]`, e.g. `lottery imp --preset cpu`; output
     into a reader that has gone (`| head`) ends it quietly (`pipe_safe`)."""
     return pipe_safe(_main, argv)
@@ -508,6 +549,9 @@ def _main(argv:list|None=None) -> int:
     a = p.parse_args(argv)  # --help, --version, or a usage error (one line, exit 2)
     # what parses without exiting (`lottery -- imp ...`) runs its subcommand: no silent exit doing nothing
     return SUBCOMMANDS[a.subcommand][0](a.args, prog=f'lottery {a.subcommand}')
+
+# %% ../nbs/11_cli.ipynb #c7f28fb9
+add_param_docs(__name__)
 
 # %% ../nbs/11_cli.ipynb #6fd724c0
 # python -m lottery_nb.cli (not in a notebook kernel)

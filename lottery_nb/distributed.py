@@ -13,15 +13,13 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from .config import LotteryError, is_int
+from .config import LotteryError, add_param_docs, is_int
 from .data import (CIFARDataSet, ImageFolderDataSet, TensorDataSet, crop_flip, crop_flip_params,
                              derive_seed)
 from .training import batch_sums, evaluate, train
 
 # %% auto #0
-__all__ = ['dist_env', 'is_writer', 'split_chains', 'idle_ranks', 'idle_message', 'rank_part', 'RankSlice', 'has_batchnorm',
-           'check_ddp', 'init_distributed', 'leave_distributed', 'train_ddp', 'eval_share', 'evaluate_ddp',
-           'require_torchrun', 'broadcast', 'barrier', 'on_rank0']
+__all__ = ['dist_env', 'split_chains', 'init_distributed', 'leave_distributed', 'train_ddp', 'evaluate_ddp']
 
 # %% ../nbs/04b_distributed.ipynb #08414ce9
 def dist_env(env:dict|None=None, # the environment to read (default `os.environ`)
@@ -42,7 +40,9 @@ def dist_env(env:dict|None=None, # the environment to read (default `os.environ`
                            "the rank must be in 0..WORLD_SIZE-1.")
     return rank, world, local
 
-def is_writer(env:dict|None=None) -> bool:
+# %% ../nbs/04b_distributed.ipynb #f59ab352
+def is_writer(env:dict|None=None, # the environment to read (default `os.environ`)
+             ) -> bool:
     "Whether this process writes the run store: rank 0 alone does."
     return dist_env(env)[0] == 0
 
@@ -56,11 +56,16 @@ def split_chains(chains:list, # the independent units, in one order on every ran
                                                  f"{world}.")
     return list(chains)[rank::world]
 
-def idle_ranks(n_chains:int, world:int) -> list[int]:
+# %% ../nbs/04b_distributed.ipynb #a6d1c3c5
+def idle_ranks(n_chains:int, # the number of independent chains
+               world:int, # the world size
+              ) -> list[int]:
     "Ranks that get no chain when `world` ranks share `n_chains` chains."
     return list(range(n_chains, world))
 
-def idle_message(n_chains:int, world:int) -> str|None:
+def idle_message(n_chains:int, # the number of independent chains
+                 world:int, # the world size
+                ) -> str|None:
     "A sentence naming the idle ranks, or None when every rank has a chain."
     idle = idle_ranks(n_chains, world)
     if not idle: return None
@@ -69,7 +74,10 @@ def idle_message(n_chains:int, world:int) -> str|None:
             f"launch at most {n_chains} processes (torchrun --nproc_per_node) to use every one.")
 
 # %% ../nbs/04b_distributed.ipynb #cf0a2bd6
-def rank_part(batch_size:int, rank:int, world:int) -> slice:
+def rank_part(batch_size:int, # the global batch size
+              rank:int, # this process's rank
+              world:int, # the world size
+             ) -> slice:
     ("The examples of a global batch of `batch_size` that rank `rank` of `world` trains on: "
      "its contiguous equal share.")
     if batch_size % world:
@@ -105,7 +113,11 @@ def _tensor_share(d:TensorDataSet, seed, start_step, batch_size, part):
 class RankSlice:
     ("A data set view whose training batch at each step is this rank's slice of the global batch, "
      "loaded alone where the data set allows; everything else is the data set's.")
-    def __init__(self, data, rank:int, world:int): self.data, self.rank, self.world = data, rank, world
+    def __init__(self,
+                 data, # a `lottery_nb.data.DataSet`
+                 rank:int, # this process's rank
+                 world:int, # the world size
+                ): self.data, self.rank, self.world = data, rank, world
     def __getattr__(self, k): return getattr(self.data, k)
     def train_batches(self, seed:int, start_step:int=0, batch_size:int=128):
         d, part = self.data, rank_part(batch_size, self.rank, self.world)
@@ -129,7 +141,8 @@ class _ReadOnly:
     def save(self, state): pass
     def clear(self): pass
 
-def has_batchnorm(model:torch.nn.Module) -> bool:
+def has_batchnorm(model:torch.nn.Module, # a network
+                 ) -> bool:
     "Whether `model` holds a BatchNorm layer."
     return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
@@ -166,8 +179,19 @@ def leave_distributed():
     without one."""
     if dist.is_initialized(): dist.barrier(); dist.destroy_process_group()
 
-def train_ddp(model, data, cfg, plan, seed:int, start_state:dict, *args,
-              checkpointer=None, on_snapshot=None, sync_bn:bool|None=None, **kwargs) -> dict:
+def train_ddp(model, # the network, built the same on every rank (its device: this rank's)
+              data, # a `lottery_nb.data.DataSet`; each rank trains on its slice of every batch
+              cfg, # the `ExperimentConfig`: optimiser settings and the global batch size
+              plan, # the resolved schedule (`cfg.resolve(data.steps_per_epoch(cfg.batch_size))`)
+              seed:int, # replicate seed: fixes the global batch order and augmentation
+              start_state:dict, # state_dict to start from (e.g. the rewind point)
+              *args, # passed to `lottery_nb.training.train` (start_step, end_step, mask, ...)
+              checkpointer=None, # as `train`'s; ranks other than 0 only read its checkpoint
+              on_snapshot=None, # as `train`'s; called on rank 0 alone
+              # None: SyncBatchNorm where the model has BatchNorm; False: per-rank statistics
+              sync_bn:bool|None=None,
+              **kwargs, # passed to `lottery_nb.training.train`
+             ) -> dict: # `train`'s result: {'state', 'losses', 'start_step', 'end_step', 'wall_time'}
     ("`lottery_nb.training.train` of one run over all ranks with DistributedDataParallel; "
      "rank 0 alone checkpoints and snapshots.")
     if not dist.is_initialized(): return train(model, data, cfg, plan, seed, start_state, *args,
@@ -187,7 +211,9 @@ def train_ddp(model, data, cfg, plan, seed:int, start_state:dict, *args,
 # %% ../nbs/04b_distributed.ipynb #b8f2d1ef
 def eval_share(n:int, # examples to evaluate
                batch_size:int, # evaluation batch size
-               rank:int, world:int) -> range:
+               rank:int, # this process's rank
+               world:int, # the world size
+              ) -> range:
     "The evaluation batches (indices into the split's fixed batches) that rank `rank` of `world` evaluates."
     nb = -(-n // batch_size)
     return range(nb * rank // world, nb * (rank + 1) // world)
@@ -206,6 +232,7 @@ def _batches_from(data, split:str, batch_size:int, lo:int, hi:int, n:int):
                                             batch_size=batch_size))
     return (b for i, b in enumerate(data.eval_batches(split, batch_size, last)) if i >= lo)
 
+# %% ../nbs/04b_distributed.ipynb #9233ad04
 @torch.no_grad()
 def evaluate_ddp(model:torch.nn.Module, # the network, equal on every rank (as DDP keeps it)
                  data, # a `lottery_nb.data.DataSet`
@@ -253,7 +280,9 @@ def require_torchrun(env:dict|None=None, # the environment to read (default `os.
                            "or drop --ddp to train in one process.")
     return dist_env(env)
 
-def broadcast(obj, src:int=0):
+def broadcast(obj, # any picklable object (on rank `src`: the one sent)
+              src:int=0, # the rank that sends
+             ):
     "Rank `src`'s `obj` on every rank (any picklable object); `obj` itself without a process group."
     if not dist.is_initialized(): return obj
     box = [obj]; dist.broadcast_object_list(box, src); return box[0]
@@ -262,7 +291,9 @@ def barrier():
     "Wait until every rank is here (nothing without a process group)."
     if dist.is_initialized(): dist.barrier()
 
-def on_rank0(fn, *args):
+def on_rank0(fn, # a step that may fail, e.g. creating the experiment
+             *args, # its arguments
+            ):
     ("`fn(*args)` on rank 0 alone (None elsewhere); a `LotteryError` it raises is raised on every rank, "
      "with the same sentence.")
     rank, err, out = dist.get_rank() if dist.is_initialized() else 0, None, None
@@ -273,3 +304,6 @@ def on_rank0(fn, *args):
     if err is not None: raise err
     if msg is not None: raise LotteryError(msg)
     return out
+
+# %% ../nbs/04b_distributed.ipynb #1c69daeb
+add_param_docs(__name__)

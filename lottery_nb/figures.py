@@ -11,15 +11,10 @@ import sys
 import time
 from pathlib import Path
 
-from .config import LotteryError, get_preset, store_path
+from .config import LotteryError, add_param_docs, get_preset, store_path
 
 # %% auto #0
-__all__ = ['FIGURES', 'OWN_PARAMS', 'TRAINING_FIGURES', 'KERNEL_NOISE', 'OS_ERROR_NAMES', 'HEARTBEAT_ENV', 'LIVE_EVERY',
-           'figures_dir', 'notebook_parameters', 'available_figures', 'check_training', 'figure_jobs', 'kernel_noise',
-           'forwarded', 'option_of', 'os_sentence', 'kernel_os_error', 'user_errors', 'cell_failure', 'kernel_death',
-           'run_notebook', 'heartbeat_seconds', 'heartbeat_lines', 'parse_secs', 'status_eta', 'job_eta',
-           'job_progress', 'heartbeat_line', 'kernel_env', 'heartbeat_thread', 'line_printer', 'is_terminal',
-           'fit_line', 'LiveBlock', 'FigureRunner', 'run_figures']
+__all__ = ['FIGURES', 'HEARTBEAT_ENV', 'figures_dir', 'notebook_parameters', 'available_figures', 'run_figures']
 
 # %% ../nbs/11a_figures.ipynb #ad9cb9aa
 FIGURES = {'fig1': 'fig1_schematic.ipynb', 'fig2': 'fig2_connectivity.ipynb', 'fig3': 'fig3_planes.ipynb',
@@ -35,7 +30,8 @@ def figures_dir() -> Path:
     raise LotteryError(f"The figure notebooks were found neither at {str(d)!r} nor at {str(w)!r}; reinstall "
                        "lottery-nb (pip install lottery-nb, or pip install -e . in a checkout).")
 
-def notebook_parameters(path:str|Path) -> dict:
+def notebook_parameters(path:str|Path, # a figure notebook, e.g. `available_figures()['fig5']`
+                       ) -> dict:
     "Name -> default (as source text) of the assignments in a notebook's cell tagged `parameters`."
     import ast
     nb = json.loads(Path(path).read_text())
@@ -100,6 +96,7 @@ def check_training(preset:str, # a preset name
                                      if f.name in params})
             AdaptiveExperiment(cfg, store, st, data=data)
 
+# %% ../nbs/11a_figures.ipynb #3c7e0b7a
 def figure_jobs(preset:str, # a preset name
                 only:list|None, # figure names (None: all available)
                 store:Path, # the run store handed to every notebook
@@ -149,7 +146,8 @@ KERNEL_NOISE = (r'Kernel is running over TCP without encryption',
                 r'Timeout waiting for IOPub output', r'zmq\S*:\d+: \w*Warning',
                 r'KeyboardInterrupt caught in kernel')   # (jupyter_client interrupts each kernel it stops)
 
-def kernel_noise(line:str) -> bool:
+def kernel_noise(line:str, # a line of a kernel's stderr or of papermill's log
+                ) -> bool:
     "Whether `line`, from a kernel's stderr or papermill's log, is known noise (a pattern of `KERNEL_NOISE`)."
     import re
     return any(re.search(p, line) for p in KERNEL_NOISE)
@@ -264,6 +262,7 @@ def _stderr_reader(name:str, log:Path, say=None):
                 if lg is not None: lg.close()
     return read
 
+# %% ../nbs/11a_figures.ipynb #3255b46f
 def user_errors() -> set:
     """Names of `LotteryError` and its subclasses (`StoreError`, `StoreCorrupt`, `TrainingDiverged`, ...):
     a user's mistake."""
@@ -309,6 +308,7 @@ def kernel_death(e:Exception, # what papermill raised (e.g. nbclient's `DeadKern
                                                    if -rc == signal.SIGKILL else '')
     return f"{what}; {how}, with no error recorded in the notebook; the kernel's stderr is in {log}"
 
+# %% ../nbs/11a_figures.ipynb #4bbcbb6e
 def run_notebook(name:str, # the figure's name
                  nb:Path, # the notebook
                  params:dict, # its parameters
@@ -340,8 +340,10 @@ def run_notebook(name:str, # the figure's name
     return res
 
 # %% ../nbs/11a_figures.ipynb #9e439d7c
+# seconds between two progress lines of `lottery figures` off a terminal (default 30)
 HEARTBEAT_ENV = 'LOTTERY_HEARTBEAT'
 
+# %% ../nbs/11a_figures.ipynb #44c5072a
 def heartbeat_seconds(value:float|None=None, # seconds; None: `$LOTTERY_HEARTBEAT`, else 30
                      ) -> float:
     "Seconds between two progress lines of `run_figures`, checked."
@@ -361,7 +363,8 @@ def heartbeat_lines(running:dict, # name -> start time (`time.perf_counter`)
     return [f"    {n} {now - t:.0f} s: {read_status(status[n]) or 'no progress reported yet'}"
             for n, t in list(running.items())]
 
-def parse_secs(text:str) -> float|None:
+def parse_secs(text:str, # e.g. '3m05s'
+              ) -> float|None:
     ("The seconds of a duration as `lottery_nb.progress.fmt_secs` writes it ('42s', '3m05s', '1h02m'), "
      "or None.")
     import re
@@ -393,6 +396,7 @@ def job_eta(total:int, # notebooks of the job
         slots.sort(); slots[0] += per
     return max(slots, default=0.0), waiting <= 0 and all(l is not None for l in left)
 
+# %% ../nbs/11a_figures.ipynb #1f183792
 def _stage(path:Path) -> tuple[str, float|None]:
     ("A running notebook's status (when written 10 s ago or more, since when: it is between loops) and the "
      "seconds left of its loop.")
@@ -488,7 +492,8 @@ def line_printer():
             except BrokenPipeError: closed.add(id(f))   # (the command itself ends quietly, `guarded`)
     return say
 
-def is_terminal(stream) -> bool:
+def is_terminal(stream, # e.g. `sys.stderr`
+               ) -> bool:
     "Whether `stream` is a terminal that redraws lines (not 'dumb')."
     try: return stream.isatty() and os.environ.get('TERM', '') != 'dumb'
     except (AttributeError, ValueError): return False
@@ -504,10 +509,13 @@ def fit_line(line:str, # a progress line
     keep = len(line) - m.start() if m and len(line) - m.start() <= width - 12 else min(45, width // 2)
     return line[:width - keep - 1] + '…' + line[-keep:]
 
+# %% ../nbs/11a_figures.ipynb #0b178039
 class LiveBlock:
     """Lines kept at the bottom of a terminal and redrawn in place, as tqdm draws its bars: `draw(lines)`
     replaces them, `say(text, file)` prints a whole line above them, `close()` clears them."""
-    def __init__(self, stream=None):
+    def __init__(self,
+                 stream=None, # the terminal's stream (default `sys.stderr`)
+                ):
         import threading
         self.stream, self.lines, self.shown, self.closed = stream or sys.stderr, [], 0, False
         self.lock = threading.RLock()
@@ -543,12 +551,20 @@ class LiveBlock:
         "Clear the block for good (later `draw`s do nothing)."
         with self.lock: self.closed = True; self._clear(); self.stream.flush()
 
+# %% ../nbs/11a_figures.ipynb #1a1ab3ad
 class FigureRunner:
     """Runs the notebooks of a `run_figures` job, one per call, each with its status file: a start and an
     end line (when `progress`), the traceback of a failure that is not a user's mistake; the job's
     progress."""
-    def __init__(self, total:int, nb_out:Path, env:dict, status:dict, say, progress:bool=True,
-                 options:dict|None=None):
+    def __init__(self,
+                 total:int, # notebooks of the job
+                 nb_out:Path, # folder of the executed notebooks and their kernels' stderr logs
+                 env:dict, # added to every kernel's environment (`kernel_env`)
+                 status:dict, # name -> the status file of its kernel
+                 say, # say(text, file=None) prints whole lines
+                 progress:bool=True, # a start and an end line per notebook
+                 options:dict|None=None, # option -> folder (`--out`, `--store`), named in an OS error
+                ):
         from lottery_nb.progress import PROGRESS_ENV
         self.total, self.nb_out, self.status, self.say, self.progress = total, nb_out, status, say, progress
         self.envs = {n: {**env, PROGRESS_ENV: str(f)} for n, f in status.items()}
@@ -577,9 +593,10 @@ class FigureRunner:
         "The job's heartbeat line now (`heartbeat_line`), for a job that started at `started`."
         return ' | '.join(self.lines(started, jobs))
 
-# %% ../nbs/11a_figures.ipynb #4b4530df
+# %% ../nbs/11a_figures.ipynb #2b1b49c2
 LIVE_EVERY = 0.5   # seconds between two redraws of the live lines in a terminal
 
+# %% ../nbs/11a_figures.ipynb #4b4530df
 def _progress_display(progress:bool, every:float, one:FigureRunner, t0:float, jobs:int, block):
     ("The job's progress: in a terminal (`block`) a live line per running notebook, else a whole line "
      "every `every` s; an event that stops it.")
@@ -630,3 +647,6 @@ def run_figures(preset:str='cpu', # a preset name
         finally:
             stop.set()
             if block: block.close()
+
+# %% ../nbs/11a_figures.ipynb #6edeb1f8
+add_param_docs(__name__)

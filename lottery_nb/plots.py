@@ -13,21 +13,23 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import PRESETS, ExperimentConfig, LotteryError, default_store, get_preset, project_root
+from .config import (PRESETS, ExperimentConfig, LotteryError, add_param_docs, default_store, get_preset,
+                               project_root)
 from .claims import dense_epsilon, epsilon_interval
 from .stats import mean_std
 
 # %% auto #0
-__all__ = ['ROLE_COLORS', 'DENSE_COLOR', 'DISPLAY_NAMES', 'COMMON_PARAMS', 'FIGURE_PRESETS', 'rewind_roles', 'rewind_label',
-           'display_name', 'setting_title', 'solution_label', 'projection_label', 'Curve', 'by_rewind', 'DenseBand',
-           'dense_stats', 'draw_matching_band', 'plot_error_vs_density', 'same_schedule', 'save_figure', 'figure_png',
-           'image_slider', 'default_out_dir', 'FigureSetup', 'figure_setup']
+__all__ = ['ROLE_COLORS', 'DENSE_COLOR', 'rewind_roles', 'rewind_label', 'display_name', 'setting_title', 'solution_label',
+           'projection_label', 'Curve', 'by_rewind', 'DenseBand', 'dense_stats', 'draw_matching_band',
+           'plot_error_vs_density', 'same_schedule', 'save_figure', 'figure_png', 'image_slider', 'FigureSetup',
+           'figure_setup']
 
 # %% ../nbs/10_plots.ipynb #2086542c
 ROLE_COLORS = {'rewind 0': '#6a3d9a', 'early': '#ff7f00', 'matching': '#33a02c'}
 DENSE_COLOR = '#555555'
 
-def rewind_roles(rewind_steps) -> dict:
+def rewind_roles(rewind_steps, # the rewind steps of a run, in steps (any order, repeats allowed)
+                ) -> dict: # step -> 'rewind 0', 'early' or 'matching'
     ("Role of each rewind step (in steps): 0 is 'rewind 0', the largest is 'matching', "
      "the ones between 'early'.")
     steps = sorted(set(int(s) for s in rewind_steps))
@@ -36,11 +38,13 @@ def rewind_roles(rewind_steps) -> dict:
         roles[s] = 'rewind 0' if s == 0 else ('matching' if i == len(steps) - 1 else 'early')
     return roles
 
-def rewind_label(step:int, role:str) -> str:
+def rewind_label(step:int, # a rewind step, in steps
+                 role:str, # its role, from `rewind_roles`
+                ) -> str:
     "Legend label, e.g. 'rewind 150 (matching)'."
     return f'rewind {step}' + ('' if role == 'rewind 0' else f' ({role})')
 
-# %% ../nbs/10_plots.ipynb #d15a0002
+# %% ../nbs/10_plots.ipynb #ae559c7f
 # the paper's names of lottery-nb's data sets and models: every figure's titles use them
 DISPLAY_NAMES = {'mnist1d': 'MNIST-1D', 'cifar10': 'CIFAR-10', 'cifar100': 'CIFAR-100',
                  'imagenet': 'ImageNet',
@@ -48,6 +52,7 @@ DISPLAY_NAMES = {'mnist1d': 'MNIST-1D', 'cifar10': 'CIFAR-10', 'cifar100': 'CIFA
                  'resnet20': 'ResNet-20', 'resnet18': 'ResNet-18', 'resnet50': 'ResNet-50', 'mlp': 'MLP',
                  'linear': 'softmax regression'}
 
+# %% ../nbs/10_plots.ipynb #d15a0002
 def display_name(name:str, # a data set or model name of a config, e.g. 'mnist1d'
                 ) -> str: # e.g. 'MNIST-1D'; a name not in `DISPLAY_NAMES` (your own) as it is
     "The paper's name of a data set or a model."
@@ -78,14 +83,16 @@ def projection_label(level:int|str='L', # the level whose solution is projected
 @dataclass
 class Curve:
     "One rewind step's values per level, aggregated over seeds."
-    rewind:int
-    levels:np.ndarray
-    density:np.ndarray
-    mean:np.ndarray
-    std:np.ndarray
-    n:np.ndarray
+    rewind:int # the rewind step, in steps
+    levels:np.ndarray # the levels stored for it, ascending
+    density:np.ndarray # fraction of weights remaining at each level (mean over seeds)
+    mean:np.ndarray # the value's mean over seeds at each level
+    std:np.ndarray # its standard deviation over seeds (ddof=1; 0 for one seed)
+    n:np.ndarray # seeds at each level
 
-def by_rewind(rows:list, key:str='test_error') -> dict:
+def by_rewind(rows:list, # `Experiment.results()`: one dict per (seed, rewind step, level)
+              key:str='test_error', # the value to aggregate, e.g. 'train_error'
+             ) -> dict:
     "rewind step -> `Curve` of `key` (mean, std over seeds) per level."
     out = {}
     for r in sorted({x['rewind_step'] for x in rows}):
@@ -99,6 +106,7 @@ def by_rewind(rows:list, key:str='test_error') -> dict:
                        np.array([len(v) for v in vals]))
     return out
 
+# %% ../nbs/10_plots.ipynb #a0cac43e
 @dataclass
 class DenseBand:
     "The matching threshold the verdicts use: every stored dense run's mean + ε, with ε's chi-square interval."
@@ -144,6 +152,7 @@ def dense_stats(dense_errors, # test errors of every stored dense run, e.g. `mat
                      len(e), [x for x, s in zip(e, seeds) if s in rep], [x for x, s in zip(e, seeds) if s not in rep],
                      ci)
 
+# %% ../nbs/10_plots.ipynb #b71cefed
 def draw_matching_band(ax, # matplotlib axes
                        band:DenseBand, # `dense_stats`
                        accuracy:bool=False, # the axis shows accuracy (100 - error) instead of error
@@ -163,7 +172,8 @@ def plot_error_vs_density(rows:list, # `Experiment.results()`
                           band:DenseBand, # `dense_stats` of every stored dense run (the split of `key`)
                           ax=None, # matplotlib axes (a new figure when None)
                           key:str='test_error', # metric to plot
-                          title:str|None=None):
+                          title:str|None=None, # the axes' title (None: none)
+                         ): # the figure of `ax`
     ("Fig. 5: error (%) against weights remaining (%), mean ± std over replicates per rewind step, "
      "with the matching band the verdicts use.")
     import matplotlib.pyplot as plt
@@ -196,7 +206,11 @@ def same_schedule(cmp:dict, # `lottery_nb.adaptive.compare_schedules(fixed, adap
 
 
 # %% ../nbs/10_plots.ipynb #1048a151
-def save_figure(fig, out_dir:str|Path, name:str, dpi:int=150) -> list:
+def save_figure(fig, # a matplotlib figure
+                out_dir:str|Path, # the folder (made when missing)
+                name:str, # the file name without suffix, e.g. 'fig5'
+                dpi:int=150, # resolution of the PNG
+               ) -> list: # the paths of the PNG and the PDF
     "Write `fig` as `<out_dir>/<name>.png` and `.pdf`; returns the paths."
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     paths = [out / f'{name}.png', out / f'{name}.pdf']
@@ -204,7 +218,9 @@ def save_figure(fig, out_dir:str|Path, name:str, dpi:int=150) -> list:
     return paths
 
 # %% ../nbs/10_plots.ipynb #e7ca9a9c
-def figure_png(fig, dpi:int=72) -> bytes:
+def figure_png(fig, # a matplotlib figure (closed afterwards)
+               dpi:int=72, # resolution
+              ) -> bytes:
     "`fig` as PNG bytes (the figure is closed, so a notebook does not show it again)."
     import io, matplotlib.pyplot as plt
     buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=dpi, bbox_inches='tight'); plt.close(fig)
@@ -280,17 +296,6 @@ def default_out_dir() -> Path:
     root = project_root()
     return (root if root else Path.cwd().resolve()) / 'figures'
 
-@dataclass
-class FigureSetup:
-    "What a figure notebook works with after its parameters are checked."
-    name:str
-    cfg:ExperimentConfig
-    store:Path # `store`, or `default_store()` when the notebook's parameter is None
-    out:Path # `<out_dir>/<preset>`, where out_dir None is `default_out_dir()`
-    params:dict = field(default_factory=dict)
-    # the preset the config comes from (the figure's own one of `FIGURE_PRESETS`, else `params['preset']`)
-    preset:str = ''
-
 def _check_out(out:Path):
     "Refuse an output folder that cannot be created: its nearest existing ancestor must be a writable folder."
     top = next(q for q in (out, *out.parents) if q.exists())
@@ -298,6 +303,18 @@ def _check_out(out:Path):
                                             "give a folder.")
     if not os.access(top, os.W_OK): raise LotteryError(f"out_dir {str(out)!r} cannot be created: "
                                                        f"{str(top)!r} is not writable.")
+
+# %% ../nbs/10_plots.ipynb #4a3a5a28
+@dataclass
+class FigureSetup:
+    "What a figure notebook works with after its parameters are checked."
+    name:str # the figure's name, e.g. 'fig5'
+    cfg:ExperimentConfig # the experiment: the preset with the notebook's overrides
+    store:Path # `store`, or `default_store()` when the notebook's parameter is None
+    out:Path # `<out_dir>/<preset>`, where out_dir None is `default_out_dir()`
+    params:dict = field(default_factory=dict) # the notebook's checked parameters: name -> value
+    # the preset the config comes from (the figure's own one of `FIGURE_PRESETS`, else `params['preset']`)
+    preset:str = ''
 
 def figure_setup(name:str, # the figure's name, e.g. 'fig5'
                  namespace:dict, # the notebook's `globals()`
@@ -330,3 +347,6 @@ def figure_setup(name:str, # the figure's name, e.g. 'fig5'
     _check_out(out)   # created when the first figure is saved: a refused parameter leaves no empty folder
     store = Path(p['store']).expanduser() if p['store'] is not None else default_store()
     return FigureSetup(name, cfg, store, out, p, used)
+
+# %% ../nbs/10_plots.ipynb #0f89ab7c
+add_param_docs(__name__)

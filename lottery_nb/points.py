@@ -12,14 +12,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import LotteryError, is_int, to_steps
+from .config import LotteryError, add_param_docs, is_int, to_steps
 from .data import get_data
 from .pruning import Mask, apply_mask, check_mask, density
 from .store import Experiment, stored_levels, stored_rewinds, stored_seeds
 
 # %% auto #0
-__all__ = ['Point', 'point_label', 'check_points', 'fmt_levels', 'resolve_point', 'load_point', 'project_point',
-           'hull_coefficients', 'Combiner', 'combine', 'check_bn']
+__all__ = ['Point', 'load_point', 'project_point', 'combine']
 
 # %% ../nbs/07a_points.ipynb #5201c231
 @dataclass
@@ -33,7 +32,12 @@ class Point:
         return (f"Point({self.label or 'unnamed'}: {len(self.state)} tensors, "
                 f"density {density(self.mask):.3f})")
 
-def point_label(p, i:int) -> str: return p.label or f'point {i}'
+# %% ../nbs/07a_points.ipynb #8911f796
+def point_label(p, # a `Point`
+                i:int, # its position among the points of a call
+               ) -> str: # its label, else 'point i'
+    "The words naming point `p` in a message."
+    return p.label or f'point {i}'
 
 def check_points(points:list, # `Point`s to be combined
                 ) -> list:
@@ -69,7 +73,9 @@ def check_points(points:list, # `Point`s to be combined
     return points
 
 # %% ../nbs/07a_points.ipynb #2003aa21
-def fmt_levels(levels:list) -> str:
+def fmt_levels(levels:list, # sorted integers, e.g. stored levels
+              ) -> str: # 'none', '0..5' for a run of more than two, else '0, 2'
+    "Integers in a message: a run of more than two as 'first..last'."
     if not levels: return 'none'
     if levels == list(range(levels[0],
                             levels[-1] + 1)) and len(levels) > 2: return f'{levels[0]}..{levels[-1]}'
@@ -104,6 +110,7 @@ def resolve_point(exp:Experiment, # the experiment
                            f"stored levels are {fmt_levels(levels)}.")
     return seed, rewind, int(level)
 
+# %% ../nbs/07a_points.ipynb #1804b69a
 def load_point(exp:Experiment, # the experiment
                seed:int, # replicate
                rewind:int|str, # rewind step, in steps or step notation
@@ -158,7 +165,7 @@ def hull_coefficients(coeffs, # c: one coefficient per point, summing to 1
 
 # %% ../nbs/07a_points.ipynb #24a2fe0d
 class Combiner:
-    "Affine combinations of 2 or 3 points, many rows of coefficients at a time."
+    "Affine combinations of 2 or 3 points on `device`, many rows of coefficients at a time."
     def __init__(self, points:list, device='cpu', exclude_from_hull=()):
         self.points = check_points(points)
         ref = self.points[0].state
@@ -236,7 +243,10 @@ def combine(points:list, # 2 or 3 `Point`s of one architecture
     comb = Combiner(points, 'cpu', _bn_buffer_names(points[0].state) if bn == 'recompute' else ())
     return dict(comb.single(comb.check(coeffs)[0]))
 
-def check_bn(bn):
+# %% ../nbs/07a_points.ipynb #7102a06a
+def check_bn(bn, # BatchNorm mode as given
+            ):
+    "Raise a `LotteryError` unless `bn` is 'interpolate' or 'recompute'."
     if bn not in ('interpolate', 'recompute'):
         raise LotteryError(f"bn={bn!r} is not allowed; use 'interpolate' (combine the running statistics, "
                            "as the paper) or 'recompute'.")
@@ -244,3 +254,6 @@ def check_bn(bn):
 def _bn_buffer_names(state:dict) -> list[str]:
     return [k for k in state if k.endswith(('.running_mean', '.running_var'))
             or k in ('running_mean', 'running_var')]
+
+# %% ../nbs/07a_points.ipynb #eddfe510
+add_param_docs(__name__)

@@ -11,8 +11,10 @@ import threading
 import time
 from pathlib import Path
 
+from .config import add_param_docs
+
 # %% auto #0
-__all__ = ['PROGRESS_ENV', 'LINES_ENV', 'ACTIVE', 'write_status', 'read_status', 'fmt_secs', 'Progress', 'progress']
+__all__ = ['PROGRESS_ENV', 'LINES_ENV', 'write_status', 'read_status', 'Progress', 'progress']
 
 # %% ../nbs/00b_progress.ipynb #10cce41e
 PROGRESS_ENV = 'LOTTERY_PROGRESS_FILE'
@@ -34,7 +36,8 @@ def write_status(text:str, # one line: what is computed and how far it has got
         except OSError: pass
         return False
 
-def read_status(path:str|Path) -> str|None:
+def read_status(path:str|Path, # a status file, e.g. the one `write_status` wrote
+               ) -> str|None:
     "The line in the status file `path`, or None while nothing was written."
     try: return Path(path).read_text().strip() or None
     except OSError: return None
@@ -42,6 +45,8 @@ def read_status(path:str|Path) -> str|None:
 # %% ../nbs/00b_progress.ipynb #3ad12632
 # seconds between two whole progress lines on a stream that is not a terminal
 LINES_ENV = 'LOTTERY_PROGRESS_LINES'
+
+# %% ../nbs/00b_progress.ipynb #d02fd2fd
 ACTIVE = []   # the open `Progress`es of this process, outermost first: the status line names each of them
 
 def _in_notebook() -> bool:
@@ -57,27 +62,16 @@ def _lines_every() -> float|None:
     try: return max(0.0, float(os.environ.get(LINES_ENV, 10)))
     except ValueError: return 10.0
 
-def fmt_secs(s:float) -> str:
+def fmt_secs(s:float, # seconds
+            ) -> str: # e.g. '45s', '2m05s', '1h02m'
+    "A duration as the status line writes it: seconds under a minute, minutes and seconds under an hour."
     s = int(round(s))
     return (f'{s // 3600}h{s % 3600 // 60:02d}m' if s >= 3600 else f'{s // 60}m{s % 60:02d}s' if s >= 60
             else f'{s}s')
 
-class Progress:
-    """Counts `total` units of work: a tqdm bar when `enabled` (whole lines every `$LOTTERY_PROGRESS_LINES` s,
-    default 10, on a stream that is not a terminal), and the status line of `write_status` when a status file
-    is set."""
-    def __init__(self, total:int, initial:int=0, desc:str='', unit:str='step', enabled:bool=True,
-                 every:float=0.5,
-                 leave:bool=True):
-        self.total, self.n, self.initial, self.desc, self.unit, self.every = (total, initial, initial, desc,
-                                                                              unit, every)
-        self.what, self.file, self._last, self.note, self.end = '', os.environ.get(PROGRESS_ENV), None, '', ''
-        self.enabled, self.leave, self.bar, self.t0, self.synced = enabled, leave, None, time.monotonic(), 0
-        self.lines = _lines_every() if enabled else None
-        self._line_at = self.t0
-        ACTIVE.append(self)
-        self._report(True)
-
+# %% ../nbs/00b_progress.ipynb #28d293fd
+class _Display:
+    "Where a `Progress` shows itself: the tqdm bar, whole lines on stderr, the status line in the status file."
     def _tqdm(self):
         "The tqdm bar, made at the first update: a read that finds everything done draws no bar."
         if self.bar is None and self.enabled and self.lines is None and not self.end:
@@ -106,6 +100,40 @@ class Progress:
         tail = f' ({pct}{more})' if pct or more else ''
         return (f'{self.desc}{what}, {self.n}/{self.total} {self.unit}s{tail}'
                 + (f', {self.end}' if self.end else ''))
+
+    def _report(self, force:bool=False):
+        now = time.monotonic()
+        if (self.lines is not None
+            and (self.end not in ('', 'cached') or not self.end and now - self._line_at >= self.lines)):
+            print(f'{self.status()}', file=sys.stderr, flush=True); self._line_at = now
+        if not self.file: return
+        if force or self._last is None or now - self._last >= self.every:
+            line = ' › '.join(p.status() for p in ACTIVE if p.file == self.file)
+            if self.end: line = (line + ' › ' if line else '') + self.status()
+            write_status(line, self.file); self._last = now
+
+# %% ../nbs/00b_progress.ipynb #2650971a
+class Progress(_Display):
+    """Counts `total` units of work: a tqdm bar when `enabled` (whole lines every `$LOTTERY_PROGRESS_LINES` s,
+    default 10, on a stream that is not a terminal), and the status line of `write_status` when a status file
+    is set."""
+    def __init__(self,
+                 total:int, # units of work in all
+                 initial:int=0, # units already done (e.g. found in the store)
+                 desc:str='', # what the work is, e.g. 'training cpu'
+                 unit:str='step', # the unit counted (singular)
+                 enabled:bool=True, # show a tqdm bar (or whole lines on a stream that is not a terminal)
+                 every:float=0.5, # seconds between two writes of the status file, at most
+                 leave:bool=True, # keep the bar once closed
+                ):
+        self.total, self.n, self.initial, self.desc, self.unit, self.every = (total, initial, initial, desc,
+                                                                              unit, every)
+        self.what, self.file, self._last, self.note, self.end = '', os.environ.get(PROGRESS_ENV), None, '', ''
+        self.enabled, self.leave, self.bar, self.t0, self.synced = enabled, leave, None, time.monotonic(), 0
+        self.lines = _lines_every() if enabled else None
+        self._line_at = self.t0
+        ACTIVE.append(self)
+        self._report(True)
 
     def update(self, n:int=1):
         "Count `n` more units done."
@@ -145,17 +173,6 @@ class Progress:
         if self in ACTIVE: ACTIVE.remove(self)
         self._report(True)
 
-    def _report(self, force:bool=False):
-        now = time.monotonic()
-        if (self.lines is not None
-            and (self.end not in ('', 'cached') or not self.end and now - self._line_at >= self.lines)):
-            print(f'{self.status()}', file=sys.stderr, flush=True); self._line_at = now
-        if not self.file: return
-        if force or self._last is None or now - self._last >= self.every:
-            line = ' › '.join(p.status() for p in ACTIVE if p.file == self.file)
-            if self.end: line = (line + ' › ' if line else '') + self.status()
-            write_status(line, self.file); self._last = now
-
 # %% ../nbs/00b_progress.ipynb #ff844271
 def progress(total:int, # units of work in all
              initial:int, # units already done (e.g. found in the store)
@@ -167,3 +184,6 @@ def progress(total:int, # units of work in all
     "A `Progress` when a bar is wanted or `$LOTTERY_PROGRESS_FILE` names a status file, else None."
     if not enabled and not os.environ.get(PROGRESS_ENV): return None
     return Progress(total, initial, desc, unit, enabled, leave=leave)
+
+# %% ../nbs/00b_progress.ipynb #f40fbd40
+add_param_docs(__name__)

@@ -30,20 +30,12 @@ import numpy as np
 import torch
 
 import lottery_nb
-from .config import (IO_ONLY_DATA_KWARGS, ExperimentConfig, LotteryError, TrainPlan, canonical_hash,
-                               default_store, legacy_key)
+from .config import (IO_ONLY_DATA_KWARGS, ExperimentConfig, LotteryError, TrainPlan, add_param_docs,
+                               canonical_hash, default_store, legacy_key)
 from .data import BUILTIN_DATASETS, DATASETS, derive_seed, get_data
 
 # %% auto #0
-__all__ = ['JSON_CHECKSUM', 'TORCH_CHECKSUM', 'ONE_BY_ONE', 'ANALYSIS_VERSION', 'StoreCorrupt', 'StoreError', 'store_root',
-           'damaged', 'check_store', 'store_os_error', 'writing', 'atomic_write', 'content_digest', 'unseal',
-           'save_torch', 'save_json', 'read_torch', 'read_json', 'load_torch', 'load_json', 'file_digest', 'check_file',
-           'lock_file', 'file_lock', 'execution_mode', 'check_execution', 'onednn_isa', 'environment',
-           'environment_label', 'mixed_allowed', 'RunEnvironment', 'check_continuation', 'note_dense', 'provenance',
-           'FileCheckpoint', 'clean_tmp', 'has_tmp', 'legacy_hash', 'read_metrics', 'store_level', 'discarding',
-           'stored_seeds', 'stored_rewinds', 'stored_levels', 'Experiment', 'analysis_file', 'cached', 'cache_dir',
-           'data_facts', 'remember_data', 'data_sizes', 'seed_ranges', 'seeds_text', 'run_index', 'load_frame',
-           'list_runs', 'adaptive_hash', 'audit', 'verify', 'repair']
+__all__ = ['StoreCorrupt', 'StoreError', 'Experiment', 'load_frame', 'list_runs', 'audit', 'verify', 'repair']
 
 # %% ../nbs/05_store.ipynb #436ab03d
 class StoreCorrupt(LotteryError):
@@ -52,6 +44,7 @@ class StoreCorrupt(LotteryError):
 class StoreError(LotteryError):
     "The run store cannot be used as asked: not a directory, read-only, full, or not permitted."
 
+# %% ../nbs/05_store.ipynb #1f4221dc
 def _say(msg:str):
     print(f"lottery-nb: {msg}", file=sys.stderr, flush=True)
 
@@ -62,7 +55,9 @@ def store_root(path:Path) -> Path:
         if (p / 'config.json').is_file(): return p.parent
     return path.parent
 
-def damaged(path:Path, why:str='corrupt or truncated') -> StoreCorrupt:
+def damaged(path:Path, # the damaged file
+            why:str='corrupt or truncated', # what is wrong with it
+           ) -> StoreCorrupt:
     "The error for a damaged store file: its path and the one command that repairs the store."
     return StoreCorrupt(f"Store file {str(path)!r} is {why}; run `lottery store repair {store_root(path)}` "
                         "to remove what is damaged, then re-run to recompute it.")
@@ -363,6 +358,7 @@ class RunEnvironment:
                  f"no execution environment (written before environments were recorded); continuing in "
                  f"{environment_label(self.current)!r}.")
 
+# %% ../nbs/05_store.ipynb #8c0239ab
 def check_continuation(exp, # an `Experiment` whose `runtime` is this run's `RunEnvironment` (None: no check)
                        prov:dict, # the provenance of a stored level the run would continue
                        mode:str|None, # this run's execution mode (None: not checked)
@@ -458,10 +454,34 @@ def legacy_hash(cfg:ExperimentConfig) -> str|None:
     k = legacy_key(cfg)
     return k.rsplit('-', 1)[1] if k else None
 
+# %% ../nbs/05_store.ipynb #d38622ea
+class _Paths:
+    "Where each part of one experiment lives, under its directory `path`."
+    def seed_dir(self, seed:int) -> Path: return self.path / f'seed_{seed}'
+    def dense_dir(self, seed:int) -> Path: return self.seed_dir(seed) / 'dense'
+    def chain_dir(self, seed:int, rewind:int) -> Path: return self.seed_dir(seed) / f'rewind_{rewind}'
+    def rewind_point(self, seed:int, rewind:int) -> Path: return self.dense_dir(seed) / f'rewind_{rewind}.pt'
+    def level_dir(self, seed:int, rewind:int, level:int) -> Path:
+        "Directory of level `level` for a seed and a rewind step (in steps); level 0 is the shared dense run."
+        return self.dense_dir(seed) if level == 0 else self.chain_dir(seed, rewind) / f'level_{level}'
+    def is_done(self, seed:int, rewind:int, level:int) -> bool:
+        return (self.level_dir(seed, rewind, level) / 'metrics.json').exists()
+    def checkpointer(self, seed:int, rewind:int, level:int, execution:str|None=None) -> FileCheckpoint:
+        ("The in-level checkpoint of a level; with `execution`, it is written in and resumed only in that "
+         "mode (and in the environment of `runtime`, when set).")
+        return FileCheckpoint(self.level_dir(seed, rewind, level) / 'checkpoint.pt', execution, self.runtime)
+    def unit_lock(self, seed:int, rewind:int|None=None) -> Path:
+        "The lock of a unit: the dense run of a seed (`rewind=None`) or the chain of a rewind step."
+        return lock_file(self.dense_dir(seed) if rewind is None else self.chain_dir(seed, rewind))
+
 # %% ../nbs/05_store.ipynb #b7376858
-class _Layout:
+class _Layout(_Paths):
     "Where everything of one experiment lives, and writing its `config.json`."
-    def __init__(self, cfg:ExperimentConfig, store:str|Path|None=None, plan:TrainPlan|None=None):
+    def __init__(self,
+                 cfg:ExperimentConfig, # the experiment
+                 store:str|Path|None=None, # the run store folder (None: `default_store()`)
+                 plan:TrainPlan|None=None, # `cfg` resolved to steps; None: `results` lists every stored level
+                ):
         self.cfg, self.store, self.plan = cfg, check_store(store), plan
         # the `RunEnvironment` of a run writing it: recorded and checked with checkpoints
         self.runtime = None
@@ -506,23 +526,6 @@ class _Layout:
                 _say(f"adopted the run directory {str(old)!r}, written before run identities were versioned, "
                      f"as {str(new)!r}.")
         self.path, self._old = new, None
-
-    def seed_dir(self, seed:int) -> Path: return self.path / f'seed_{seed}'
-    def dense_dir(self, seed:int) -> Path: return self.seed_dir(seed) / 'dense'
-    def chain_dir(self, seed:int, rewind:int) -> Path: return self.seed_dir(seed) / f'rewind_{rewind}'
-    def rewind_point(self, seed:int, rewind:int) -> Path: return self.dense_dir(seed) / f'rewind_{rewind}.pt'
-    def level_dir(self, seed:int, rewind:int, level:int) -> Path:
-        "Directory of level `level` for a seed and a rewind step (in steps); level 0 is the shared dense run."
-        return self.dense_dir(seed) if level == 0 else self.chain_dir(seed, rewind) / f'level_{level}'
-    def is_done(self, seed:int, rewind:int, level:int) -> bool:
-        return (self.level_dir(seed, rewind, level) / 'metrics.json').exists()
-    def checkpointer(self, seed:int, rewind:int, level:int, execution:str|None=None) -> FileCheckpoint:
-        ("The in-level checkpoint of a level; with `execution`, it is written in and resumed only in that "
-         "mode (and in the environment of `runtime`, when set).")
-        return FileCheckpoint(self.level_dir(seed, rewind, level) / 'checkpoint.pt', execution, self.runtime)
-    def unit_lock(self, seed:int, rewind:int|None=None) -> Path:
-        "The lock of a unit: the dense run of a seed (`rewind=None`) or the chain of a rewind step."
-        return lock_file(self.dense_dir(seed) if rewind is None else self.chain_dir(seed, rewind))
 
 # %% ../nbs/05_store.ipynb #95253ea1
 _METRICS: dict = {}   # metrics.json path -> (stat signature, content) read in this process
@@ -662,12 +665,14 @@ class _Queries:
         "`results` as a pandas `DataFrame` (nested fields as columns `provenance.torch`, ...)."
         return _frame(self.results(everything), {})
 
+# %% ../nbs/05_store.ipynb #90960a0b
+class Experiment(_Cleanup, _Queries, _Readers, _Layout):
+    "One experiment's directory in the run store: where each level lives, and readers for what is stored."
+
+# %% ../nbs/05_store.ipynb #57f94df7
 def stored_seeds(exp:Experiment) -> list[int]: return exp.stored_seeds()
 def stored_rewinds(exp:Experiment, seed:int) -> list[int]: return exp.stored_rewinds(seed)
 def stored_levels(exp:Experiment, seed:int, rewind:int) -> list[int]: return exp.stored_levels(seed, rewind)
-
-class Experiment(_Cleanup, _Queries, _Readers, _Layout):
-    "One experiment's directory in the run store: where each level lives, and readers for what is stored."
 
 # %% ../nbs/05_store.ipynb #f306642c
 ANALYSIS_VERSION = 1
@@ -819,6 +824,7 @@ def _frame(rows:list, columns:dict):
     for k, v in reversed(list(columns.items())): df.insert(0, k, v)
     return df
 
+# %% ../nbs/05_store.ipynb #2d2dae75
 def load_frame(store:str|Path, # the run store
                key:str|None=None, # only this experiment
               ):
@@ -845,7 +851,9 @@ def _environments(metrics:list) -> tuple:
             if e is not None and environment_label(e) not in envs: envs.append(environment_label(e))
     return envs, none
 
-def list_runs(store:str|Path, key:str|None=None) -> list[dict]:
+def list_runs(store:str|Path, # the run store
+              key:str|None=None, # only this experiment (a folder name of the store)
+             ) -> list[dict]:
     ("One row per experiment in `store` (or its experiment `key`): key, kind, name, dataset, model, stored "
      "seeds (and as text), finished levels, levels in progress, the environments its levels were computed "
      "in and whether they are several.")
@@ -956,7 +964,9 @@ def _stale(run:Path, d:Path, names) -> list:
             for t in sorted(names) if t.startswith('.') and t.endswith('.tmp')
             and not _held(_guard(run, d / t)) and (d / t).exists()]
 
-def audit(store:str|Path, key:str|None=None) -> dict:
+def audit(store:str|Path, # the run store
+          key:str|None=None, # only this experiment (a folder name of the store)
+         ) -> dict:
     ("Every problem of `store` (or of its experiment `key`), and the files it reads that carry no checksum "
      "(written before checksums): `{'problems': [...], 'unchecked': [...]}`.")
     probs, unchecked = [], []
@@ -978,7 +988,9 @@ def audit(store:str|Path, key:str|None=None) -> dict:
                                                                            'remove': str(d / f)})
     return {'problems': probs, 'unchecked': unchecked}
 
-def verify(store:str|Path, key:str|None=None) -> list[dict]:
+def verify(store:str|Path, # the run store
+           key:str|None=None, # only this experiment (a folder name of the store)
+          ) -> list[dict]:
     ("Every problem of `store` (or of its experiment `key`): path, problem, and what `repair` removes "
      "(`audit` also lists the files without a checksum).")
     return audit(store, key)['problems']
@@ -1001,7 +1013,9 @@ def _guard(run:Path, path:Path) -> Path:
         run / 'analysis' / (parts[1].lstrip('.').split('.')[0] + '.lock'))
     return lock_file(run / 'config.json')
 
-def repair(store:str|Path, key:str|None=None) -> list[dict]:
+def repair(store:str|Path, # the run store
+           key:str|None=None, # only this experiment (a folder name of the store)
+          ) -> list[dict]:
     ("Remove what `verify` finds (damaged levels whole), each under its unit's lock, "
      "so that a re-run recomputes it.")
     probs = verify(store, key)
@@ -1013,3 +1027,6 @@ def repair(store:str|Path, key:str|None=None) -> list[dict]:
                                           'stop it and repair again)'); continue
             with writing(p): shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
     return probs
+
+# %% ../nbs/05_store.ipynb #78e736c7
+add_param_docs(__name__)
