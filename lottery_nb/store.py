@@ -31,7 +31,7 @@ import torch
 
 import lottery_nb
 from .config import (IO_ONLY_DATA_KWARGS, ExperimentConfig, LotteryError, TrainPlan, add_param_docs,
-                               canonical_hash, default_store, legacy_key)
+                               canonical_hash, default_store, legacy_key, store_path)
 from .data import BUILTIN_DATASETS, DATASETS, derive_seed, get_data
 
 # %% auto #0
@@ -72,8 +72,8 @@ _ADVICE = {errno.ENOSPC: 'the disk is full; free some space and re-run to resume
 
 def check_store(store:str|Path|None) -> Path:
     ("`store` as a `Path` (None: `default_store()`), or a `StoreError` when it (or a directory above it) is "
-     "not a directory.")
-    p = default_store() if store is None else Path(store)
+     "not a directory; an empty name is refused as `run_imp` and the command line refuse it.")
+    p = store_path(store)   # None: the default store; an empty name or a non-path is one sentence
     for q in (p, *p.parents):
         if q.exists():
             if not q.is_dir():
