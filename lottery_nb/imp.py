@@ -23,7 +23,7 @@ from .models import builtin_model, check_model, get_model, prunable_names
 from .pruning import apply_mask, dense_mask, density, num_prunable, num_remaining, prune
 from .store import (ONE_BY_ONE, Experiment, RunEnvironment, StoreCorrupt, check_continuation,
                               clean_tmp, data_facts, discarding, execution_mode, file_lock, has_tmp, note_dense,
-                              provenance, remember_data, save_torch, store_level)
+                              provenance, remember_data, save_torch, seal_files, store_level)
 from .training import TrainOptions, evaluate, get_device, train
 
 # %% auto #0
@@ -136,6 +136,7 @@ class _Runner:
             self.on_unit(f'replaying to rewind {max(missing)} (seed {seed})')
             self.train(model, self.data, cfg, plan, seed, init, 0, max(missing), snapshot_steps=missing,
                        on_snapshot=save_point, where=where, options=self.opts)
+            seal_files(d, [exp.rewind_point(seed, r) for r in missing])   # checked from now on, as the others
             return
         self.on_unit(dense_label(self.cfg, [seed]))
         mask = dense_mask(init, prunable_names(model))

@@ -574,8 +574,13 @@ class _Readers:
     def losses(self, seed:int, rewind:int,
                level:int) -> torch.Tensor: return load_torch(self._need(seed, rewind, level, 'losses.pt'))
     def rewind_state(self, seed:int, rewind:int) -> dict:
-        "The stored weights $\\mathbf{w}_\\tau$ of a rewind step."
-        return load_torch(self.rewind_point(seed, rewind))
+        ("The stored weights $\\mathbf{w}_\\tau$ of a rewind step, checked against the dense run's manifest "
+         "where it has the file (every rewind point of a store written since checksums).")
+        p = self.rewind_point(seed, rewind)
+        try: entry = self.manifest(seed, rewind, 0).get(p.name)
+        except FileNotFoundError: entry = None   # the dense run is not finished: nothing recorded yet
+        if entry is not None: check_file(p, entry)
+        return load_torch(p)
 
 # %% ../nbs/05_store.ipynb #9211d367
 def store_level(d:Path, mask, out:dict, metrics:dict, ck:FileCheckpoint|None=None):
@@ -592,6 +597,18 @@ def store_level(d:Path, mask, out:dict, metrics:dict, ck:FileCheckpoint|None=Non
                    'provenance': {**metrics.get('provenance', {}), 'earlier_environments': ck.earlier}}
     save_json({**metrics, 'files': files}, d / 'metrics.json')
     if ck is not None: ck.clear()
+
+# %% ../nbs/05_store.ipynb #8f727f2e
+def seal_files(d:Path, # a finished level's directory (e.g. a dense run's)
+               paths:list, # files written into it after it finished, e.g. rewind points a replay added
+              ):
+    ("Add `paths` to the manifest in `d`'s `metrics.json` (their SHA-256 and size), so that `verify` and every "
+     "reader check them as the files written with the level; the amended `metrics.json` is written atomically.")
+    f = Path(d) / 'metrics.json'
+    m = read_metrics(f)
+    files = {**m.get('files', {}), **{Path(p).name: {'sha256': file_digest(p), 'size': Path(p).stat().st_size}
+                                      for p in paths}}
+    save_json({**m, 'files': files}, f)
 
 # %% ../nbs/05_store.ipynb #d7be70c7
 @contextlib.contextmanager

@@ -105,6 +105,30 @@ def test_store_written_before_checksums_is_verified_and_its_files_listed(tmp_pat
     assert j.returncode == 0 and len(json.loads(j.stdout)['unchecked']) == n and json.loads(j.stdout)['problems'] == []
 
 
+
+def test_a_rewind_point_a_replay_adds_is_sealed_checked_and_repaired(tmp_path, monkeypatch):
+    "A new rewind step on a finished dense run replays its start; the rewind point it adds joins the dense manifest."
+    from lottery_nb.config import get_preset
+    from lottery_nb.imp import run_imp
+    from lottery_nb.store import StoreCorrupt, _CHECKED, audit, repair, verify
+    monkeypatch.setenv('LOTTERY_CACHE', str(tmp_path / 'cache'))
+    store = tmp_path / 'runs'
+    run_imp(get_preset('smoke', rewind_steps=('5it',), levels=1), store, progress=False)
+    exp = run_imp(get_preset('smoke', rewind_steps=('5it', '10it'), levels=1), store, progress=False)   # replays to 10
+    point = exp.rewind_point(0, 10)
+    assert point.name in exp.manifest(0, 10, 0) and verify(store) == []
+    assert not [u for u in audit(store)['unchecked'] if u['path'] == str(point)], 'the replayed point is checked'
+    before = exp.rewind_state(0, 10)
+    raw = torch.load(point, weights_only=True); k = next(iter(raw)); raw[k] = raw[k] + 1; torch.save(raw, point)
+    _CHECKED.clear()
+    probs = verify(store)
+    assert [p['path'] for p in probs] in ([str(point)], [str(point.parent)]), probs   # the point, or its dense run whole
+    with pytest.raises(StoreCorrupt, match='lottery store repair'): exp.rewind_state(0, 10)
+    assert all(p['repaired'] for p in repair(store)) and not point.exists()
+    exp = run_imp(get_preset('smoke', rewind_steps=('5it', '10it'), levels=1), store, progress=False)
+    assert verify(store) == [] and all(torch.equal(before[n], v) for n, v in exp.rewind_state(0, 10).items())
+
+
 # ------------------------------------------------------------------ verify while a writer runs; missing stores; keys
 def test_verify_leaves_a_held_temporary_file_alone(tmp_path):
     from lottery_nb.config import get_preset
