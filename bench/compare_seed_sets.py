@@ -3,7 +3,8 @@
 Each run is a folder of executed figure notebooks (`lottery figures` writes them to `<out>/<preset>/notebooks/`). The
 script reads the verdict rows each notebook glued with scrapbook (`verdicts`, and the seeds and dense runs of fig5) and
 prints a Markdown table: one row per claim, each run's verdict with its margin and 90% uncertainty, and whether the two
-runs *flip* (one says yes where the other says no). Rows that name a level chosen by the run itself (e.g. Fig. 5's
+runs *flip* (one says yes where the other says no), then how far apart their Fig. 5 curves are (the same seeds on two
+CPUs: how much the figures vary between machines). Rows that name a level chosen by the run itself (e.g. Fig. 5's
 "at level 4 ...") are matched by their claim text with the level taken out, so the same rule on two runs is one row.
 
     python bench/compare_seed_sets.py figures/cpu/notebooks /tmp/B/figures/cpu/notebooks --labels "seeds 0-7" "seeds 8-15"
@@ -49,6 +50,22 @@ def run_facts(folder: Path) -> str:
     return (f"seeds {', '.join(map(str, seeds))}" if seeds else 'seeds not recorded') + (f'; {dense[2]} dense runs' if dense else '')
 
 
+def fig5_errors(a: Path, b: Path, labels) -> str:
+    "How far apart the two runs' Fig. 5 curves are: per rewind step, the largest and the mean |difference| of the seed means."
+    ea, eb = (scraps(f / 'fig5_rewind.ipynb').get('mean_test_error', {}) for f in (a, b))
+    rows = [f'Fig. 5, seed-mean test error per level, {labels[0]} against {labels[1]} (points):']
+    for r in ea:
+        if r not in eb or len(ea[r]) != len(eb[r]): continue
+        d = [100 * abs(x - y) for x, y in zip(ea[r], eb[r])]
+        worst = max(range(len(d)), key=d.__getitem__)
+        rows.append(f'- rewind {r}: mean |difference| {sum(d) / len(d):.2f}, largest {d[worst]:.2f} at level {worst} '
+                    f'({100 * ea[r][worst]:.2f}% against {100 * eb[r][worst]:.2f}%)')
+    da, db = (scraps(f / 'fig5_rewind.ipynb').get('dense') for f in (a, b))
+    if da and db: rows.append(f'- dense: {100 * da[0]:.2f}% against {100 * db[0]:.2f}%, ε {100 * da[1]:.2f} against '
+                              f'{100 * db[1]:.2f} points ({da[2]} and {db[2]} dense runs)')
+    return '\n'.join(rows)
+
+
 def cell(v: dict | None) -> str:
     "A verdict with its margin ± uncertainty, in its unit."
     if v is None: return '–'
@@ -73,6 +90,8 @@ def main(argv=None) -> int:
         print(f"| {k[0][3:]} | {k[1].replace('|', '/')} | {cell(A.get(k))} | {cell(B.get(k))} | {'**yes**' if k in flips else ''} |")
     print()
     print(f'{args.labels[0]}: {run_facts(args.a)}. {args.labels[1]}: {run_facts(args.b)}.')
+    print()
+    print(fig5_errors(args.a, args.b, args.labels))
     decided = lambda V: sum(v['verdict'] in ('yes', 'no') for v in V.values())
     print(f'Decided rows: {decided(A)} of {len(A)} and {decided(B)} of {len(B)}; decided in both: {len(both)}; '
           f'yes/no flips: {len(flips)}.')
