@@ -14,6 +14,7 @@ demonstration's, committed under bench/results/).
 
     python scripts/gallery.py                      # from figures/cpu/
     python scripts/gallery.py --src /other/figures/cpu
+    python scripts/gallery.py --src /fresh/clone/figures/cpu --notebooks   # and the executed notebooks into nbs/figures/
 """
 import argparse
 import json
@@ -105,6 +106,27 @@ def verdict_table(s: dict, other: dict | None = None, label: str = 'this run', o
     return lines
 
 
+def executed_into_repo(nb_dir: Path) -> list:
+    ("Copy the job's executed figure notebooks over nbs/figures/ (their outputs are what a reader sees), without "
+     "papermill's injected-parameters cell and metadata; refused when a notebook's code is not this checkout's.")
+    done = []
+    for nb_name, _ in FIGURES.values():
+        src, dst = Path(nb_dir) / nb_name, root / 'nbs' / 'figures' / nb_name
+        if not src.is_file(): continue
+        nb = json.loads(src.read_text())
+        nb['cells'] = [c for c in nb['cells'] if 'injected-parameters' not in c.get('metadata', {}).get('tags', [])]
+        code = lambda n: [''.join(c['source']) for c in n['cells']]
+        if code(nb) != code(json.loads(dst.read_text())):
+            raise SystemExit(f'gallery: {src} was executed from other notebook code than {dst}; run the main job on '
+                             'this checkout first.')
+        nb['metadata'].pop('papermill', None)
+        for c in nb['cells']:
+            for k in ('papermill', 'execution'): c.get('metadata', {}).pop(k, None)
+        dst.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + '\n')
+        done.append(dst)
+    return done
+
+
 def gallery_markdown(names, s: dict | None = None, other: dict | None = None, other_label: str = 'compared run') -> str:
     "The gallery cell: a two-column table of images, each linking to its figure notebook's page, then the verdicts."
     s = s or {}
@@ -146,6 +168,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--src', default=str(root / 'figures' / 'cpu'), help='folder of the main job\'s PNGs (default: figures/cpu)')
     p.add_argument('--width', type=int, default=900, help='largest width in pixels (default 900)')
+    p.add_argument('--notebooks', action='store_true',
+                   help="also copy the job's executed notebooks (<src>/notebooks/) over nbs/figures/ (then run nbdev_clean)")
     p.add_argument('--compare', help="another run's executed figure notebooks, for a second verdict column")
     p.add_argument('--compare-label', default='compared run', help='the heading of that column')
     a = p.parse_args(argv)
@@ -161,6 +185,8 @@ def main(argv=None):
     if a.compare and not other: raise SystemExit(f'gallery: no executed figure notebooks in {a.compare}')
     write_index(gallery_markdown(pngs, scraps(src / 'notebooks'), other, a.compare_label))
     for n in pngs: print(f'{DEST.relative_to(root) / n}: {(DEST / n).stat().st_size // 1024} KiB')
+    if a.notebooks:
+        for d in executed_into_repo(src / 'notebooks'): print(f'{d.relative_to(root)}: the executed notebook')
     print('gallery: updated nbs/index.ipynb; now run: python scripts/make_readme.py')
 
 
