@@ -320,4 +320,4 @@ def test_param_docs_reads_as_fastcore():
                 if not dataclasses.is_dataclass(obj) and not inspect.isfunction(vars(obj).get('__init__')): fc = {}
             n += 1
             if param_docs(obj) != fc: differ.append(f'{m}.{name}')
-    assert n > 200 and not differ, differ
+    assert n > 100 and not differ, differ
