@@ -29,8 +29,12 @@ def scraps(nb: Path) -> dict:
 
 
 def rule(claim: str) -> str:
-    "A claim's text without the level or density the run chose, so that two runs' rows of one rule match."
-    return re.sub(r'\(?at level \d+ \([\d.]+% weights,?', '(at a chosen level,', claim).strip()
+    """A claim's text without the levels the run chose, so that two runs' rows of one rule match: Fig. 5's contrast
+    ("at level 4 (40.9% weights, the sparsest where rewind 150 clearly matches), ..." when decided, "where rewind 150 is
+    still clearly matching, ..." when untestable) and Fig. 3's "level 8", "w^(8)"."""
+    claim = re.sub(r'^at level \d+ \([\d.]+% weights, the sparsest where (rewind \d+) clearly matches\),',
+                   r'where \1 is still clearly matching,', claim)
+    return re.sub(r'\^\(\d+\)', '^(·)', re.sub(r'level \d+', 'level ·', claim)).strip()
 
 
 def verdicts(folder: Path) -> dict:
@@ -66,6 +70,20 @@ def fig5_errors(a: Path, b: Path, labels) -> str:
     return '\n'.join(rows)
 
 
+def power_lines(folder: Path, label: str) -> list:
+    "The power table each notebook glued (`power`): what the observed spreads say an undecided row would need."
+    rows = []
+    for name in NOTEBOOKS:
+        for r in scraps(folder / f'{name}.ipynb').get('power', []):
+            lo, hi = r['seeds_range']
+            top = hi if hi else f"over {r['max_seeds']}"
+            need = (f"{r['seeds_needed']} seeds ({lo}-{top})" if r['seeds_needed']
+                    else f"{r['dense_runs_needed']} dense runs" if r['dense_runs_needed']
+                    else f"not within {r['max_seeds']} seeds and {r['max_dense']} dense runs")
+            rows.append(f"| {name[3:4]} | {rule(r['claim']).replace('|', '/')} | {label} | {need} |")
+    return rows
+
+
 def cell(v: dict | None) -> str:
     "A verdict with its margin ± uncertainty, in its unit."
     if v is None: return '–'
@@ -92,6 +110,13 @@ def main(argv=None) -> int:
     print(f'{args.labels[0]}: {run_facts(args.a)}. {args.labels[1]}: {run_facts(args.b)}.')
     print()
     print(fig5_errors(args.a, args.b, args.labels))
+    print()
+    print('What each run\'s power table says an undecided row needs (at its own spreads; spreads of few seeds are uncertain):')
+    print()
+    print('| figure | claim | run | needs |')
+    print('|---|---|---|---|')
+    for label, folder in zip(args.labels, (args.a, args.b)): print('\n'.join(power_lines(folder, label)))
+    print()
     decided = lambda V: sum(v['verdict'] in ('yes', 'no') for v in V.values())
     print(f'Decided rows: {decided(A)} of {len(A)} and {decided(B)} of {len(B)}; decided in both: {len(both)}; '
           f'yes/no flips: {len(flips)}.')
