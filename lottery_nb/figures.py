@@ -81,15 +81,20 @@ def check_training(preset:str, # a preset name
                   ):
     """What a figure notebook that trains would refuse once its kernel runs, refused before any kernel starts:
     levels that prune every weight (`probe_model`), and for fig4 its adaptive settings and a training shorter
-    than one epoch (`AdaptiveExperiment`)."""
+    than one epoch (`AdaptiveExperiment`). A data set seen before is not loaded again: its sizes and shapes come
+    from `lottery_nb.store.known_data` (for lottery-nb's own models; a user's model is probed on two examples)."""
     from dataclasses import fields
     from lottery_nb.plots import FIGURE_PRESETS
     from lottery_nb.data import get_data
+    from lottery_nb.models import builtin_model
+    from lottery_nb.store import known_data, remember_data
     from lottery_nb.imp import probe_model
     from lottery_nb.adaptive import AdaptiveExperiment, AdaptiveSettings
     for n in [n for n in names if n in TRAINING_FIGURES]:
         cfg = get_preset(FIGURE_PRESETS.get(n, {}).get(preset, preset), **overrides)
-        data = get_data(cfg.dataset, device='cpu', **cfg.data_kwargs)
+        data = known_data(cfg) if builtin_model(cfg.model) else None
+        if data is None:
+            data = get_data(cfg.dataset, device='cpu', **cfg.data_kwargs); remember_data(cfg, data)
         probe_model(cfg, data)
         if n == 'fig4':
             st = AdaptiveSettings(**{f.name: params[f.name] for f in fields(AdaptiveSettings)

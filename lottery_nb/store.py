@@ -755,18 +755,23 @@ def _facts_key(cfg:ExperimentConfig) -> str|None:
 
 def _facts_file() -> Path: return cache_dir() / 'data_facts.json'
 
+FACT_KEYS = ('steps_per_epoch', 'num_train', 'num_test', 'num_classes', 'input_shape')
+
 def data_facts(cfg:ExperimentConfig) -> dict|None:
-    ("`steps_per_epoch`, `num_train` and `num_test` of `cfg`'s data set, as `remember_data` kept them; "
-     "None when they are not known (or it is a user's data set).")
+    ("`steps_per_epoch`, `num_train`, `num_test`, `num_classes` and `input_shape` of `cfg`'s data set, as "
+     "`remember_data` kept them; None when they are not known (or it is a user's data set).")
     key = _facts_key(cfg)
     if key is None: return None
-    try: return load_json(_facts_file()).get(key)
+    try: facts = load_json(_facts_file()).get(key)
     except (OSError, StoreCorrupt, AttributeError): return None
+    # (an entry kept by an older version lacks a fact: not known, so learned again)
+    return facts if isinstance(facts, dict) and all(k in facts for k in FACT_KEYS) else None
 
 def _facts(cfg:ExperimentConfig, data) -> dict:
     try: spe = data.steps_per_epoch(cfg.batch_size)
     except LotteryError: spe = None   # (a batch larger than the training set: `setup` says so)
-    return {'steps_per_epoch': spe, 'num_train': data.num_train, 'num_test': data.num_test}
+    return {'steps_per_epoch': spe, 'num_train': data.num_train, 'num_test': data.num_test,
+            'num_classes': data.num_classes, 'input_shape': list(data.input_shape)}
 
 def remember_data(cfg:ExperimentConfig, data) -> None:
     "Keep what reading `cfg`'s runs needs of its loaded data set `data` (nothing for a user's data set)."
@@ -779,6 +784,7 @@ def remember_data(cfg:ExperimentConfig, data) -> None:
             except (OSError, StoreCorrupt): known = {}
             save_json({**(known if isinstance(known, dict) else {}), key: facts}, f)
 
+# %% ../nbs/05_store.ipynb #c5a1d0ee
 def data_sizes(cfg:ExperimentConfig) -> dict:
     ("`data_facts` of `cfg`'s data set; when they are not known, "
      "from the data set itself (loaded and remembered).")
@@ -787,6 +793,28 @@ def data_sizes(cfg:ExperimentConfig) -> dict:
     data = get_data(cfg.dataset, device='cpu', **cfg.data_kwargs)
     remember_data(cfg, data)
     return _facts(cfg, data)
+
+class DataShape:
+    ("What the checks before training read of a data set (sizes, classes, the shape of an example, batches per "
+     "epoch), from `data_facts`, in place of the loaded data set (`known_data`).")
+    def __init__(self,
+                 facts:dict, # `data_facts` of an experiment
+                 batch_size:int, # the experiment's batch size (the one `steps_per_epoch` is known for)
+                ):
+        self.num_train, self.num_test, self.num_classes = facts['num_train'], facts['num_test'], facts['num_classes']
+        self.input_shape, self._spe, self._batch_size = tuple(facts['input_shape']), facts['steps_per_epoch'], batch_size
+    def steps_per_epoch(self, batch_size:int) -> int:
+        "Batches per epoch, known for the experiment's batch size only."
+        if batch_size != self._batch_size: raise ValueError(f"steps_per_epoch is known for batch size "
+                                                            f"{self._batch_size}, not {batch_size}.")
+        return self._spe
+    def __repr__(self): return (f'DataShape({self.num_train} train, {self.num_test} test, {self.num_classes} classes, '
+                                f'input {self.input_shape}, {self._spe} batches of {self._batch_size} per epoch)')
+
+def known_data(cfg:ExperimentConfig) -> DataShape|None:
+    "`cfg`'s data set as far as the checks before training need it, when `data_facts` knows it; else None."
+    facts = data_facts(cfg)
+    return None if facts is None else DataShape(facts, cfg.batch_size)
 
 # %% ../nbs/05_store.ipynb #6ba02bb6
 def _runs(store:Path, key:str|None=None) -> list[Path]:
