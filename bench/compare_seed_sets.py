@@ -17,15 +17,10 @@ import re
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gpu_figures import scraps   # noqa: E402  (the one reader of a notebook's scrapbook values)
+
 NOTEBOOKS = ('fig2_connectivity', 'fig3_planes', 'fig4_adaptive', 'fig5_rewind')
-
-
-def scraps(nb: Path) -> dict:
-    "The scrapbook values an executed notebook glued, by name."
-    cells = json.loads(nb.read_text())['cells']
-    return {o['metadata']['scrapbook']['name']: o['data']['application/scrapbook.scrap.json+json']['data']
-            for c in cells if c['cell_type'] == 'code' for o in c.get('outputs', [])
-            if 'scrapbook' in o.get('metadata', {}) and 'application/scrapbook.scrap.json+json' in o.get('data', {})}
 
 
 def rule(claim: str) -> str:
@@ -37,26 +32,31 @@ def rule(claim: str) -> str:
     return re.sub(r'\^\(\d+\)', '^(·)', re.sub(r'level \d+', 'level ·', claim)).strip()
 
 
-def verdicts(folder: Path) -> dict:
-    "(figure, rule) -> verdict dict, for every figure notebook in `folder`."
+def read_run(folder: Path) -> dict:
+    "notebook name -> its scrapbook values, each executed figure notebook in `folder` read once."
     out = {}
     for name in NOTEBOOKS:
         p = folder / f'{name}.ipynb'
         if not p.is_file(): raise SystemExit(f'compare_seed_sets: {p} is missing; run `lottery figures` into that folder first.')
-        for v in scraps(p).get('verdicts', []): out[(name.split('_')[0], rule(v['claim']))] = v
+        out[name] = scraps(p)
     return out
 
 
-def run_facts(folder: Path) -> str:
+def verdicts(run: dict) -> dict:
+    "(figure, rule) -> verdict dict, for every figure notebook of the run (`read_run`)."
+    return {(name.split('_')[0], rule(v['claim'])): v for name in NOTEBOOKS for v in run[name].get('verdicts', [])}
+
+
+def run_facts(run: dict) -> str:
     "'seeds 0, 1, 2, 3; 16 dense runs' from the run's fig5 notebook."
-    s = scraps(folder / 'fig5_rewind.ipynb')
+    s = run['fig5_rewind']
     seeds, dense = s.get('seeds'), s.get('dense')
     return (f"seeds {', '.join(map(str, seeds))}" if seeds else 'seeds not recorded') + (f'; {dense[2]} dense runs' if dense else '')
 
 
-def fig5_errors(a: Path, b: Path, labels) -> str:
+def fig5_errors(a: dict, b: dict, labels) -> str:
     "How far apart the two runs' Fig. 5 curves are: per rewind step, the largest and the mean |difference| of the seed means."
-    ea, eb = (scraps(f / 'fig5_rewind.ipynb').get('mean_test_error', {}) for f in (a, b))
+    ea, eb = (r['fig5_rewind'].get('mean_test_error', {}) for r in (a, b))
     rows = [f'Fig. 5, seed-mean test error per level, {labels[0]} against {labels[1]} (points):']
     for r in ea:
         if r not in eb or len(ea[r]) != len(eb[r]): continue
@@ -64,17 +64,17 @@ def fig5_errors(a: Path, b: Path, labels) -> str:
         worst = max(range(len(d)), key=d.__getitem__)
         rows.append(f'- rewind {r}: mean |difference| {sum(d) / len(d):.2f}, largest {d[worst]:.2f} at level {worst} '
                     f'({100 * ea[r][worst]:.2f}% against {100 * eb[r][worst]:.2f}%)')
-    da, db = (scraps(f / 'fig5_rewind.ipynb').get('dense') for f in (a, b))
+    da, db = (r['fig5_rewind'].get('dense') for r in (a, b))
     if da and db: rows.append(f'- dense: {100 * da[0]:.2f}% against {100 * db[0]:.2f}%, ε {100 * da[1]:.2f} against '
                               f'{100 * db[1]:.2f} points ({da[2]} and {db[2]} dense runs)')
     return '\n'.join(rows)
 
 
-def power_lines(folder: Path, label: str) -> list:
+def power_lines(run: dict, label: str) -> list:
     "The power table each notebook glued (`power`): what the observed spreads say an undecided row would need."
     rows = []
     for name in NOTEBOOKS:
-        for r in scraps(folder / f'{name}.ipynb').get('power', []):
+        for r in run[name].get('power', []):
             lo, hi = r['seeds_range']
             top = hi if hi else f"over {r['max_seeds']}"
             need = (f"{r['seeds_needed']} seeds ({lo}-{top})" if r['seeds_needed']
@@ -98,7 +98,8 @@ def main(argv=None) -> int:
     p.add_argument('b', type=Path, help='executed figure notebooks of the second run')
     p.add_argument('--labels', nargs=2, default=('run A', 'run B'), help='column headings')
     args = p.parse_args(argv)
-    A, B = verdicts(args.a), verdicts(args.b)
+    runs = read_run(args.a), read_run(args.b)
+    A, B = verdicts(runs[0]), verdicts(runs[1])
     keys = list(dict.fromkeys([*A, *B]))
     flips = [k for k in keys if {A.get(k, {}).get('verdict'), B.get(k, {}).get('verdict')} == {'yes', 'no'}]
     both = [k for k in keys if A.get(k, {}).get('verdict') in ('yes', 'no') and B.get(k, {}).get('verdict') in ('yes', 'no')]
@@ -107,15 +108,15 @@ def main(argv=None) -> int:
     for k in keys:
         print(f"| {k[0][3:]} | {k[1].replace('|', '/')} | {cell(A.get(k))} | {cell(B.get(k))} | {'**yes**' if k in flips else ''} |")
     print()
-    print(f'{args.labels[0]}: {run_facts(args.a)}. {args.labels[1]}: {run_facts(args.b)}.')
+    print(f'{args.labels[0]}: {run_facts(runs[0])}. {args.labels[1]}: {run_facts(runs[1])}.')
     print()
-    print(fig5_errors(args.a, args.b, args.labels))
+    print(fig5_errors(*runs, args.labels))
     print()
     print('What each run\'s power table says an undecided row needs (at its own spreads; spreads of few seeds are uncertain):')
     print()
     print('| figure | claim | run | needs |')
     print('|---|---|---|---|')
-    for label, folder in zip(args.labels, (args.a, args.b)): print('\n'.join(power_lines(folder, label)))
+    for label, run in zip(args.labels, runs): print('\n'.join(power_lines(run, label)))
     print()
     decided = lambda V: sum(v['verdict'] in ('yes', 'no') for v in V.values())
     print(f'Decided rows: {decided(A)} of {len(A)} and {decided(B)} of {len(B)}; decided in both: {len(both)}; '

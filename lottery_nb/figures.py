@@ -90,12 +90,15 @@ def check_training(preset:str, # a preset name
     from lottery_nb.store import known_data, remember_data
     from lottery_nb.imp import probe_model
     from lottery_nb.adaptive import AdaptiveExperiment, AdaptiveSettings
+    probed = {}   # experiment key -> its data set (figs 2, 3 and 5 share one experiment: probed once)
     for n in [n for n in names if n in TRAINING_FIGURES]:
         cfg = get_preset(FIGURE_PRESETS.get(n, {}).get(preset, preset), **overrides)
-        data = known_data(cfg) if builtin_model(cfg.model) else None
+        data = probed.get(cfg.key)
         if data is None:
-            data = get_data(cfg.dataset, device='cpu', **cfg.data_kwargs); remember_data(cfg, data)
-        probe_model(cfg, data)
+            data = known_data(cfg) if builtin_model(cfg.model) else None
+            if data is None:
+                data = get_data(cfg.dataset, device='cpu', **cfg.data_kwargs); remember_data(cfg, data)
+            probe_model(cfg, data); probed[cfg.key] = data
         if n == 'fig4':
             st = AdaptiveSettings(**{f.name: params[f.name] for f in fields(AdaptiveSettings)
                                      if f.name in params})
@@ -596,7 +599,7 @@ class FigureRunner:
 
     def line(self, started:float, jobs:int) -> str:
         "The job's heartbeat line now (`heartbeat_line`), for a job that started at `started`."
-        return ' | '.join(self.lines(started, jobs))
+        return heartbeat_line(self.total, list(self.took), self.running, self.status, time.perf_counter(), started, jobs)
 
 # %% ../nbs/11a_figures.ipynb #2b1b49c2
 LIVE_EVERY = 0.5   # seconds between two redraws of the live lines in a terminal

@@ -409,8 +409,7 @@ class GroupLimit:
                   "checkpoints (the finished ones are kept).")
 
 # %% ../nbs/04a_group.ipynb #75460ee0
-def _run_state(gm, pos:int) -> dict:
-    return {k: v[pos].detach().to('cpu', copy=True) for k, v in gm.state_dict().items()}
+def _run_state(gm, pos:int) -> dict: return unstack_state(gm.state_dict(), pos)
 
 def _sgd_state(names:list, bufs:list, pos:int, r:GroupRun, lr:float) -> dict:
     "Run `pos`'s optimiser state in `torch.optim.SGD.state_dict()` form, as `train` checkpoints it."

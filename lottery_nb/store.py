@@ -540,12 +540,14 @@ def read_metrics(path:Path) -> dict:
 
 class _Readers:
     "Readers of finished levels that check every file against its level's checksums."
-    def _need(self, seed:int, rewind:int, level:int, name:str) -> Path:
-        d = self.level_dir(seed, rewind, level)
-        try: man = self.manifest(seed, rewind, level)
+    def _stored_metrics(self, seed:int, rewind:int, level:int) -> dict:
+        try: return read_metrics(self.level_dir(seed, rewind, level) / 'metrics.json')
         except FileNotFoundError:
             raise LotteryError(f"Level {level} of seed {seed}, rewind step {rewind} is not in the store "
                                f"{str(self.path)!r}; run it first (lottery imp or run_imp).") from None
+
+    def _need(self, seed:int, rewind:int, level:int, name:str) -> Path:
+        d, man = self.level_dir(seed, rewind, level), self._stored_metrics(seed, rewind, level).get('files', {})
         p, entry = d / name, man.get(name)
         if entry is not None: check_file(p, entry)
         elif not p.exists(): raise damaged(p, 'missing although its level is marked done')
@@ -565,8 +567,7 @@ class _Readers:
         for name, entry in man.items(): check_file(d / name, entry, full)
 
     def metrics(self, seed:int, rewind:int, level:int) -> dict:
-        self._need(seed, rewind, level, 'metrics.json')
-        m = read_metrics(self.level_dir(seed, rewind, level) / 'metrics.json'); m.pop('files', None); return m
+        m = self._stored_metrics(seed, rewind, level); m.pop('files', None); return m   # (read once, checked)
     def weights(self, seed:int, rewind:int,
                 level:int) -> dict: return load_torch(self._need(seed, rewind, level, 'weights.pt'))
     def mask(self, seed:int, rewind:int,
@@ -776,11 +777,15 @@ def _facts(cfg:ExperimentConfig, data) -> dict:
 def remember_data(cfg:ExperimentConfig, data) -> None:
     "Keep what reading `cfg`'s runs needs of its loaded data set `data` (nothing for a user's data set)."
     key, facts = _facts_key(cfg), _facts(cfg, data)
-    if key is None or facts['steps_per_epoch'] is None or data_facts(cfg) == facts: return
+    if key is None or facts['steps_per_epoch'] is None: return
     f = _facts_file()
     with contextlib.suppress(OSError, LotteryError):   # a cache that cannot be written is not used
+        try: known = load_json(f)
+        except (OSError, StoreCorrupt): known = {}
+        known = known if isinstance(known, dict) else {}
+        if known.get(key) == facts: return   # (kept already: no lock, no write)
         with file_lock(f.with_suffix('.lock')):
-            try: known = load_json(f)
+            try: known = load_json(f)   # (again under the lock: another process may have added its facts)
             except (OSError, StoreCorrupt): known = {}
             save_json({**(known if isinstance(known, dict) else {}), key: facts}, f)
 
@@ -878,8 +883,8 @@ def load_frame(store:str|Path, # the run store
      "level 0 once per seed.")
     import pandas as pd
     frames = []
-    for r in list_runs(store, key):
-        rows = list(run_index(Path(r['path'])).values())
+    for r, index in _run_rows(store, key):   # (each experiment's files read once)
+        rows = list(index.values())
         # (level 0 is the fixed run's)
         if r['kind'] == 'adaptive': rows = [m for m in rows if m['level'] > 0]
         frames.append(_frame(rows, {k: r[k] for k in ('key', 'kind', 'name', 'dataset', 'model')}))
@@ -896,26 +901,28 @@ def _environments(metrics:list) -> tuple:
             if e is not None and environment_label(e) not in envs: envs.append(environment_label(e))
     return envs, none
 
-def list_runs(store:str|Path, # the run store
-              key:str|None=None, # only this experiment (a folder name of the store)
-             ) -> list[dict]:
-    ("One row per experiment in `store` (or its experiment `key`): key, kind, name, dataset, model, stored "
-     "seeds (and as text), finished levels, levels in progress, the environments its levels were computed "
-     "in and whether they are several.")
-    rows = []
+def _run_rows(store:str|Path, key:str|None=None):
+    "(the row of `list_runs`, the experiment's `run_index`) for each experiment of `store` (or its `key`)."
     for run in _runs(store, key):
         try: c = load_json(run / 'config.json')
         except StoreCorrupt: c = {}
         seeds = sorted(_num(p.parent.parent) for p in run.glob('seed_*/dense/metrics.json'))
         index = run_index(run)
         envs, none = _environments(index.values())
-        rows.append({'key': run.name, 'kind': 'adaptive' if '-adaptive-' in run.name else 'imp',
-                     'name': c.get('name', ''), 'dataset': c.get('dataset'), 'model': c.get('model'),
-                     'seeds': seeds, 'seeds_text': seeds_text(seeds),
-                     'levels': sum(1 for rel in index if '/rewind_' in rel),
-                     'in_progress': len(list(run.rglob('checkpoint.pt'))), 'environments': envs,
-                     'unrecorded': none, 'mixed': len(envs) > 1, 'path': str(run)})
-    return rows
+        yield ({'key': run.name, 'kind': 'adaptive' if '-adaptive-' in run.name else 'imp',
+                'name': c.get('name', ''), 'dataset': c.get('dataset'), 'model': c.get('model'),
+                'seeds': seeds, 'seeds_text': seeds_text(seeds),
+                'levels': sum(1 for rel in index if '/rewind_' in rel),
+                'in_progress': len(list(run.rglob('checkpoint.pt'))), 'environments': envs,
+                'unrecorded': none, 'mixed': len(envs) > 1, 'path': str(run)}, index)
+
+def list_runs(store:str|Path, # the run store
+              key:str|None=None, # only this experiment (a folder name of the store)
+             ) -> list[dict]:
+    ("One row per experiment in `store` (or its experiment `key`): key, kind, name, dataset, model, stored "
+     "seeds (and as text), finished levels, levels in progress, the environments its levels were computed "
+     "in and whether they are several.")
+    return [row for row, _ in _run_rows(store, key)]
 
 # %% ../nbs/05_store.ipynb #a83a3f0c
 def _file_problem(p:Path, unchecked:list, plain:str='written before checksums') -> str|None:
@@ -984,8 +991,7 @@ def _config_problems(run:Path, unchecked:list) -> list:
         try: res = load_json(a)
         except FileNotFoundError: return out
         except StoreCorrupt: return out + bad(a, 'corrupt or truncated')
-        h = cfg.hash if want == cfg.hash else legacy_hash(cfg)
-        if adaptive_hash(h, cfg.eval_batch_size, res) != ah:
+        if adaptive_hash(want, cfg.eval_batch_size, res) != ah:   # (want: the hash or legacy hash checked above)
             out += bad(a, f"its settings do not give the hash {ah} of its directory's name (edited by hand)")
     return out
 

@@ -289,13 +289,15 @@ for clip in (3.0, 3.5): print(custom_config(lambda: Clamped(clip), (x, y), (x[:3
 
 def test_a_model_from_a_file_keeps_its_key_in_every_process(tmp_path):
     "Sets, dicts and frozen-set constants are hashed sorted: other hash seeds give the same keys; the clip still counts."
-    import os, subprocess, sys
+    import sys
+    from conftest import run
+    def keys_of(**env):   # (the test environment: one torch thread, the suite's timeout)
+        r = run([sys.executable, '-c', SCRIPT, tmp_path], env=env)
+        assert r.returncode == 0, r.stderr[-3000:]
+        return r.stdout.split()
     (tmp_path / 'clampnet.py').write_text(MODULE)
-    keys = [subprocess.run([sys.executable, '-c', SCRIPT, str(tmp_path)], capture_output=True, text=True, check=True,
-                           env={**os.environ, 'PYTHONHASHSEED': seed, 'OMP_NUM_THREADS': '1'}).stdout.split()
-            for seed in ('1', '2')]
+    keys = [keys_of(PYTHONHASHSEED=seed) for seed in ('1', '2')]
     assert keys[0] == keys[1] and len(set(keys[0])) == 2, keys
     (tmp_path / 'clampnet.py').write_text(MODULE.replace('SCALE = 2.0', 'SCALE = 2.5'))   # a module constant forward uses
-    edited = subprocess.run([sys.executable, '-c', SCRIPT, str(tmp_path)], capture_output=True, text=True, check=True,
-                            env={**os.environ, 'OMP_NUM_THREADS': '1'}).stdout.split()
+    edited = keys_of()
     assert not set(edited) & set(keys[0])
