@@ -252,9 +252,12 @@ def epsilon_interval(dense_errors, # dense test errors, one per dense run (at le
     d, ci = _dense(dense_errors), _check_ci(ci)
     if len(d) < 2: raise LotteryError(f"dense_errors has {_count(len(d), 'value')}; "
                                       "ε needs at least 2 dense runs.")
-    s, k = _eps(d), len(d) - 1
-    return (float(s * math.sqrt(k / chi2_quantile((1 + ci) / 2, k))),
-            float(s * math.sqrt(k / chi2_quantile((1 - ci) / 2, k))))
+    s, (f_lo, f_hi) = _eps(d), _chi2_factors(len(d) - 1, (1 + ci) / 2)
+    return float(s * f_lo), float(s * f_hi)
+
+def _chi2_factors(k:int, p:float) -> tuple:
+    "sqrt(k / χ²_{k,p}) and sqrt(k / χ²_{k,1-p}): the ends of a std's chi-square interval (p = (1+ci)/2), per unit std."
+    return math.sqrt(k / chi2_quantile(p, k)), math.sqrt(k / chi2_quantile(1 - p, k))
 
 # %% ../nbs/08_claims.ipynb #6ea9eead
 def mean_halfwidth(values, # replicates (at least 2)
@@ -323,9 +326,8 @@ def _interval_at(sp:dict, n:int, nd:int, scale:float=1.0) -> tuple:
     if not sg:
         h = math.sqrt(sum(x * x for x in hws))
         return (m - h, m + h)
-    e, k = sp['eps'], nd - 1
-    lo, hi = threshold_interval(sg * m, hws, e, (e * math.sqrt(k / chi2_quantile(p, k)),
-                                                 e * math.sqrt(k / chi2_quantile(1 - p, k))))
+    e = sp['eps']
+    lo, hi = threshold_interval(sg * m, hws, e, tuple(e * f for f in _chi2_factors(nd - 1, p)))
     return (lo, hi) if sg > 0 else (-hi, -lo)
 
 def _decide_at(sp:dict, n:int, nd:int, scale:float=1.0) -> str:
@@ -1008,7 +1010,7 @@ def replicates_needed(v:Verdict, # an undecided row
     n, nd = _sizes(v)
     dec = lambda k, kd, f=1.0: verdict_with(v, k, kd, f) in DECIDED
     p = (1 + _check_ci(ci)) / 2
-    f_lo, f_hi = (math.sqrt((n - 1) / chi2_quantile(x, n - 1)) for x in (p, 1 - p))
+    f_lo, f_hi = _chi2_factors(n - 1, p)
     seeds = _first(lambda k: dec(k, nd), n, max_seeds)
     dense = then = None
     if seeds is None and nd >= 2:
@@ -1021,7 +1023,7 @@ def replicates_needed(v:Verdict, # an undecided row
                 seeds_needed=seeds,
                 seeds_range=[_first(lambda k: dec(k, nd, f), n, max_seeds) for f in (f_lo, f_hi)],
                 dense_runs_needed=dense, seeds_with_those_dense_runs=then, limited_by=by, max_seeds=max_seeds,
-                max_dense=max_dense, std_factors=[f_lo, f_hi])
+                max_dense=max_dense, std_factors=[f_lo, f_hi], ci=ci)
 
 # %% ../nbs/08_claims.ipynb #5efd3cda
 def power_table(verdicts:list, # the rows of a figure's table
@@ -1049,7 +1051,7 @@ def power_markdown(rows:list, # `power_table`
     n, (lo, hi) = rows[0]['seeds'], rows[0]['std_factors']
     return '\n'.join(lines) + (f"\n\nEach margin and per-seed std kept as this run measured them. A std from "
                                f"{_count(n, 'seed')} is itself uncertain: "
-                               f"its 90% interval runs from {lo:.2f} to "
+                               f"its {100 * rows[0].get('ci', 0.9):.0f}% interval runs from {lo:.2f} to "
                                f"{hi:.2f} times the estimate, hence the range; "
                                "and new seeds move the margin too.")
 
