@@ -19,7 +19,7 @@ from .config import (ExperimentConfig, LotteryError, TrainPlan, add_param_docs, 
 from .connectivity import DEFAULT_BETAS, Point, PointEvaluator, matching_threshold, project_point
 from .data import DataSet, TensorDataSet, get_data
 from .evaluator import subset_size
-from .imp import check_levels, progress_bar, run_imp, run_units, setup, train_level
+from .imp import check_levels, progress_bar, prunable_sizes, run_imp, run_units, setup, train_level
 from .stats import text_table
 from .adaptive_store import AdaptiveStore
 from .store import (Experiment, RunEnvironment, StoreCorrupt, cached, check_continuation, clean_tmp,
@@ -356,11 +356,7 @@ def prune_exactly(weights:dict, # the trained weights w^(L)
 
 # %% ../nbs/09_adaptive.ipynb #9349a23f
 def _prunable_count(cfg:ExperimentConfig, data:DataSet) -> int:
-    m = get_model(cfg.model, data.num_classes, data.input_shape, seed=cfg.seeds[0], **cfg.model_kwargs)
-    params = dict(m.named_parameters())
-    names = prunable_names(m)
-    if not names: raise LotteryError(f"Model {cfg.model!r} has no prunable (convolution or linear) weights.")
-    return sum(params[n].numel() for n in names)
+    return sum(prunable_sizes(cfg, data)[1])   # (the model probe_model checks, refused alike without prunable weights)
 
 def _resolve(settings:AdaptiveSettings, cfg:ExperimentConfig, data:DataSet, plan:TrainPlan) -> dict:
     "The settings with everything that depends on the experiment filled in and checked."

@@ -312,19 +312,26 @@ def check_levels(cfg:ExperimentConfig, # the experiment
                        f"{rem[L - 1]}), so {cfg.levels} levels cannot be trained; use at most {L - 1} "
                        f"level{'s' if L - 1 != 1 else ''}.")
 
+# %% ../nbs/06_imp.ipynb #f9e9dc80b
+def prunable_sizes(cfg:ExperimentConfig, data) -> tuple:
+    ("(the model of `cfg` seeded with its first seed, on the CPU; the sizes of its prunable tensors), refusing a "
+     "model without prunable weights.")
+    probe = get_model(cfg.model, data.num_classes, data.input_shape, seed=cfg.seeds[0], **cfg.model_kwargs)
+    names = prunable_names(probe)
+    if not names: raise LotteryError(f"Model {cfg.model!r} has no prunable (convolution or linear) weights.")
+    params = dict(probe.named_parameters())
+    return probe, [params[n].numel() for n in names]
+
 def probe_model(cfg:ExperimentConfig, # the experiment
                 data, # its data set
                ) -> torch.nn.Module: # the model, seeded with the first seed, on the CPU
     ("A model of `cfg`, checked before anything is trained: it has prunable weights, a user's model fits the "
      "data (a forward pass on two examples), and `cfg.levels` keeps some of its weights (`check_levels`).")
-    probe = get_model(cfg.model, data.num_classes, data.input_shape, seed=cfg.seeds[0], **cfg.model_kwargs)
-    names = prunable_names(probe)
-    if not names: raise LotteryError(f"Model {cfg.model!r} has no prunable (convolution or linear) weights.")
+    probe, sizes = prunable_sizes(cfg, data)
     if not builtin_model(cfg.model):   # a user's model: a forward pass on two examples checks it fits
         x = data.subset('train', min(2, data.num_train), 0)[0].cpu()
         check_model(probe, x, data.num_classes, f"Model {cfg.model!r}")
-    params = dict(probe.named_parameters())
-    check_levels(cfg, [params[n].numel() for n in names])
+    check_levels(cfg, sizes)
     return probe
 
 def train_plan(cfg:ExperimentConfig) -> TrainPlan:
